@@ -1,0 +1,262 @@
+"""Machinery shared by soptim's own ``minimize`` methods.
+
+Kept close to scipy.optimize's conventions: counted function wrappers
+(``nfev``/``njev``), finite-difference gradients when ``jac`` is None, the two
+callback forms (``callback(intermediate_result)`` and legacy ``callback(xk)``)
+with ``StopIteration`` meaning "stop, status 99", a warning for unknown
+options, and an iteration table for ``disp=True``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import OptimizeResult, OptimizeWarning
+
+from ..backend import get_backend, to_numpy
+
+__all__ = [
+    "ObjectiveFunction",
+    "CallbackRunner",
+    "IterationPrinter",
+    "check_unknown_options",
+    "warn_not_converged",
+    "STATUS_SUCCESS",
+    "STATUS_MAXITER",
+    "STATUS_FAILURE",
+    "STATUS_NONFINITE",
+    "STATUS_CALLBACK",
+]
+
+#: Status codes (scipy's meanings where scipy has one).
+STATUS_SUCCESS = 0
+STATUS_MAXITER = 1
+STATUS_FAILURE = 2  # e.g. no acceptable step within the trial budget
+STATUS_NONFINITE = 3  # NaN/inf appeared in f, g or a step
+STATUS_CALLBACK = 99  # StopIteration raised in the callback (scipy's code)
+
+
+def check_unknown_options(unknown: dict, method: str) -> None:
+    """Warn (``OptimizeWarning``) naming options ``method`` does not know, as scipy does."""
+    if unknown:
+        names = ", ".join(sorted(map(str, unknown)))
+        warnings.warn(f"Unknown solver options for method {method!r}: {names}",
+                      OptimizeWarning, stacklevel=4)
+
+
+def warn_not_converged(message: str, stacklevel: int = 4) -> None:
+    """Warn that a solver stopped without converging (``OptimizeWarning``)."""
+    warnings.warn(message, OptimizeWarning, stacklevel=stacklevel)
+
+
+class ObjectiveFunction:
+    """Counted objective ``f`` with its gradient.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float`` or, with ``jac=True``, ``-> (float, grad)``.
+    jac : callable, bool, str or None
+        Gradient: a callable ``jac(x, *args)``, ``True`` (returned by ``fun``),
+        or ``None`` / ``'2-point'`` / ``'3-point'`` for finite differences
+        (central differences by default: the gradient must be accurate enough
+        to reach tight gradient tolerances).
+    args : tuple
+        Extra arguments.
+    finite_diff_rel_step : float, optional
+        Relative step of the finite differences (default ``eps**(1/3)`` for
+        central and ``sqrt(eps)`` for forward differences).
+
+    Notes
+    -----
+    ``nfev`` counts calls of ``fun`` (finite-difference calls included, as
+    scipy does), ``njev`` calls of ``jac``. The last point is cached so that
+    ``value(x)`` followed by ``grad(x)`` costs one evaluation with ``jac=True``.
+    """
+
+    def __init__(self, fun: Callable, jac: Any = None, args: Sequence = (),
+                 finite_diff_rel_step: float | None = None):
+        if not callable(fun):
+            raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        if not (jac is None or jac is True or jac is False or callable(jac)
+                or jac in ("2-point", "3-point", "cs")):
+            raise TypeError("jac must be callable, True, None or one of "
+                            f"'2-point', '3-point', 'cs'; got {jac!r}")
+        self._fun = fun
+        self._args = tuple(args)
+        self._jac_mode = ("fun" if jac is True else "callable" if callable(jac)
+                          else "2-point" if jac == "2-point" else "3-point")
+        self._jac = jac if callable(jac) else None
+        self._rel_step = finite_diff_rel_step
+        self.nfev = 0
+        self.njev = 0
+        self._x = None
+        self._f = None
+        self._g = None
+        self.finite_difference = self._jac_mode in ("2-point", "3-point")
+
+    # -- evaluation --------------------------------------------------------
+    def _call_fun(self, x):
+        self.nfev += 1
+        out = self._fun(x, *self._args)
+        if self._jac_mode == "fun":
+            try:
+                f, g = out
+            except (TypeError, ValueError):
+                raise TypeError("with jac=True, fun must return a pair (f, grad)") from None
+            self.njev += 1
+            return _as_scalar(f), self._check_grad(g, x)
+        return _as_scalar(out), None
+
+    def _check_grad(self, g, x):
+        xp = get_backend(x).xp
+        g = xp.asarray(g, dtype=x.dtype).reshape(-1)
+        if g.shape != x.shape:
+            raise ValueError(f"jac must return an array of shape {x.shape}, got {g.shape}")
+        return g
+
+    def _same_x(self, x) -> bool:
+        return self._x is not None and self._x.shape == x.shape and bool(
+            to_numpy((self._x == x).all()))
+
+    def _at(self, x) -> None:
+        """Move the cache to ``x`` (dropping f and g cached at another point)."""
+        if not self._same_x(x):
+            self._x, self._f, self._g = x.copy(), None, None
+
+    def value(self, x) -> float:
+        """f(x)."""
+        self._at(x)
+        if self._f is None:
+            f, g = self._call_fun(x)
+            self._f = f
+            if g is not None:
+                self._g = g
+        return self._f
+
+    def grad(self, x):
+        """grad f(x) (analytic or by finite differences)."""
+        self._at(x)
+        if self._g is None:
+            if self._jac_mode == "fun":
+                self._f = None
+                self.value(x)
+            elif self._jac_mode == "callable":
+                self.njev += 1
+                self._g = self._check_grad(self._jac(x, *self._args), x)
+            else:
+                self._g = self._fd_grad(x)
+        return self._g
+
+    def value_and_grad(self, x):
+        """(f(x), grad f(x))."""
+        return self.value(x), self.grad(x)
+
+    def _fd_grad(self, x):
+        xp = get_backend(x).xp
+        eps = float(np.finfo(np.dtype(str(x.dtype))).eps)
+        central = self._jac_mode == "3-point"
+        rel = self._rel_step if self._rel_step is not None else (
+            eps ** (1 / 3) if central else eps ** 0.5)
+        xh = to_numpy(x).astype(np.float64)
+        h = rel * np.maximum(1.0, np.abs(xh))
+        g = np.empty_like(xh)
+        f0 = None if central else self.value(x)
+        for i in range(xh.size):
+            e = xh.copy()
+            e[i] += h[i]
+            fp = self._fval(xp.asarray(e, dtype=x.dtype))
+            if central:
+                e[i] = xh[i] - h[i]
+                fm = self._fval(xp.asarray(e, dtype=x.dtype))
+                g[i] = (fp - fm) / (2 * h[i])
+            else:
+                g[i] = (fp - f0) / h[i]
+        return xp.asarray(g, dtype=x.dtype)
+
+    def _fval(self, x) -> float:
+        self.nfev += 1
+        out = self._fun(x, *self._args)
+        return _as_scalar(out[0] if self._jac_mode == "fun" else out)
+
+
+def _as_scalar(f) -> float:
+    try:
+        return float(to_numpy(f))
+    except (TypeError, ValueError):
+        raise TypeError("fun must return a scalar, got an object of type "
+                        f"{type(f).__name__}") from None
+
+
+class CallbackRunner:
+    """Call a user callback in either scipy form and report whether to stop.
+
+    ``callback(intermediate_result)`` (detected by that parameter name, as
+    scipy does) receives an ``OptimizeResult``; otherwise the legacy form
+    ``callback(xk)`` receives a copy of the iterate. ``StopIteration`` raised
+    in the callback asks the solver to stop (status 99).
+    """
+
+    def __init__(self, callback: Callable | None):
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        self.callback = callback
+        self.new_style = False
+        if callback is not None:
+            try:
+                params = inspect.signature(callback).parameters
+                self.new_style = "intermediate_result" in params
+            except (TypeError, ValueError):  # builtins without a signature
+                self.new_style = False
+
+    def __call__(self, x, **fields: Any) -> bool:
+        """Run the callback at iterate ``x``; return True if it raised StopIteration."""
+        if self.callback is None:
+            return False
+        try:
+            if self.new_style:
+                self.callback(intermediate_result=OptimizeResult(x=x.copy(), **fields))
+            else:
+                self.callback(x.copy())
+        except StopIteration:
+            return True
+        return False
+
+
+class IterationPrinter:
+    """A fixed-width iteration table for ``options={'disp': True}``."""
+
+    def __init__(self, columns: Sequence[str], enabled: bool = True, width: int = 12):
+        self.columns = list(columns)
+        self.enabled = bool(enabled)
+        self.width = width
+        self._printed_header = False
+
+    def row(self, *values: Any) -> None:
+        if not self.enabled:
+            return
+        w = self.width
+        if not self._printed_header:
+            print(" ".join(f"{c:>{w}}" for c in self.columns))
+            self._printed_header = True
+        cells = []
+        for v in values:
+            if isinstance(v, (int, np.integer)):
+                cells.append(f"{int(v):>{w}d}")
+            elif isinstance(v, (float, np.floating)):
+                cells.append(f"{float(v):>{w}.4e}")
+            else:
+                cells.append(f"{str(v):>{w}}")
+        print(" ".join(cells))
+
+    def final(self, result: OptimizeResult) -> None:
+        if self.enabled:
+            print(result.message)
+            print(f"         Current function value: {float(result.fun):.6e}")
+            print(f"         Iterations: {result.nit}")
+            print(f"         Function evaluations: {result.nfev}")
+            print(f"         Gradient evaluations: {result.njev}")

@@ -1,0 +1,217 @@
+"""``soptim.minimize``: scipy's front door, with soptim's methods added.
+
+Validates the inputs once, picks the method, and dispatches either to one of
+soptim's private method modules or, for every scipy method name, unchanged to
+``scipy.optimize.minimize``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+from scipy.optimize import OptimizeResult
+
+from ..backend import get_backend, to_numpy
+
+__all__ = ["minimize", "SOPTIM_METHODS", "SCIPY_METHODS"]
+
+#: soptim's own methods: name -> (module, function). Imported lazily.
+SOPTIM_METHODS: dict[str, tuple[str, str]] = {
+    "gns": ("soptim.optimize._gns", "_minimize_gns"),
+    "sketched-alm": ("soptim.optimize._sketched_alm", "_minimize_sketched_alm"),
+}
+
+#: Which option ``tol`` sets for each soptim method (scipy does the same per method).
+_TOL_OPTION = {"gns": "gtol", "sketched-alm": "tol"}
+
+#: Methods that handle constraints / bounds.
+_CONSTRAINED = {"sketched-alm"}
+
+#: scipy.optimize.minimize's methods (scipy 1.17), passed through unchanged.
+SCIPY_METHODS = (
+    "nelder-mead", "powell", "cg", "bfgs", "newton-cg", "l-bfgs-b", "tnc", "cobyla",
+    "cobyqa", "slsqp", "trust-constr", "dogleg", "trust-ncg", "trust-exact", "trust-krylov",
+)
+
+#: Options that select a curvature approximation for 'gns' (so 'gns' is the default).
+_CURVATURE_OPTIONS = ("hessian", "solve", "residuals", "per_sample_grads")
+
+
+def _load(method: str) -> Callable:
+    module, name = SOPTIM_METHODS[method]
+    return getattr(importlib.import_module(module), name)
+
+
+def _has_constraints(constraints: Any) -> bool:
+    if constraints is None:
+        return False
+    if isinstance(constraints, (dict, scipy.optimize.LinearConstraint,
+                                scipy.optimize.NonlinearConstraint)):
+        return True
+    return len(constraints) > 0
+
+
+def _default_method(hess, hessp, bounds, constraints, options) -> str | None:
+    curvature = (hess is not None or hessp is not None
+                 or any(k in (options or {}) for k in _CURVATURE_OPTIONS))
+    if curvature and bounds is None and not _has_constraints(constraints):
+        return "gns"
+    return None  # scipy's default (BFGS, L-BFGS-B or SLSQP)
+
+
+def _check_x0(x0: Any):
+    be = get_backend(x0)
+    try:
+        x = be.xp.asarray(x0)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"x0 must be a numeric array: {exc}") from None
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x0 must be a real numeric array, got dtype {x.dtype}")
+    if x.ndim == 0:
+        x = x.reshape(1)
+    if x.ndim != 1:
+        raise ValueError(f"x0 must be 1-D, got shape {tuple(x.shape)}")
+    if x.size == 0:
+        raise ValueError("x0 must not be empty")
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    if not bool(to_numpy(be.xp.isfinite(x).all())):
+        raise ValueError("x0 contains NaN or inf")
+    return x
+
+
+def minimize(
+    fun: Callable,
+    x0: Any,
+    args: tuple = (),
+    method: str | Callable | None = None,
+    jac: Callable | bool | str | None = None,
+    hess: Any = None,
+    hessp: Callable | None = None,
+    bounds: Any = None,
+    constraints: Any = (),
+    tol: float | None = None,
+    callback: Callable | None = None,
+    options: dict | None = None,
+) -> OptimizeResult:
+    """Minimize a scalar function: ``scipy.optimize.minimize`` plus soptim's methods.
+
+    Same signature and semantics as :func:`scipy.optimize.minimize`; every
+    scipy method name is passed to scipy unchanged, so existing code keeps
+    working when ``scipy.optimize`` is replaced by ``soptim``.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float`` (or ``-> (float, grad)`` with ``jac=True``).
+    x0 : array_like, shape (n,)
+        Initial guess (NumPy or CuPy; soptim's methods return the same kind).
+    args : tuple, optional
+        Extra arguments of ``fun``, ``jac``, ``hess`` and ``hessp``.
+    method : str or callable, optional
+        ``'gns'`` (gradient-normalized regularized Newton),
+        ``'sketched-alm'`` (equality constraints), or any scipy method.
+        Default: ``'gns'`` when curvature is available (``hess``, ``hessp`` or
+        a curvature option such as ``options={'hessian': 'gauss-newton', ...}``)
+        and there are no bounds or constraints; otherwise scipy's default.
+    jac : callable, bool or str, optional
+        Gradient; ``True`` means ``fun`` returns ``(f, g)``; ``None`` uses
+        finite differences.
+    hess, hessp : callable, optional
+        Hessian (dense, sparse or ``LinearOperator``) or Hessian-vector product.
+    bounds, constraints :
+        As in scipy. soptim's ``'sketched-alm'`` handles equality constraints;
+        ``'gns'`` is unconstrained.
+    tol : float, optional
+        Termination tolerance; for ``'gns'`` the gradient-norm tolerance
+        ``gtol``, for ``'sketched-alm'`` the KKT-residual tolerance.
+    callback : callable, optional
+        ``callback(intermediate_result)`` or legacy ``callback(xk)``; raising
+        ``StopIteration`` stops the solver with status 99.
+    options : dict, optional
+        Method options; unknown ones are reported by an ``OptimizeWarning``.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        With ``x, fun, jac, nit, nfev, njev, nhev, status, success, message``
+        and method-specific fields.
+
+    Raises
+    ------
+    ValueError
+        Unknown method, x0 not 1-D or not finite, ``fun`` not finite at x0,
+        constraints or bounds given to a method that cannot handle them.
+    TypeError
+        ``fun`` (or ``jac``, ``hess``, ``callback``) not callable.
+
+    See Also
+    --------
+    scipy.optimize.minimize
+
+    References
+    ----------
+    .. [1] A. Semenov, M. Jaggi, N. Doikov. "Gradient-Normalized Smoothness for
+       Optimization with Approximate Hessians." ICLR 2026. arXiv:2506.13710.
+    .. [2] I. Hong, S. Na, M. W. Mahoney, M. Kolar. "Constrained Optimization via
+       Exact Augmented Lagrangian and Randomized Iterative Sketching." ICML 2023.
+       arXiv:2305.18379.
+
+    Examples
+    --------
+    scipy's methods pass straight through:
+
+    >>> from scipy.optimize import rosen
+    >>> import soptim
+    >>> soptim.minimize(rosen, [-2.0, 2.0], method='BFGS').success
+    True
+    """
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    if not isinstance(args, tuple):
+        args = (args,)
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise TypeError(f"options must be a dict, got {type(options).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+
+    if callable(method):  # scipy supports custom callables: pass through.
+        return scipy.optimize.minimize(fun, x0, args, method, jac, hess, hessp, bounds,
+                                       constraints, tol, callback, options)
+    if method is None:
+        method = _default_method(hess, hessp, bounds, constraints, options)
+    if method is not None and not isinstance(method, str):
+        raise TypeError(f"method must be a string or callable, got {type(method).__name__}")
+    meth = method.lower() if method is not None else None
+
+    if meth is None or meth in SCIPY_METHODS:
+        return scipy.optimize.minimize(fun, x0, args, method, jac, hess, hessp, bounds,
+                                       constraints, tol, callback, options)
+    if meth not in SOPTIM_METHODS:
+        available = ", ".join(sorted(SOPTIM_METHODS) + list(SCIPY_METHODS))
+        raise ValueError(f"Unknown solver {method!r}; available methods: {available}")
+
+    x0 = _check_x0(x0)
+    if meth not in _CONSTRAINED:
+        if _has_constraints(constraints):
+            raise ValueError(
+                f"method {method!r} does not handle constraints; use "
+                "method='sketched-alm' for equality constraints or 'trust-constr' / 'SLSQP'")
+        if bounds is not None:
+            raise ValueError(f"method {method!r} does not handle bounds; use 'L-BFGS-B', "
+                             "'trust-constr' or 'TNC'")
+    opts = dict(options)
+    if tol is not None:
+        opts.setdefault(_TOL_OPTION[meth], tol)
+    solver = _load(meth)
+    if meth in _CONSTRAINED:
+        return solver(fun, x0, args=args, jac=jac, hess=hess, hessp=hessp, bounds=bounds,
+                      constraints=constraints, callback=callback, **opts)
+    return solver(fun, x0, args=args, jac=jac, hess=hess, hessp=hessp, callback=callback,
+                  **opts)
