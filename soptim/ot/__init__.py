@@ -1,0 +1,22 @@
+"""Entropic optimal transport: Sinkhorn-Newton-Sparse (SNS) and log-domain Sinkhorn.
+
+Front doors
+-----------
+- :func:`solve` -- entropic OT with an :class:`OTResult` (plan, costs, potentials,
+  L1 marginal error, iteration history); ``method='sns'`` (default) or ``'sinkhorn'``.
+- :func:`sinkhorn`, :func:`sinkhorn2` -- POT's ``ot.sinkhorn`` / ``ot.sinkhorn2``
+  signatures and return conventions, so scripts switch by changing the import.
+- :func:`dist`, :func:`wasserstein` -- cost matrices and W_p distances between point
+  clouds and between histograms on regular 1-D / 2-D grids.
+
+Everything runs in the log domain (no ``exp(-M/reg)`` kernel), on NumPy (numba kernels)
+or CuPy arrays (results stay on the GPU).
+"""
+
+from ._distances import dist, wasserstein
+from ._dual import dual_gradient, dual_hessian, dual_value, plan_from_potentials
+from ._pot import sinkhorn, sinkhorn2
+from ._solve import OTResult, solve
+
+__all__ = ["solve", "OTResult", "sinkhorn", "sinkhorn2", "dist", "wasserstein",
+           "dual_value", "dual_gradient", "dual_hessian", "plan_from_potentials"]

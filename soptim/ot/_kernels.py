@@ -1,0 +1,424 @@
+"""Hot loops of the log-domain solvers: numba kernels and their array-module twins.
+
+Every public function here takes a :class:`soptim.backend.Backend` and runs the
+numba kernel when ``be.use_numba`` (NumPy input, numba importable and not
+disabled) and otherwise the same arithmetic written against ``be.xp`` -- the
+plain NumPy fallback and the CuPy path. Both paths follow the same formulas,
+in the same order, so they give the same iterates up to rounding.
+
+Exponentials are taken by the array module (``xp.exp``): NumPy's SIMD ``exp``
+is several times faster than the scalar ``exp`` numba emits, so the kernels
+prepare log-values ``x`` (numba, parallel, memory bound) and the array module
+exponentiates them in place. Log-values are floored at :data:`LOG_FLOOR` so
+that ``exp`` never produces subnormal numbers (an order of magnitude slower
+on x86, and meaningless: such entries are below ``1e-304``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import HAS_NUMBA, njit, prange
+
+__all__ = [
+    "LOG_FLOOR",
+    "N_BINS",
+    "row_softmin_update",
+    "log_plan",
+    "plan_marginals",
+    "select_entries",
+    "newton_direction",
+]
+
+#: Log-values below this are floored (exp(-700) ~ 1e-304 is the smallest normal scale we keep).
+LOG_FLOOR = -700.0
+#: Histogram of log-entries used to pick the sparsification threshold in O(nm).
+N_BINS = 1024
+#: Width in nats of the histogram window below its top.
+HIST_SPAN = 64.0
+
+
+def _n_chunks(n: int) -> int:
+    if HAS_NUMBA:
+        import numba
+
+        return max(1, min(int(numba.get_num_threads()), n))
+    return 1
+
+
+# --------------------------------------------------------------------------------------
+# numba kernels
+# --------------------------------------------------------------------------------------
+@njit(parallel=True)
+def _nb_softmin_prep(M, g, inv_reg, X, mx):  # pragma: no cover - compiled
+    """X_ij = (g_j - M_ij - mx_i) / reg with mx_i = max_j (g_j - M_ij), floored."""
+    n, m = M.shape
+    for i in prange(n):
+        t = -np.inf
+        for j in range(m):
+            v = g[j] - M[i, j]
+            if v > t:
+                t = v
+        mx[i] = t
+        for j in range(m):
+            v = (g[j] - M[i, j] - t) * inv_reg
+            X[i, j] = v if v > -700.0 else -700.0
+
+
+@njit(parallel=True)
+def _nb_row_sums(X, out):  # pragma: no cover - compiled
+    n, m = X.shape
+    for i in prange(n):
+        s = 0.0
+        for j in range(m):
+            s += X[i, j]
+        out[i] = s
+
+
+@njit(parallel=True)
+def _nb_log_plan(M, f, g, inv_reg, X, lo, scale, counts):  # pragma: no cover - compiled
+    """X_ij = (f_i + g_j - M_ij) / reg (floored) and a per-chunk histogram of X.
+
+    ``counts`` has shape (n_chunks, n_bins); bin k holds entries with
+    ``lo + k/scale <= x < lo + (k+1)/scale`` (clamped to the end bins).
+    """
+    n, m = M.shape
+    nch, nb = counts.shape
+    step = (n + nch - 1) // nch
+    for ch in prange(nch):
+        for k in range(nb):
+            counts[ch, k] = 0
+        i0 = ch * step
+        i1 = min(n, i0 + step)
+        for i in range(i0, i1):
+            fi = f[i]
+            for j in range(m):
+                v = (fi + g[j] - M[i, j]) * inv_reg
+                if v < -700.0:
+                    v = -700.0
+                X[i, j] = v
+                kb = int((v - lo) * scale)
+                if kb < 0:
+                    kb = 0
+                elif kb >= nb:
+                    kb = nb - 1
+                counts[ch, kb] += 1
+
+
+@njit(parallel=True)
+def _nb_marginals(P, r, cpart):  # pragma: no cover - compiled
+    """Row sums into r, column sums per row-chunk into cpart (n_chunks, m)."""
+    n, m = P.shape
+    nch = cpart.shape[0]
+    step = (n + nch - 1) // nch
+    for ch in prange(nch):
+        for j in range(m):
+            cpart[ch, j] = 0.0
+        i0 = ch * step
+        i1 = min(n, i0 + step)
+        for i in range(i0, i1):
+            s = 0.0
+            for j in range(m):
+                p = P[i, j]
+                s += p
+                cpart[ch, j] += p
+            r[i] = s
+
+
+@njit(parallel=True)
+def _nb_select_count(P, thresh, rowthr, counts):  # pragma: no cover - compiled
+    """Per row: keep P_ij >= min(thresh, max_j P_ij) (the row maximum is always kept)."""
+    n, m = P.shape
+    for i in prange(n):
+        pm = 0.0
+        for j in range(m):
+            if P[i, j] > pm:
+                pm = P[i, j]
+        t = thresh if thresh < pm else pm
+        rowthr[i] = t
+        cnt = 0
+        for j in range(m):
+            if P[i, j] >= t:
+                cnt += 1
+        counts[i] = cnt
+
+
+@njit(parallel=True)
+def _nb_select_fill(P, rowthr, indptr, indices, data):  # pragma: no cover - compiled
+    n, m = P.shape
+    for i in prange(n):
+        k = indptr[i]
+        t = rowthr[i]
+        for j in range(m):
+            if P[i, j] >= t:
+                indices[k] = j
+                data[k] = P[i, j]
+                k += 1
+
+
+@njit
+def _nb_transpose(indptr, indices, data, m, tindptr, tindices, tdata):  # pragma: no cover
+    """CSR -> CSR of the transpose (counting sort, O(nnz)); rows stay sorted."""
+    n = indptr.size - 1
+    for j in range(m + 1):
+        tindptr[j] = 0
+    for k in range(indptr[n]):
+        tindptr[indices[k] + 1] += 1
+    for j in range(m):
+        tindptr[j + 1] += tindptr[j]
+    pos = tindptr[:m].copy()
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            q = pos[j]
+            tindices[q] = i
+            tdata[q] = data[k]
+            pos[j] = q + 1
+
+
+@njit
+def _nb_spmv(indptr, indices, data, x, out):  # pragma: no cover - compiled
+    n = indptr.size - 1
+    for i in range(n):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        out[i] = s
+
+
+@njit
+def _nb_newton_direction(indptr, indices, data, tindptr, tindices, tdata,
+                         r, c, g1, g2, shift, rtol, maxiter, df, dg):  # pragma: no cover
+    """Solve [[D_r, P_s], [P_s^T, D_c + shift]] (df, dg) = (g1, g2) via the Schur complement.
+
+    CG with a Jacobi preconditioner on S = D_c + shift - P_s^T D_r^{-1} P_s (size m),
+    then df = D_r^{-1} (g1 - P_s dg). Returns the number of CG iterations.
+    """
+    n = r.size
+    m = c.size
+    y = np.empty(n)
+    for i in range(n):
+        y[i] = g1[i] / r[i]
+    res = np.empty(m)
+    _nb_spmv(tindptr, tindices, tdata, y, res)
+    diag = np.empty(m)
+    bnorm2 = 0.0
+    for j in range(m):
+        res[j] = g2[j] - res[j]
+        bnorm2 += res[j] * res[j]
+        s = 0.0
+        for k in range(tindptr[j], tindptr[j + 1]):
+            s += tdata[k] * tdata[k] / r[tindices[k]]
+        d = c[j] + shift - s
+        diag[j] = d if d > 1e-300 else 1e-300
+    z = np.empty(m)
+    p = np.empty(m)
+    q = np.empty(m)
+    rz = 0.0
+    for j in range(m):
+        dg[j] = 0.0
+        z[j] = res[j] / diag[j]
+        p[j] = z[j]
+        rz += res[j] * z[j]
+    tol2 = rtol * rtol * bnorm2
+    it = 0
+    rnorm2 = bnorm2
+    while it < maxiter and rnorm2 > tol2:
+        # q = S p
+        _nb_spmv(indptr, indices, data, p, y)
+        for i in range(n):
+            y[i] /= r[i]
+        _nb_spmv(tindptr, tindices, tdata, y, q)
+        pq = 0.0
+        for j in range(m):
+            q[j] = (c[j] + shift) * p[j] - q[j]
+            pq += p[j] * q[j]
+        if not pq > 0.0:
+            break
+        alpha = rz / pq
+        rz_new = 0.0
+        rnorm2 = 0.0
+        for j in range(m):
+            dg[j] += alpha * p[j]
+            res[j] -= alpha * q[j]
+            z[j] = res[j] / diag[j]
+            rz_new += res[j] * z[j]
+            rnorm2 += res[j] * res[j]
+        beta = rz_new / rz
+        rz = rz_new
+        for j in range(m):
+            p[j] = z[j] + beta * p[j]
+        it += 1
+    _nb_spmv(indptr, indices, data, dg, y)
+    for i in range(n):
+        df[i] = (g1[i] - y[i]) / r[i]
+    return it
+
+
+# --------------------------------------------------------------------------------------
+# backend-dispatching front ends
+# --------------------------------------------------------------------------------------
+def row_softmin_update(M, g, logw, reg, be, X):
+    """Exact Sinkhorn block update ``f_i = reg*logw_i - reg*logsumexp_j((g_j - M_ij)/reg)``.
+
+    ``X`` is an (n, m) work buffer of M's backend. Returns the new ``f``.
+    """
+    xp = be.xp
+    inv_reg = 1.0 / reg
+    if be.use_numba:
+        mx = np.empty(M.shape[0])
+        _nb_softmin_prep(M, g, inv_reg, X, mx)
+        np.exp(X, out=X)
+        s = np.empty(M.shape[0])
+        _nb_row_sums(X, s)
+    else:
+        v = g[None, :] - M
+        mx = v.max(axis=1)
+        xp.multiply(v - mx[:, None], inv_reg, out=X)
+        xp.maximum(X, LOG_FLOOR, out=X)
+        xp.exp(X, out=X)
+        s = X.sum(axis=1)
+    return reg * logw - mx - reg * xp.log(s)
+
+
+def hist_window(a, b):
+    """Histogram window (lo, scale) for log-entries of a plan with marginals a, b."""
+    top = float(np.log(max(float(a.max()), float(b.max())))) + 4.0
+    return top - HIST_SPAN, N_BINS / HIST_SPAN
+
+
+def log_plan(M, f, g, reg, be, X, window):
+    """Write ``(f_i + g_j - M_ij)/reg`` (floored) into ``X``; return the bin counts of X."""
+    xp = be.xp
+    lo, scale = window
+    inv_reg = 1.0 / reg
+    if be.use_numba:
+        counts = np.empty((_n_chunks(M.shape[0]), N_BINS), dtype=np.int64)
+        _nb_log_plan(M, f, g, inv_reg, X, lo, scale, counts)
+        return counts.sum(axis=0)
+    xp.multiply(f[:, None] + g[None, :] - M, inv_reg, out=X)
+    xp.maximum(X, LOG_FLOOR, out=X)
+    kb = xp.clip(((X - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
+    return xp.bincount(kb.ravel(), minlength=N_BINS)
+
+
+def plan_marginals(M, f, g, reg, be, X, window):
+    """Plan ``P = exp((f + g - M)/reg)`` into ``X`` with its marginals and log-histogram.
+
+    Returns ``(r, c, total, counts)``: row sums, column sums, ``sum(P)`` and the
+    histogram counts of ``log P`` over ``window``.
+    """
+    counts = log_plan(M, f, g, reg, be, X, window)
+    with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
+        be.xp.exp(X, out=X)
+    if be.use_numba:
+        n, m = X.shape
+        r = np.empty(n)
+        cpart = np.empty((_n_chunks(n), m))
+        _nb_marginals(X, r, cpart)
+        c = cpart.sum(axis=0)
+    else:
+        r = X.sum(axis=1)
+        c = X.sum(axis=0)
+    return r, c, float(r.sum()), counts
+
+
+class SparsePlan:
+    """The kept entries of a plan, as CSR arrays of P_s and of its transpose."""
+
+    def __init__(self, shape, indptr, indices, data, tindptr, tindices, tdata, mat=None,
+                 tmat=None):
+        self.shape = shape
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.tindptr, self.tindices, self.tdata = tindptr, tindices, tdata
+        self.mat, self.tmat = mat, tmat
+
+    @property
+    def nnz(self) -> int:
+        return int(self.data.size)
+
+
+def select_entries(P, thresh, be):
+    """Entries ``P_ij >= min(thresh, max_j P_ij)``: a global threshold, row maxima always kept.
+
+    O(nm): two passes over P (count, then fill), no sort.
+    """
+    n, m = P.shape
+    if be.use_numba:
+        rowthr = np.empty(n)
+        counts = np.empty(n, dtype=np.int64)
+        _nb_select_count(P, float(thresh), rowthr, counts)
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        nnz = int(indptr[-1])
+        indices = np.empty(nnz, dtype=np.int64)
+        data = np.empty(nnz)
+        _nb_select_fill(P, rowthr, indptr, indices, data)
+        tindptr = np.empty(m + 1, dtype=np.int64)
+        tindices = np.empty(nnz, dtype=np.int64)
+        tdata = np.empty(nnz)
+        _nb_transpose(indptr, indices, data, m, tindptr, tindices, tdata)
+        return SparsePlan((n, m), indptr, indices, data, tindptr, tindices, tdata)
+    xp, sparse = be.xp, be.scipy.sparse
+    t = xp.minimum(thresh, P.max(axis=1))
+    rows, cols = xp.nonzero(P >= t[:, None])
+    data = P[rows, cols]
+    indptr = xp.zeros(n + 1, dtype=xp.int64)
+    xp.cumsum(xp.bincount(rows, minlength=n), out=indptr[1:])
+    mat = sparse.csr_matrix((data, cols, indptr), shape=(n, m))
+    tmat = mat.T.tocsr()
+    return SparsePlan((n, m), indptr, cols, data, tmat.indptr, tmat.indices, tmat.data,
+                      mat, tmat)
+
+
+def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
+    """Solve the sparsified Newton system ``K_s (df, dg) = (g1, g2)``.
+
+    ``K_s = [[diag(r), P_s], [P_s^T, diag(c) + shift]]`` (the negated Hessian
+    of the dual times ``reg``). Conjugate gradient with a Jacobi preconditioner on
+    the Schur complement ``S = diag(c) + shift - P_s^T diag(1/r) P_s``.
+    Returns ``(df, dg, cg_iterations)``.
+    """
+    if be.use_numba:
+        df = np.empty(r.size)
+        dg = np.empty(c.size)
+        it = _nb_newton_direction(Ps.indptr, Ps.indices, Ps.data, Ps.tindptr, Ps.tindices,
+                                  Ps.tdata, r, c, g1, g2, float(shift), float(rtol),
+                                  int(maxiter), df, dg)
+        return df, dg, int(it)
+    xp = be.xp
+    A, AT = Ps.mat, Ps.tmat
+    res = g2 - AT @ (g1 / r)
+    diag = xp.maximum(c + shift - _col_sq_over_r(AT, r, xp), 1e-300)
+    bnorm2 = float(res @ res)
+    dg = xp.zeros_like(c)
+    z = res / diag
+    p = z.copy()
+    rz = float(res @ z)
+    tol2 = rtol * rtol * bnorm2
+    it = 0
+    rnorm2 = bnorm2
+    while it < maxiter and rnorm2 > tol2:
+        q = (c + shift) * p - AT @ ((A @ p) / r)
+        pq = float(p @ q)
+        if not pq > 0.0:
+            break
+        alpha = rz / pq
+        dg += alpha * p
+        res -= alpha * q
+        z = res / diag
+        rz_new = float(res @ z)
+        rnorm2 = float(res @ res)
+        beta = rz_new / rz
+        rz = rz_new
+        p = z + beta * p
+        it += 1
+    df = (g1 - A @ dg) / r
+    return df, dg, it
+
+
+def _col_sq_over_r(AT, r, xp):
+    """sum_i P_ij^2 / r_i for every column j (AT is P_s^T in CSR)."""
+    sq = AT.copy()
+    sq.data = AT.data * AT.data / r[AT.indices]
+    return xp.asarray(sq.sum(axis=1)).ravel()

@@ -1,0 +1,110 @@
+"""A validated entropic OT problem and the buffers its solvers share.
+
+:class:`Workspace` holds the cost ``M``, a lazily built contiguous transpose
+(column updates then stream rows, like row updates) and one dense (n, m)
+buffer that holds log-values and then the plan. Batched solves (one cost,
+several ``b``) reuse one workspace for every column of ``b``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import as_float_array, check_positive
+from ..backend import Backend, get_backend, to_numpy
+from ._kernels import plan_marginals, row_softmin_update
+
+__all__ = ["Workspace", "validate_problem", "MASS_RTOL"]
+
+#: Relative tolerance on sum(a) == sum(b); within it, b is rescaled to sum(a).
+MASS_RTOL = 1e-6
+
+
+class Workspace:
+    """Cost matrix, its transpose and the dense plan buffer of one backend."""
+
+    def __init__(self, M: Any, reg: float, be: Backend):
+        self.M = M
+        self.reg = float(reg)
+        self.be = be
+        self.shape = tuple(M.shape)
+        self._MT = None
+        self.X = be.xp.empty_like(M)
+
+    @property
+    def MT(self) -> Any:
+        if self._MT is None:
+            self._MT = self.be.xp.ascontiguousarray(self.M.T)
+        return self._MT
+
+    def update_f(self, g: Any, loga: Any) -> Any:
+        """Exact maximization of the dual in f (a Sinkhorn row half-sweep)."""
+        return row_softmin_update(self.M, g, loga, self.reg, self.be, self.X)
+
+    def update_g(self, f: Any, logb: Any) -> Any:
+        """Exact maximization of the dual in g (a Sinkhorn column half-sweep)."""
+        n, m = self.shape
+        return row_softmin_update(self.MT, f, logb, self.reg, self.be, self.X.reshape(m, n))
+
+    def plan(self, f: Any, g: Any, window: tuple[float, float]):
+        """Plan into ``self.X``; returns ``(r, c, total, log-histogram counts)``."""
+        return plan_marginals(self.M, f, g, self.reg, self.be, self.X, window)
+
+    @property
+    def P(self) -> Any:
+        """The plan of the last :meth:`plan` call (a view of the buffer)."""
+        return self.X
+
+
+def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = False):
+    """Check and convert ``(a, b, M, reg)``.
+
+    Empty ``a`` or ``b`` (``[]`` or None) means uniform. ``b`` may be (m, k) when
+    ``allow_batch``. Masses must be nonnegative with equal totals up to
+    :data:`MASS_RTOL` (then ``b`` is rescaled to ``sum(a)`` exactly).
+
+    Returns ``(a, b, M, reg, be)`` with float64 arrays of the common backend.
+    """
+    be = get_backend(M, a if _given(a) else None, b if _given(b) else None)
+    xp = be.xp
+    if M is None:
+        raise ValueError("M must be a 2-D cost matrix, got None")
+    M = as_float_array("M", M, ndim=2, dtype=np.float64, xp=xp)
+    n, m = M.shape
+    if n == 0 or m == 0:
+        raise ValueError(f"M must be non-empty, got shape {(n, m)}")
+    reg = check_positive("reg", reg)
+    if _given(a):
+        a = as_float_array("a", a, ndim=1, dtype=np.float64, xp=xp, nonnegative=True)
+        if a.shape[0] != n:
+            raise ValueError(f"a must have length M.shape[0] = {n}, got {a.shape[0]}")
+    else:
+        a = xp.full(n, 1.0 / n)
+    if _given(b):
+        b = as_float_array("b", b, ndim=(1, 2) if allow_batch else 1, dtype=np.float64,
+                           xp=xp, nonnegative=True)
+        if b.shape[0] != m:
+            raise ValueError(f"b must have length M.shape[1] = {m}, got {b.shape[0]}")
+        if b.ndim == 2 and b.shape[1] == 0:
+            raise ValueError("b must have at least one column")
+    else:
+        b = xp.full(m, 1.0 / m)
+    sa = float(to_numpy(a.sum()))
+    if not sa > 0:
+        raise ValueError("a must have a positive total mass")
+    sb = to_numpy(b.sum(axis=0))
+    if np.any(~(sb > 0)):
+        raise ValueError("b must have a positive total mass")
+    if np.any(np.abs(sb - sa) > MASS_RTOL * max(sa, float(np.max(sb)))):
+        raise ValueError(
+            f"a and b must have the same total mass (balanced OT): sum(a) = {sa:.10g}, "
+            f"sum(b) = {np.array2string(np.atleast_1d(sb), precision=10)}; normalize both "
+            "(e.g. a / a.sum()) or use unbalanced OT")
+    b = b * (sa / xp.asarray(sb))
+    return a, b, M, reg, be
+
+
+def _given(x: Any) -> bool:
+    return x is not None and not (hasattr(x, "__len__") and len(x) == 0)
