@@ -1,0 +1,927 @@
+"""The mesh-free Chebyshev-Tucker approximant.
+
+``f(x) ~ sum beta[i_1..i_d] v^(1)_{i_1}(x_1) ... v^(d)_{i_d}(x_d)`` where the
+column ``i`` of the coefficient matrix ``V_l`` holds the Chebyshev coefficients
+of the univariate polynomial ``v^(l)_i``: a product Chebyshev interpolant whose
+coefficient tensor is compressed to Tucker form (Benner, Khoromskij,
+Khoromskaia, Sun 2025).
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validation import check_callable, check_positive
+from ..backend import get_backend, to_numpy
+from ._chebyshev import (
+    chebder,
+    chebpts1,
+    chebpts2,
+    clenshaw,
+    coeffs2vals2,
+    extrapolated_tail,
+    integral_weights,
+    tail_profile,
+    vals2coeffs1,
+    vals2coeffs2,
+)
+from ._kernels import evaluate_points
+from ._tucker import TuckerTensor, hooi, hosvd, recompress, rhosvd, tucker_full
+
+__all__ = ["ChebTucker", "ResolutionWarning", "chebpts"]
+
+_MIN_POINTS = 17  # first adaptive grid: 2^4 + 1 points per axis (as Chebfun)
+_SAMPLE_BUDGET = 1 << 24  # default max_degree keeps (max_degree + 1)^d below this
+
+
+class ResolutionWarning(UserWarning):
+    """A function was not resolved to the requested tolerance within ``max_degree``."""
+
+
+def chebpts(m: int, domain: Sequence[float] = (-1.0, 1.0), kind: int = 2) -> np.ndarray:
+    """The ``m`` Chebyshev points of the first or second kind on ``[a, b]``, ascending.
+
+    Second kind: ``-cos(j pi/(m-1))``; first kind: ``-cos((2j+1) pi/(2m))``,
+    mapped affinely to ``domain``. These are the grids of
+    :meth:`ChebTucker.from_values`.
+
+    Examples
+    --------
+    >>> from soptim.approx import chebpts
+    >>> chebpts(3, (0.0, 2.0))
+    array([0., 1., 2.])
+    """
+    a, b = _as_domain(domain)[0]
+    if kind not in (1, 2):
+        raise ValueError(f"kind must be 1 or 2, got {kind!r}")
+    m = _as_count("m", m, minimum=1)
+    t = chebpts2(m) if kind == 2 else chebpts1(m)
+    return 0.5 * (a + b) + 0.5 * (b - a) * t
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _as_count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _as_domain(domain: Any) -> list[tuple[float, float]]:
+    try:
+        arr = np.asarray(to_numpy(domain), dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError("domain must be a sequence of (a, b) pairs") from None
+    if arr.shape == (2,):
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
+        raise ValueError(f"domain must be a sequence of (a, b) pairs, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("domain must be finite")
+    bad = np.nonzero(arr[:, 0] >= arr[:, 1])[0]
+    if bad.size:
+        l = int(bad[0])
+        raise ValueError(f"domain[{l}] = ({arr[l, 0]}, {arr[l, 1]}) must have a < b")
+    return [(float(a), float(b)) for a, b in arr]
+
+
+def _per_axis(name: str, value: Any, d: int, minimum: int) -> list[int]:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = [value] * d
+    try:
+        vals = list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer or a sequence of {d} integers") from None
+    if len(vals) != d:
+        raise ValueError(f"{name} must have {d} entries (one per axis), got {len(vals)}")
+    return [_as_count(f"{name}[{l}]", v, minimum) for l, v in enumerate(vals)]
+
+
+def _check_method(method: str) -> str:
+    if method not in ("hosvd", "hooi"):
+        raise ValueError(f"method must be 'hosvd' or 'hooi', got {method!r}")
+    return method
+
+
+def _check_tol(tol: Any) -> float:
+    return check_positive("tol", tol)
+
+
+def _backend_of(name: str | None) -> Any:
+    if name in (None, "numpy"):
+        return get_backend()
+    if name == "cupy":
+        import cupy
+
+        return get_backend(cupy.empty(0))
+    raise ValueError(f"backend must be 'numpy' or 'cupy', got {name!r}")
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+class _Sampler:
+    """Samples of ``f`` on a product of second-kind grids, refined by doubling.
+
+    Doubling ``m = 2^k + 1 -> 2^(k+1) + 1`` keeps the old points at the even
+    indices, so only the new points are evaluated: the complement of the old
+    grid is a union of ``2^g - 1`` product blocks (``g`` axes refined), and
+    ``f`` is called once per block with broadcastable open-grid arrays.
+    """
+
+    def __init__(self, f: Callable, domain: list[tuple[float, float]], xp: Any) -> None:
+        self.f = f
+        self.domain = domain
+        self.xp = xp
+        self.values: Any = None
+        self.m: list[int] = []
+        self.nfev = 0
+
+    def _points(self, l: int, m: int) -> Any:
+        a, b = self.domain[l]
+        return 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, self.xp)
+
+    def _call(self, coords: list[Any]) -> Any:
+        xp, d = self.xp, len(coords)
+        shape = tuple(int(c.shape[0]) for c in coords)
+        args = [c.reshape((1,) * l + (-1,) + (1,) * (d - l - 1)) for l, c in enumerate(coords)]
+        out = self.f(*args)
+        try:
+            out = xp.asarray(out, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"f must return a real array, got {type(out).__name__}"
+            ) from None
+        try:
+            ok = np.broadcast_shapes(tuple(out.shape), shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"f returned shape {tuple(out.shape)} for arguments broadcasting to {shape}; "
+                "f must act elementwise on broadcastable arrays (numpy ufunc style)"
+            )
+        out = xp.broadcast_to(out, shape)
+        self.nfev += int(np.prod(shape))
+        finite = xp.isfinite(out)
+        if not bool(finite.all()):
+            idx = tuple(int(i[0]) for i in xp.nonzero(~finite))
+            where = tuple(float(c[i]) for c, i in zip(coords, idx))
+            raise ValueError(
+                f"f returned NaN or inf at x = {where}; the Chebyshev approximant needs a "
+                "function that is finite on the closed box (evaluate removable "
+                "singularities by their limit)"
+            )
+        return out
+
+    def start(self, m: list[int]) -> Any:
+        self.m = list(m)
+        self.values = self._call([self._points(l, ml) for l, ml in enumerate(m)])
+        return self.values
+
+    def refine(self, axes: Sequence[int]) -> Any:
+        xp, d = self.xp, len(self.m)
+        new_m = [2 * ml - 1 if l in axes else ml for l, ml in enumerate(self.m)]
+        new = xp.empty(tuple(new_m))
+        new[tuple(slice(None, None, 2) if l in axes else slice(None) for l in range(d))] = \
+            self.values
+        full = [self._points(l, new_m[l]) for l in range(d)]
+        for odd in itertools.product((False, True), repeat=len(axes)):
+            if not any(odd):
+                continue
+            which = dict(zip(axes, odd))
+            sl = tuple(
+                (slice(1, None, 2) if which[l] else slice(None, None, 2)) if l in which
+                else slice(None)
+                for l in range(d)
+            )
+            new[sl] = self._call([full[l][sl[l]] for l in range(d)])
+        self.m, self.values = new_m, new
+        return new
+
+
+# ----------------------------------------------------------------------------- the class
+
+
+class ChebTucker:
+    """A mesh-free Chebyshev-Tucker approximant on a box in ``d`` dimensions.
+
+    ``f(x) ~ sum_{i} beta[i_1, ..., i_d] prod_l v^(l)_{i_l}(x_l)`` where the
+    columns of the coefficient matrices ``V_l`` (``ct.factors``) hold the
+    Chebyshev coefficients of the univariate polynomials ``v^(l)``, on the box
+    mapped to ``[-1, 1]^d``. Build one with :meth:`fit` (from a function),
+    :meth:`from_values` (samples on a Chebyshev grid) or :meth:`from_cp`
+    (canonical input); the constructor takes the parts directly.
+
+    Parameters
+    ----------
+    core : array, shape (r_1, ..., r_d)
+        The Tucker core ``beta``.
+    factors : sequence of arrays, shapes (m_l, r_l)
+        Coefficient matrices (orthonormal columns for the built ones).
+    domain : sequence of (a, b)
+        The box.
+    tol : float
+        The relative tolerance the approximant was built for (used again by
+        the recompression after ``+``).
+    vscale : float
+        Estimate of ``max |f|`` on the box (the scale of relative errors).
+    error_estimate : float
+        Estimate of ``max |f - ct| / vscale`` on the box.
+    converged : bool
+        False when the degree was capped before ``tol`` was reached.
+    message : str
+        How the approximant was built or why it is not converged.
+
+    Attributes
+    ----------
+    ranks, degrees, core, factors, domain, ndim, error_estimate, vscale,
+    converged, message, tol, nfev
+
+    References
+    ----------
+    .. [1] P. Benner, B. N. Khoromskij, V. Khoromskaia, B. Sun, "A mesh-free
+       hybrid Chebyshev-Tucker tensor format with applications to
+       multi-particle modelling", arXiv:2503.01696 (2025).
+    .. [2] L. N. Trefethen, "Approximation Theory and Approximation Practice",
+       SIAM (2013) (Chebyshev interpolation, aliasing and coefficient decay).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from soptim.approx import ChebTucker
+    >>> ct = ChebTucker.fit(lambda x, y, z: np.exp(-(x**2 + y**2 + z**2)),
+    ...                     [(-1, 1)] * 3, tol=1e-10)
+    >>> ct.ranks
+    (1, 1, 1)
+    >>> bool(abs(ct(0.3, -0.2, 0.5) - np.exp(-0.38)) < 1e-9)
+    True
+    >>> bool(abs(ct.integrate() - (np.sqrt(np.pi) * 0.8427007929497149) ** 3) < 1e-9)
+    True
+    """
+
+    def __init__(
+        self,
+        core: Any,
+        factors: Sequence[Any],
+        domain: Any,
+        *,
+        tol: float = 1e-10,
+        vscale: float = 1.0,
+        error_estimate: float = 0.0,
+        converged: bool = True,
+        message: str = "",
+        nfev: int = 0,
+    ) -> None:
+        self.domain = _as_domain(domain)
+        self._tucker = TuckerTensor(core, factors)
+        if self._tucker.ndim != len(self.domain):
+            raise ValueError(
+                f"domain has {len(self.domain)} axes but the core has {self._tucker.ndim}"
+            )
+        self._be = get_backend(core, *factors)
+        self.tol = float(tol)
+        self.vscale = float(vscale)
+        self.error_estimate = float(error_estimate)
+        self.converged = bool(converged)
+        self.message = message
+        self.nfev = int(nfev)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def fit(
+        cls,
+        f: Callable[..., Any],
+        domain: Any,
+        *,
+        degree: int | Sequence[int] | None = None,
+        tol: float = 1e-10,
+        max_degree: int | Sequence[int] | None = None,
+        method: str = "hosvd",
+        backend: str | None = None,
+    ) -> ChebTucker:
+        """Approximate ``f`` on the box ``domain``.
+
+        ``f`` is sampled on the product of Chebyshev points of the second kind,
+        the samples are turned into the coefficient tensor by a DCT-I per axis,
+        and the coefficient tensor is compressed by the truncated HOSVD with the
+        eps rule (optionally refined by HOOI).
+
+        Parameters
+        ----------
+        f : callable
+            ``f(x_1, ..., x_d)`` acting elementwise on broadcastable arrays
+            (numpy ufunc style); it is called with open-grid arrays of shapes
+            ``(m_1, 1, ..., 1)``, ``(1, m_2, 1, ...)``, ...
+        domain : sequence of (a, b)
+            The box, one pair per axis (a single pair for ``d = 1``).
+        degree : int or sequence of int, optional
+            Fixed polynomial degree per axis (the paper's setting). By default
+            the degree is chosen adaptively per axis: ``m = 2^k + 1`` points,
+            doubled (reusing the samples) until the Chebyshev tail of that
+            axis is below ``tol * max|f|``, then chopped to the shortest
+            length that keeps the estimated error below it.
+        tol : float
+            Relative accuracy target: the adaptive degree aims at a maximum
+            error ``tol * max|f|``, and the HOSVD keeps
+            ``||C - C_r||_F <= tol ||C||_F``.
+        max_degree : int or sequence of int, optional
+            Cap for the adaptive degree (default: the largest ``2^k`` with
+            ``(2^k + 1)^d <= 2^24`` samples). Reaching it before ``tol`` gives a
+            :class:`ResolutionWarning`, ``converged=False`` and an honest
+            ``error_estimate`` (a kink or singularity converges only
+            algebraically).
+        method : {'hosvd', 'hooi'}
+            Truncated HOSVD, or HOSVD followed by HOOI sweeps at the same ranks.
+        backend : {'numpy', 'cupy'}, optional
+            Array module for sampling and compression (CuPy: ``f`` receives
+            CuPy arrays and the result lives on the GPU).
+
+        Returns
+        -------
+        ChebTucker
+
+        Raises
+        ------
+        TypeError
+            If ``f`` is not callable or returns non-numeric data.
+        ValueError
+            On a bad domain (``a >= b``, non-finite), ``tol <= 0``, bad degrees,
+            an unknown method, or when ``f`` returns the wrong shape or NaN/inf.
+
+        Warns
+        -----
+        ResolutionWarning
+            When ``max_degree`` is reached before ``tol``.
+        """
+        check_callable("f", f)
+        dom = _as_domain(domain)
+        d = len(dom)
+        tol = _check_tol(tol)
+        method = _check_method(method)
+        be = _backend_of(backend)
+        xp = be.xp
+        sampler = _Sampler(f, dom, xp)
+        if degree is not None:
+            m = [k + 1 for k in _per_axis("degree", degree, d, 0)]
+            values = sampler.start(m)
+            C = _values_to_coeffs(values, xp)
+            vscale = float(xp.abs(values).max())
+            outside = [2.0 * extrapolated_tail(tail_profile(C, l, xp)) for l in range(d)]
+            converged, message = True, f"fixed degree {tuple(k - 1 for k in m)}"
+            tail = sum(outside)
+        else:
+            if max_degree is None:
+                cap = 1 << max(1, int(np.floor(np.log2(_SAMPLE_BUDGET ** (1.0 / d) - 1))))
+                caps = [min(cap, 1 << 16)] * d
+            else:
+                caps = _per_axis("max_degree", max_degree, d, 1)
+            m = [min(_MIN_POINTS, c + 1) for c in caps]
+            values = sampler.start(m)
+            while True:
+                C = _values_to_coeffs(values, xp)
+                vscale = float(xp.abs(values).max())
+                threshold = tol * vscale
+                profiles = [tail_profile(C, l, xp) for l in range(d)]
+                outside = [2.0 * extrapolated_tail(p) for p in profiles]
+                unresolved = [l for l in range(d) if outside[l] > threshold / d]
+                grow = [l for l in unresolved if 2 * (sampler.m[l] - 1) <= caps[l]]
+                if not grow:
+                    break
+                values = sampler.refine(grow)
+            converged = not unresolved
+            C, tail = _chop(C, profiles, outside, tol * vscale, xp)
+            if converged:
+                message = f"resolved to tol={tol:g} with degrees {tuple(s - 1 for s in C.shape)}"
+            else:
+                axes = ", ".join(map(str, unresolved))
+                message = (
+                    f"f is not resolved to tol={tol:g} along axis {axes} at max_degree="
+                    f"{tuple(caps)}: the Chebyshev coefficients decay slowly (a kink or "
+                    f"singularity converges only algebraically); estimated relative error "
+                    f"{tail / vscale if vscale else 0.0:.1e}. Raise max_degree, loosen tol, "
+                    "or split the box at the singularity."
+                )
+                warnings.warn(message, ResolutionWarning, stacklevel=2)
+        core, factors, trunc = _compress(C, tol, method, xp)
+        est = (tail + trunc) / vscale if vscale > 0 else 0.0
+        return cls(core, factors, dom, tol=tol, vscale=vscale, error_estimate=est,
+                   converged=converged, message=message, nfev=sampler.nfev)
+
+    @classmethod
+    def from_values(
+        cls,
+        values: Any,
+        domain: Any,
+        *,
+        tol: float = 1e-10,
+        method: str = "hosvd",
+        kind: int = 2,
+    ) -> ChebTucker:
+        """Build from values sampled on a Chebyshev tensor grid.
+
+        Parameters
+        ----------
+        values : array, shape (m_1, ..., m_d)
+            ``f`` at the product of ascending Chebyshev points of the given
+            kind (:func:`chebpts`) on ``domain``. NumPy or CuPy.
+        domain : sequence of (a, b)
+            The box.
+        tol : float
+            HOSVD tolerance (``||C - C_r||_F <= tol ||C||_F``).
+        method : {'hosvd', 'hooi'}
+            As in :meth:`fit`.
+        kind : {1, 2}
+            First-kind points (DCT-II) or second-kind points (DCT-I).
+
+        Returns
+        -------
+        ChebTucker
+
+        Raises
+        ------
+        ValueError
+            On a shape that does not match the domain, NaN/inf, a bad domain
+            or ``tol``, or ``kind`` not 1 or 2.
+        """
+        dom = _as_domain(domain)
+        d = len(dom)
+        tol = _check_tol(tol)
+        method = _check_method(method)
+        if kind not in (1, 2):
+            raise ValueError(f"kind must be 1 or 2, got {kind!r}")
+        xp = get_backend(values).xp
+        from .._validation import as_float_array
+
+        values = as_float_array("values", values, ndim=d)
+        if kind == 2:
+            C = _values_to_coeffs(values, xp)
+        else:
+            C = values
+            for l in range(d):
+                C = vals2coeffs1(C, axis=l, xp=xp)
+        vscale = float(xp.abs(values).max())
+        tail = sum(2.0 * extrapolated_tail(tail_profile(C, l, xp)) for l in range(d))
+        core, factors, trunc = _compress(C, tol, method, xp)
+        est = (tail + trunc) / vscale if vscale > 0 else 0.0
+        return cls(core, factors, dom, tol=tol, vscale=vscale, error_estimate=est,
+                   message=f"from values of shape {tuple(values.shape)}")
+
+    @classmethod
+    def from_cp(
+        cls,
+        weights: Any,
+        factors: Sequence[Any],
+        grid: Sequence[Any] | None = None,
+        *,
+        domain: Any = None,
+        degree: int | Sequence[int] | None = None,
+        tol: float = 1e-10,
+        max_degree: int | Sequence[int] | None = None,
+    ) -> ChebTucker:
+        """Build from canonical (CP) input without forming the full tensor.
+
+        ``f(x) = sum_k w_k u_k^(1)(x_1) ... u_k^(d)(x_d)``. Each canonical
+        vector is brought to Chebyshev points and coefficients, and the
+        coefficient tensor ``sum_k w_k c_k^(1) o ... o c_k^(d)`` is compressed by
+        the reduced HOSVD (SVD of each coefficient factor matrix, core
+        assembled from the small projected factors, then a HOSVD of that core):
+        the paper's route for the long-range part of range-separated
+        potentials.
+
+        Parameters
+        ----------
+        weights : array, shape (R,)
+            Canonical weights ``w_k``.
+        factors : sequence of d arrays of shape (n_l, R), or of d callables
+            Values of the canonical vectors on the tensor ``grid`` (column
+            ``k`` of ``factors[l]`` is ``u_k^(l)`` at ``grid[l]``); they are
+            interpolated to Chebyshev points by quintic splines (cubic for
+            short grids). Or callables ``u_l(x) -> (len(x), R)`` evaluated
+            directly (then give ``domain``).
+        grid : sequence of d 1-D increasing arrays, optional
+            The tensor grid of array factors; the box is
+            ``[grid[l][0], grid[l][-1]]``.
+        domain : sequence of (a, b), optional
+            The box for callable factors.
+        degree, tol, max_degree
+            As in :meth:`fit`; the adaptive degree uses a bound of each mode
+            slice of the coefficient tensor computed from the canonical
+            factors (the triangle inequality over the ``R`` terms).
+
+        Returns
+        -------
+        ChebTucker
+
+        Raises
+        ------
+        ValueError
+            On mismatched shapes, a grid that is not increasing, NaN/inf,
+            or when neither (or both of) ``grid`` and ``domain`` fit the factors.
+        TypeError
+            If factors mix arrays and callables.
+        """
+        from .._validation import as_float_array
+
+        tol = _check_tol(tol)
+        factors = list(factors)
+        d = len(factors)
+        if d == 0:
+            raise ValueError("factors must hold one entry per axis, got none")
+        calls = [callable(U) for U in factors]
+        if any(calls) and not all(calls):
+            raise TypeError("factors must be all arrays (with grid) or all callables")
+        xp = get_backend(weights, *([] if all(calls) else factors)).xp
+        w = as_float_array("weights", weights, ndim=1)
+        R = w.shape[0]
+        if all(calls):
+            if domain is None:
+                raise ValueError("callable factors need domain=")
+            dom = _as_domain(domain)
+            if len(dom) != d:
+                raise ValueError(f"domain has {len(dom)} axes but {d} factors were given")
+            univariate = factors
+        else:
+            if grid is None:
+                raise ValueError("array factors need grid= (the tensor grid they are sampled on)")
+            grid = list(grid)
+            if len(grid) != d:
+                raise ValueError(f"grid has {len(grid)} axes but {d} factors were given")
+            dom, univariate = [], []
+            for l in range(d):
+                g = np.asarray(to_numpy(as_float_array(f"grid[{l}]", grid[l], ndim=1)))
+                if g.shape[0] < 2 or np.any(np.diff(g) <= 0):
+                    raise ValueError(f"grid[{l}] must be strictly increasing with >= 2 points")
+                U = as_float_array(f"factors[{l}]", factors[l], shape=(g.shape[0], R))
+                dom.append((float(g[0]), float(g[-1])))
+                univariate.append(_spline(g, np.asarray(to_numpy(U))))
+        # coefficient factor matrices A_l (m_l x R), adaptive per axis
+        def coeff_matrix(l: int, m: int) -> Any:
+            a, b = dom[l]
+            x = 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, xp)
+            vals = xp.asarray(univariate[l](x), dtype=float)
+            if vals.shape != (m, R):
+                raise ValueError(
+                    f"factors[{l}] returned shape {tuple(vals.shape)}, expected ({m}, {R})"
+                )
+            if not bool(xp.isfinite(vals).all()):
+                raise ValueError(f"factors[{l}] has NaN or inf values")
+            return vals2coeffs2(vals, axis=0, xp=xp)
+
+        vscale_pts = max(2, min(_MIN_POINTS, int((1 << 15) ** (1.0 / d))))
+        vscale = _cp_max(w, [coeff_matrix(l, vscale_pts) for l in range(d)], xp)
+        if degree is not None:
+            ms = [k + 1 for k in _per_axis("degree", degree, d, 0)]
+            A = [coeff_matrix(l, ms[l]) for l in range(d)]
+            profiles = _cp_profiles(w, A, xp)
+            outside = [2.0 * extrapolated_tail(p) for p in profiles]
+            tail = sum(outside)
+            converged, message = True, f"fixed degree {tuple(k - 1 for k in ms)}"
+        else:
+            if max_degree is None:
+                caps = [1 << 12] * d
+            else:
+                caps = _per_axis("max_degree", max_degree, d, 1)
+            ms = [min(_MIN_POINTS, c + 1) for c in caps]
+            A = [coeff_matrix(l, ms[l]) for l in range(d)]
+            threshold = tol * vscale
+            while True:
+                profiles = _cp_profiles(w, A, xp)
+                outside = [2.0 * extrapolated_tail(p) for p in profiles]
+                unresolved = [l for l in range(d) if outside[l] > threshold / d]
+                grow = [l for l in unresolved if 2 * (ms[l] - 1) <= caps[l]]
+                if not grow:
+                    break
+                for l in grow:
+                    ms[l] = 2 * ms[l] - 1
+                    A[l] = coeff_matrix(l, ms[l])
+            converged = not unresolved
+            lengths, tail = [], 0.0
+            for l in range(d):
+                n, drop = _chop_axis(profiles[l], outside[l], threshold / d)
+                lengths.append(n)
+                tail += drop
+            A = [Al[:n] for Al, n in zip(A, lengths)]
+            if converged:
+                message = f"resolved to tol={tol:g} with degrees {tuple(n - 1 for n in lengths)}"
+            else:
+                message = (
+                    f"canonical input not resolved to tol={tol:g} along axis "
+                    f"{', '.join(map(str, unresolved))} at max_degree={tuple(caps)}; estimated "
+                    f"relative error {tail / vscale if vscale else 0.0:.1e}"
+                )
+                warnings.warn(message, ResolutionWarning, stacklevel=2)
+        core, V, norm = rhosvd(w, A, tol, xp)
+        # the rhosvd guarantees ||C - C_r||_F <= tol ||C||_F
+        est = (tail + tol * norm) / vscale if vscale > 0 else 0.0
+        return cls(core, V, dom, tol=tol, vscale=vscale, error_estimate=est,
+                   converged=converged, message=message)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def ndim(self) -> int:
+        """Number of variables ``d``."""
+        return len(self.domain)
+
+    @property
+    def core(self) -> Any:
+        """The Tucker core ``beta`` (shape ``ranks``)."""
+        return self._tucker.core
+
+    @property
+    def factors(self) -> list[Any]:
+        """Coefficient matrices ``V_l`` (``m_l x r_l``); columns hold Chebyshev coefficients."""
+        return self._tucker.factors
+
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """Tucker ranks ``(r_1, ..., r_d)``."""
+        return self._tucker.ranks
+
+    @property
+    def degrees(self) -> tuple[int, ...]:
+        """Polynomial degree per axis (``m_l - 1``)."""
+        return tuple(int(U.shape[0]) - 1 for U in self.factors)
+
+    def coefficients(self) -> Any:
+        """The full (truncated) Chebyshev coefficient tensor ``C_r = beta x_l V_l``."""
+        return self._tucker.full()
+
+    def __repr__(self) -> str:
+        return (f"ChebTucker(ndim={self.ndim}, degrees={self.degrees}, ranks={self.ranks}, "
+                f"error_estimate={self.error_estimate:.1e}, converged={self.converged})")
+
+    # ------------------------------------------------------------------ evaluation
+
+    def _to_unit(self, l: int, x: Any) -> Any:
+        a, b = self.domain[l]
+        return (2.0 * x - (a + b)) / (b - a)
+
+    def evaluate(self, points: Any) -> Any:
+        """Values at scattered points.
+
+        Parameters
+        ----------
+        points : array, shape (N, d)
+            Points in the box (outside it the polynomial is extrapolated).
+
+        Returns
+        -------
+        array, shape (N,)
+            NumPy or CuPy like the approximant.
+
+        Raises
+        ------
+        ValueError
+            If ``points`` is not ``(N, d)`` or has NaN/inf.
+        """
+        from .._validation import as_float_array
+
+        xp = self._be.xp
+        get_backend(points, self.core)  # raises TypeError on host/device mix
+        pts = as_float_array("points", points, shape=(None, self.ndim), xp=xp,
+                             dtype=np.float64)
+        t = xp.stack([self._to_unit(l, pts[:, l]) for l in range(self.ndim)], axis=1)
+        return evaluate_points(t, self.core, self.factors, xp)
+
+    def __call__(self, *xs: Any) -> Any:
+        """Values at ``(x_1, ..., x_d)``: broadcastable arrays (or scalars), like a ufunc."""
+        if len(xs) != self.ndim:
+            raise TypeError(f"expected {self.ndim} coordinate arrays, got {len(xs)}")
+        xp = self._be.xp
+        get_backend(*xs, self.core)
+        arrs = xp.broadcast_arrays(*[xp.asarray(x, dtype=float) for x in xs])
+        shape = arrs[0].shape
+        pts = xp.stack([a.reshape(-1) for a in arrs], axis=1)
+        out = self.evaluate(pts).reshape(shape)
+        return out[()] if out.ndim == 0 else out
+
+    def on_grid(self, *axes: Any) -> TuckerTensor:
+        """The approximant on the tensor grid ``axes[0] x ... x axes[d-1]`` in Tucker form.
+
+        Factors ``W_l = T(axes[l]) V_l`` with the core unchanged: cost
+        ``O(sum n_l m_l r_l)``; ``.full()`` gives the dense values.
+        """
+        if len(axes) != self.ndim:
+            raise TypeError(f"expected {self.ndim} grid axes, got {len(axes)}")
+        xp = self._be.xp
+        W = []
+        for l, g in enumerate(axes):
+            g = xp.asarray(g, dtype=float).reshape(-1)
+            W.append(clenshaw(self._to_unit(l, g), self.factors[l], xp))
+        return TuckerTensor(self.core, W)
+
+    # ------------------------------------------------------------------ calculus
+
+    def integrate(self) -> float:
+        """Exact integral of the approximant over the box.
+
+        Per axis ``int_{-1}^{1} T_k = 2/(1 - k^2)`` for even ``k`` (0 for odd),
+        times the Jacobian ``(b - a)/2``.
+        """
+        xp = self._be.xp
+        val = self.core
+        for l in range(self.ndim - 1, -1, -1):
+            a, b = self.domain[l]
+            w = integral_weights(self.factors[l].shape[0], xp) @ self.factors[l]
+            val = xp.tensordot(val, w * (0.5 * (b - a)), axes=([l], [0]))
+        return float(val)
+
+    def derivative(self, axis: int = 0) -> ChebTucker:
+        """The partial derivative along ``axis`` (a new ChebTucker).
+
+        Only ``V_axis`` changes (its columns are differentiated and
+        re-orthonormalized, the triangular factor goes into the core). The
+        error estimate is scaled by Markov's inequality ``|p'| <= n^2 |p|``.
+        """
+        axis = _as_count("axis", axis, minimum=-self.ndim)
+        if not -self.ndim <= axis < self.ndim:
+            raise ValueError(f"axis must be in [0, {self.ndim}), got {axis}")
+        axis %= self.ndim
+        xp = self._be.xp
+        a, b = self.domain[axis]
+        factors = list(self.factors)
+        factors[axis] = chebder(factors[axis], 2.0 / (b - a), xp)
+        core, factors = recompress(self.core, factors, 1e-15, xp)
+        n = max(self.degrees[axis], 1)
+        abs_err = self.error_estimate * self.vscale * 2.0 * n * n / (b - a)
+        out = ChebTucker(core, factors, self.domain, tol=self.tol, vscale=1.0,
+                         message=f"derivative along axis {axis}")
+        out.vscale = _grid_max(out)
+        out.error_estimate = abs_err / out.vscale if out.vscale > 0 else 0.0
+        return out
+
+    # ------------------------------------------------------------------ arithmetic
+
+    def _combine(self, other: ChebTucker, sign: float) -> ChebTucker:
+        if not isinstance(other, ChebTucker):
+            return NotImplemented
+        if other.ndim != self.ndim or not np.allclose(other.domain, self.domain,
+                                                       rtol=1e-14, atol=0):
+            raise ValueError("ChebTucker operands must live on the same box")
+        xp = self._be.xp
+        get_backend(self.core, other.core)
+        m = [max(u.shape[0], v.shape[0]) for u, v in zip(self.factors, other.factors)]
+        factors = []
+        for l in range(self.ndim):
+            U, V = self.factors[l], other.factors[l]
+            block = xp.zeros((m[l], U.shape[1] + V.shape[1]))
+            block[: U.shape[0], : U.shape[1]] = U
+            block[: V.shape[0], U.shape[1]:] = V
+            factors.append(block)
+        core = xp.zeros(tuple(p + q for p, q in zip(self.ranks, other.ranks)))
+        core[tuple(slice(0, r) for r in self.ranks)] = self.core
+        core[tuple(slice(r, None) for r in self.ranks)] = sign * other.core
+        tol = max(self.tol, other.tol)
+        core, factors = recompress(core, factors, tol, xp)
+        out = ChebTucker(core, factors, self.domain, tol=tol, vscale=1.0,
+                         converged=self.converged and other.converged, message="sum")
+        out.vscale = _grid_max(out)
+        norm = float(xp.linalg.norm(core.reshape(-1)))
+        abs_err = (self.error_estimate * self.vscale + other.error_estimate * other.vscale
+                   + tol * norm)
+        out.error_estimate = abs_err / out.vscale if out.vscale > 0 else 0.0
+        return out
+
+    def _constant(self, c: float) -> ChebTucker:
+        xp = self._be.xp
+        core = xp.full((1,) * self.ndim, float(c))
+        factors = [xp.eye(U.shape[0], 1) for U in self.factors]
+        return ChebTucker(core, factors, self.domain, tol=self.tol, vscale=abs(float(c)))
+
+    def __add__(self, other: Any) -> ChebTucker:
+        if isinstance(other, numbers.Real):
+            other = self._constant(other)
+        return self._combine(other, 1.0)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> ChebTucker:
+        if isinstance(other, numbers.Real):
+            other = self._constant(other)
+        return self._combine(other, -1.0)
+
+    def __rsub__(self, other: Any) -> ChebTucker:
+        return (-self) + other
+
+    def __mul__(self, scalar: Any) -> ChebTucker:
+        if not isinstance(scalar, numbers.Real):
+            return NotImplemented
+        s = float(scalar)
+        return ChebTucker(self.core * s, self.factors, self.domain, tol=self.tol,
+                          vscale=abs(s) * self.vscale, error_estimate=self.error_estimate,
+                          converged=self.converged, message=self.message, nfev=self.nfev)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, scalar: Any) -> ChebTucker:
+        if not isinstance(scalar, numbers.Real):
+            return NotImplemented
+        return self * (1.0 / float(scalar))
+
+    def __neg__(self) -> ChebTucker:
+        return self * -1.0
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _values_to_coeffs(values: Any, xp: Any) -> Any:
+    C = values
+    for l in range(values.ndim):
+        C = vals2coeffs2(C, axis=l, xp=xp)
+    return C
+
+
+def _chop_axis(profile: np.ndarray, outside: float, threshold: float) -> tuple[int, float]:
+    """Shortest length whose dropped tail plus ``outside`` is below ``threshold``."""
+    from ._chebyshev import chop_length
+
+    n = chop_length(profile, outside, threshold)
+    return n, float(profile[n:].sum()) + outside
+
+
+def _chop(C: Any, profiles: list, outside: list, threshold: float, xp: Any) -> tuple[Any, float]:
+    """Chop every axis to its shortest sufficient length; return the total tail."""
+    d = C.ndim
+    lengths, tail = [], 0.0
+    for l in range(d):
+        n, drop = _chop_axis(profiles[l], outside[l], threshold / d)
+        lengths.append(n)
+        tail += drop
+    return C[tuple(slice(0, n) for n in lengths)].copy(), tail
+
+
+def _compress(C: Any, tol: float, method: str, xp: Any) -> tuple[Any, list, float]:
+    """HOSVD (and HOOI) of the coefficient tensor.
+
+    Returns the core, the factors and ``max |values of (C - C_r)|`` on the
+    Chebyshev grid: the truncation's error in the values (the Frobenius bound
+    ``||C - C_r||_F <= tol ||C||_F`` alone can be off by the ratio of max to
+    RMS of the dropped part).
+    """
+    core, factors, _ = hosvd(C, eps=tol, xp=xp)
+    if method == "hooi":
+        core, factors, _ = hooi(C, factors, xp=xp)
+    # the truncation's largest effect on the values, measured on the Chebyshev grid
+    delta = C - tucker_full(core, factors, xp)
+    for l in range(C.ndim):
+        delta = coeffs2vals2(delta, axis=l, xp=xp)
+    return core, factors, float(xp.abs(delta).max())
+
+
+def _cp_profiles(w: Any, A: list, xp: Any) -> list[np.ndarray]:
+    """Bounds of the mode-slice L1 norms of ``sum_k w_k A_1[:, k] o ... o A_d[:, k]``."""
+    l1 = [xp.abs(Al).sum(axis=0) for Al in A]
+    out = []
+    for l in range(len(A)):
+        others = xp.abs(w)
+        for k in range(len(A)):
+            if k != l:
+                others = others * l1[k]
+        p = xp.abs(A[l]) @ others
+        out.append(np.asarray(to_numpy(p), dtype=float))
+    return out
+
+
+def _cp_max(w: Any, A: list, xp: Any) -> float:
+    """``max |f|`` of a canonical expansion on the Chebyshev grid of the coefficients ``A``."""
+    from ._chebyshev import coeffs2vals2
+    from ._tucker import _cp_core
+
+    vals = [coeffs2vals2(Al, axis=0, xp=xp) for Al in A]
+    return float(xp.abs(_cp_core(w, vals, xp)).max())
+
+
+def _grid_max(ct: ChebTucker) -> float:
+    """``max |ct|`` on a Chebyshev grid of at most ~2^18 points (vscale estimate)."""
+    xp = ct._be.xp
+    per = max(2, int((1 << 18) ** (1.0 / ct.ndim)))
+    axes = [xp.asarray(chebpts(min(per, m + 1), ct.domain[l]))
+            for l, m in enumerate(ct.degrees)]
+    return float(xp.abs(ct.on_grid(*axes).full()).max())
+
+
+def _spline(grid: np.ndarray, values: np.ndarray) -> Callable[[Any], Any]:
+    from scipy.interpolate import make_interp_spline
+
+    k = 5 if grid.shape[0] >= 6 else grid.shape[0] - 1
+    spl = make_interp_spline(grid, values, k=k, axis=0)
+
+    def evaluate(x: Any) -> Any:
+        xp = get_backend(x).xp
+        return xp.asarray(spl(np.clip(to_numpy(x), grid[0], grid[-1])))
+
+    return evaluate
+

@@ -1,0 +1,433 @@
+"""soptim.approx.ChebTucker: the spec's reference table, closed forms and independent references.
+
+Errors are measured on random points (never on the sampling grid), relative to max |f|.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.polynomial import chebyshev as npcheb
+from scipy import integrate
+from scipy.special import erf
+
+from soptim.approx import ChebTucker, ResolutionWarning, TuckerTensor, chebpts
+
+CUBE = [(-1.0, 1.0)] * 3
+
+
+def erf_over_r(a, center=(0.0, 0.0, 0.0)):
+    """erf(a r)/r with its limit 2a/sqrt(pi) at r = 0 (safe formula)."""
+
+    def f(x, y, z):
+        r = np.sqrt((x - center[0]) ** 2 + (y - center[1]) ** 2 + (z - center[2]) ** 2)
+        small = r < 1e-6
+        rs = np.where(small, 1.0, r)
+        series = 2 * a / np.sqrt(np.pi) * (1 - (a * r) ** 2 / 3)
+        return np.where(small, series, erf(a * rs) / rs)
+
+    return f
+
+
+def newton_shifted(x, y, z):
+    return 1.0 / np.sqrt((x - 2.0) ** 2 + y**2 + z**2)
+
+
+def gauss10(x, y, z):
+    return np.exp(-10.0 * (x**2 + y**2 + z**2))
+
+
+def random_points(domain, n=20000, seed=0):
+    rng = np.random.default_rng(seed)
+    lo, hi = np.array(domain).T
+    return lo + (hi - lo) * rng.random((n, len(domain)))
+
+
+def rel_max_error(ct, f, domain, n=20000, seed=0):
+    P = random_points(domain, n, seed)
+    exact = f(*P.T)
+    return np.abs(ct.evaluate(P) - exact).max() / np.abs(exact).max()
+
+
+# ----------------------------------------------------------------------------- the spec's table
+
+
+def test_shifted_newton_degree_16_ranks_5_at_1e6():
+    # paper: degree 16 reaches 1e-6; Tucker ranks (5, 5, 5) at 1e-6
+    ct = ChebTucker.fit(newton_shifted, CUBE, tol=1e-6)
+    assert ct.converged
+    assert max(ct.degrees) <= 16
+    assert all(r <= 5 for r in ct.ranks)
+    err = rel_max_error(ct, newton_shifted, CUBE)
+    # tol bounds the degree tail and the Frobenius HOSVD truncation; the max error
+    # is of the order of tol and never above the (honest) estimate
+    assert err <= 2e-6
+    assert err <= ct.error_estimate
+    # the fixed-degree route of the paper: degree 16, untruncated, is below 1e-6
+    full = ChebTucker.fit(newton_shifted, CUBE, degree=16, tol=1e-14)
+    assert rel_max_error(full, newton_shifted, CUBE) <= 1e-6
+
+
+def test_separable_gaussian_has_ranks_one_exactly():
+    for tol in (1e-3, 1e-6, 1e-12):
+        ct = ChebTucker.fit(gauss10, CUBE, tol=tol)
+        assert ct.ranks == (1, 1, 1)
+        assert rel_max_error(ct, gauss10, CUBE, n=5000) <= 2 * tol
+    # integral over the cube in closed form: (sqrt(pi/10) erf(sqrt(10)))^3
+    exact = (np.sqrt(np.pi / 10) * erf(np.sqrt(10))) ** 3
+    assert ct.integrate() == pytest.approx(exact, rel=1e-12)
+
+
+def test_erf_over_r_ranks_at_1e6():
+    f = erf_over_r(5.0)
+    ct = ChebTucker.fit(f, CUBE, tol=1e-6)
+    assert ct.converged and all(r <= 8 for r in ct.ranks)
+    err = rel_max_error(ct, f, CUBE)
+    assert err <= 1e-6
+    assert err <= ct.error_estimate <= 10 * max(err, 1e-7)
+
+
+def test_error_estimate_is_honest_for_smooth_functions():
+    f = erf_over_r(3.0, center=(0.2, -0.1, 0.3))
+    for tol in (1e-4, 1e-8):
+        ct = ChebTucker.fit(f, CUBE, tol=tol)
+        err = rel_max_error(ct, f, CUBE, n=5000)
+        assert err <= ct.error_estimate <= 2 * tol
+
+
+# ----------------------------------------------------------------------------- cusp
+
+
+def test_cusp_warns_and_reports_honest_error():
+    def cusp(x, y, z):
+        return np.exp(-np.sqrt(x**2 + y**2 + z**2))
+
+    with pytest.warns(ResolutionWarning, match="not resolved"):
+        ct = ChebTucker.fit(cusp, CUBE, tol=1e-8, max_degree=32)
+    assert not ct.converged and "max_degree" in ct.message
+    assert ct.degrees == (32, 32, 32)
+    # the largest error sits at the cusp: measure there and on random points
+    P = np.vstack([random_points(CUBE, 5000), np.zeros((1, 3)),
+                   1e-3 * random_points(CUBE, 200, seed=1)])
+    exact = cusp(*P.T)
+    err = np.abs(ct.evaluate(P) - exact).max() / np.abs(exact).max()
+    assert err > 1e-4  # algebraic convergence: far from tol
+    # honest: the estimate is not below the true error (and within 100x of it)
+    assert err <= ct.error_estimate <= 100 * err
+
+
+# ----------------------------------------------------------------------------- grids, formats
+
+
+def test_on_grid_equals_chebgrid3d_of_truncated_coefficients():
+    f = erf_over_r(2.0, center=(0.3, 0.0, -0.2))
+    dom = [(-1.0, 1.0), (0.0, 2.0), (-3.0, -1.0)]
+    ct = ChebTucker.fit(lambda x, y, z: f(x, y - 1, z + 2), dom, tol=1e-5)
+    rng = np.random.default_rng(3)
+    axes = [np.sort(rng.uniform(a, b, n)) for (a, b), n in zip(dom, (7, 9, 11))]
+    tt = ct.on_grid(*axes)
+    assert isinstance(tt, TuckerTensor) and tt.shape == (7, 9, 11) and tt.ranks == ct.ranks
+    unit = [(2 * g - (a + b)) / (b - a) for g, (a, b) in zip(axes, dom)]
+    ref = npcheb.chebgrid3d(*unit, ct.coefficients())
+    np.testing.assert_allclose(tt.full(), ref, atol=1e-13)
+    # and the same as pointwise evaluation
+    X, Y, Z = np.meshgrid(*axes, indexing="ij")
+    np.testing.assert_allclose(ct(X, Y, Z), ref, atol=1e-13)
+
+
+def _gaussians(n_terms, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(1.0, 8.0, n_terms)
+    c = rng.uniform(-0.5, 0.5, (n_terms, 3))
+    w = rng.uniform(0.5, 1.5, n_terms)
+
+    def f(x, y, z):
+        out = 0.0
+        for k in range(n_terms):
+            out = out + w[k] * np.exp(-a[k] * ((x - c[k, 0]) ** 2 + (y - c[k, 1]) ** 2
+                                               + (z - c[k, 2]) ** 2))
+        return out
+
+    def factor(l):
+        return lambda x: np.exp(-a[None, :] * (np.asarray(x)[:, None] - c[None, :, l]) ** 2)
+
+    return f, w, [factor(l) for l in range(3)]
+
+
+def test_from_cp_equals_fit_on_sum_of_gaussians():
+    f, w, factors = _gaussians(12, seed=7)
+    tol = 1e-8
+    ref = ChebTucker.fit(f, CUBE, tol=tol)
+    ct = ChebTucker.from_cp(w, factors, domain=CUBE, tol=tol)
+    assert ct.ranks == ref.ranks
+    P = random_points(CUBE, 5000)
+    vals = f(*P.T)
+    scale = np.abs(vals).max()
+    assert np.abs(ct.evaluate(P) - ref.evaluate(P)).max() <= 4 * tol * scale
+    assert np.abs(ct.evaluate(P) - vals).max() <= 2 * tol * scale
+    # canonical vectors given on a fine grid (spline interpolation to Chebyshev points)
+    grid = [np.linspace(-1, 1, 801)] * 3
+    sampled = [u(g) for u, g in zip(factors, grid)]
+    cg = ChebTucker.from_cp(w, sampled, grid, tol=1e-6)
+    assert np.abs(cg.evaluate(P) - vals).max() <= 2e-6 * scale
+    assert cg.domain == CUBE
+
+
+def _charges(N, a, seed=11):
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-1, 1, (N, 3))
+    q = rng.uniform(0.5, 1.5, N) * rng.choice([-1, 1], N)
+
+    def f(x, y, z):
+        out = 0.0
+        for qi, c in zip(q, centers):
+            out = out + qi * erf_over_r(a, c)(x, y, z)
+        return out
+
+    return f
+
+
+def test_multi_particle_erf_sum():
+    # N = 100 random charges of both signs inside the box: f = sum_i q_i erf(a r_i)/r_i
+    f = _charges(100, 3.0)
+    ct = ChebTucker.fit(f, CUBE, tol=1e-7)
+    assert ct.converged
+    err = rel_max_error(ct, f, CUBE, n=5000)
+    assert err <= 1e-6 and err <= ct.error_estimate
+    # ranks below the number of coefficients (measured: 17 of 26) and far below the
+    # canonical rank N = 100 of the input ...
+    assert max(ct.ranks) <= 0.75 * (min(ct.degrees) + 1)
+    # ... and saturated in N (the paper's observation): 10 charges need about as many
+    few = ChebTucker.fit(_charges(10, 3.0, seed=12), CUBE, tol=1e-7)
+    assert max(ct.ranks) <= max(few.ranks) + 3
+
+
+# ----------------------------------------------------------------------------- 1-D, 2-D, boxes
+
+
+def test_one_dimensional_against_closed_forms():
+    def f(x):
+        return np.sin(5 * x) * np.exp(x)
+
+    ct = ChebTucker.fit(f, (0.0, 3.0), tol=1e-12)
+    assert ct.ndim == 1 and ct.ranks == (1,)
+    x = np.random.default_rng(0).uniform(0, 3, 2000)
+    np.testing.assert_allclose(ct(x), f(x), atol=1e-11)
+    # int_0^3 e^x sin 5x = [e^x (sin 5x - 5 cos 5x)/26]_0^3
+    exact = (np.exp(3) * (np.sin(15) - 5 * np.cos(15)) + 5) / 26
+    assert ct.integrate() == pytest.approx(exact, rel=1e-12)
+    d = ct.derivative(0)
+    np.testing.assert_allclose(d(x), np.exp(x) * (np.sin(5 * x) + 5 * np.cos(5 * x)),
+                               atol=1e-8)
+    # agrees with numpy's own 1-D interpolant of the same degree (first-kind points)
+    ref = npcheb.Chebyshev.interpolate(f, 40, domain=[0, 3])
+    np.testing.assert_allclose(ct(x), ref(x), atol=1e-11)
+
+
+def test_two_dimensional_non_square_box():
+    dom = [(0.0, 2.0), (-1.0, 4.0)]
+
+    def f(x, y):
+        return np.cos(x * y / 3) + np.exp(-((x - 1) ** 2) - (y - 1) ** 2)
+
+    ct = ChebTucker.fit(f, dom, tol=1e-10)
+    assert rel_max_error(ct, f, dom) <= 1e-9
+    # exact integral by scipy
+    ref, _ = integrate.dblquad(lambda y, x: f(x, y), 0, 2, -1, 4, epsabs=1e-12, epsrel=1e-12)
+    assert ct.integrate() == pytest.approx(ref, rel=1e-10)
+    # derivative along y: -x/3 sin(xy/3) - 2 (y-1) exp(...)
+    dy = ct.derivative(1)
+    P = random_points(dom, 2000)
+    x, y = P.T
+    exact = -x / 3 * np.sin(x * y / 3) - 2 * (y - 1) * np.exp(-((x - 1) ** 2) - (y - 1) ** 2)
+    assert np.abs(dy.evaluate(P) - exact).max() <= 1e-6
+    # broadcasting like a ufunc
+    assert ct(np.zeros((3, 1)), np.ones((1, 4))).shape == (3, 4)
+    assert np.ndim(ct(0.5, 0.5)) == 0
+
+
+def test_non_cubic_box_3d():
+    dom = [(-2.0, 0.5), (0.0, 1.0), (3.0, 7.0)]
+
+    def f(x, y, z):
+        return 1.0 / (1.0 + x**2 + y**2 + 0.1 * z**2)
+
+    ct = ChebTucker.fit(f, dom, tol=1e-8)
+    assert rel_max_error(ct, f, dom) <= 1e-8
+    assert ct.vscale == pytest.approx(np.abs(f(*random_points(dom).T)).max(), rel=0.05)
+
+
+def test_fixed_degree_anisotropic_and_from_values():
+    dom = [(0.0, 1.0), (0.0, 2.0)]
+
+    def f(x, y):
+        return np.exp(x) * np.cos(y) + x * y
+
+    ct = ChebTucker.fit(f, dom, degree=(12, 20), tol=1e-13)
+    assert ct.degrees == (12, 20)
+    for kind in (1, 2):
+        gx, gy = chebpts(13, dom[0], kind=kind), chebpts(21, dom[1], kind=kind)
+        cv = ChebTucker.from_values(f(gx[:, None], gy[None, :]), dom, tol=1e-13, kind=kind)
+        assert cv.degrees == (12, 20) and cv.ranks == (2, 2)
+        assert rel_max_error(cv, f, dom, n=3000) <= 1e-12
+    np.testing.assert_allclose(ct.coefficients(), cv.coefficients(), atol=1e-12)
+
+
+def test_sampling_reuses_points():
+    calls = []
+
+    def f(x, y, z):
+        out = gauss10(x, y, z) + 0.1 * x * y
+        calls.append(out.size)
+        return out
+
+    ct = ChebTucker.fit(f, CUBE, tol=1e-9)
+    assert sum(calls) == ct.nfev
+    # doubling 17 -> 33 -> ... evaluates every grid point exactly once
+    final = 2 ** int(np.ceil(np.log2(max(ct.degrees)))) + 1
+    assert ct.nfev == final**3
+
+
+# ----------------------------------------------------------------------------- HOOI, arithmetic
+
+
+def test_hooi_never_worse_than_hosvd():
+    f = erf_over_r(2.0, center=(0.1, 0.2, 0.0))
+    C = ChebTucker.fit(f, CUBE, degree=16, tol=1e-15).coefficients()
+    for tol in (1e-2, 1e-4):
+        h = ChebTucker.fit(f, CUBE, degree=16, tol=tol, method="hosvd")
+        o = ChebTucker.fit(f, CUBE, degree=16, tol=tol, method="hooi")
+        assert h.ranks == o.ranks
+        eh = np.linalg.norm(C - h.coefficients())
+        eo = np.linalg.norm(C - o.coefficients())
+        assert eo <= eh * (1 + 1e-10)
+        assert eh <= tol * np.linalg.norm(C) * (1 + 1e-6)
+
+
+def test_arithmetic_with_recompression():
+    f = erf_over_r(2.0)
+    ct = ChebTucker.fit(f, CUBE, tol=1e-9)
+    g = ChebTucker.fit(gauss10, CUBE, tol=1e-9)
+    P = random_points(CUBE, 3000)
+    s = ct + g
+    np.testing.assert_allclose(s.evaluate(P), f(*P.T) + gauss10(*P.T), atol=1e-8)
+    assert max(s.ranks) <= max(ct.ranks) + 1
+    d = ct + ct  # recompression keeps the ranks of ct
+    assert d.ranks == ct.ranks
+    np.testing.assert_allclose(d.evaluate(P), 2 * ct.evaluate(P), atol=1e-9)
+    np.testing.assert_allclose((3.0 * ct - 1.5).evaluate(P), 3 * f(*P.T) - 1.5, atol=1e-8)
+    np.testing.assert_allclose((ct / 2).evaluate(P), f(*P.T) / 2, atol=1e-9)
+    np.testing.assert_allclose((1.0 - ct).evaluate(P), 1 - f(*P.T), atol=1e-8)
+    z = ct - ct
+    assert np.abs(z.evaluate(P)).max() <= 1e-12
+    assert (2 * ct).ranks == ct.ranks and (2 * ct).error_estimate == ct.error_estimate
+
+
+def test_derivative_3d_against_closed_form():
+    ct = ChebTucker.fit(gauss10, CUBE, tol=1e-12)
+    dz = ct.derivative(axis=2)
+    P = random_points(CUBE, 3000)
+    x, y, z = P.T
+    exact = -20 * z * gauss10(x, y, z)
+    assert np.abs(dz.evaluate(P) - exact).max() <= 1e-8 * np.abs(exact).max()
+    assert dz.ranks == (1, 1, 1)
+    assert dz.vscale == pytest.approx(20 / np.sqrt(20) * np.exp(-0.5), rel=3e-2)
+
+
+def test_numba_and_numpy_paths_agree(monkeypatch):
+    ct = ChebTucker.fit(erf_over_r(3.0, (0.1, 0.0, 0.0)), CUBE, tol=1e-6)
+    P = random_points(CUBE, 1000)
+    fast = ct.evaluate(P)
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    slow = ct.evaluate(P)
+    np.testing.assert_allclose(fast, slow, atol=1e-13)
+    ref = npcheb.chebval3d(*P.T, ct.coefficients())
+    np.testing.assert_allclose(slow, ref, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match=r"domain\[1\]"):
+        ChebTucker.fit(gauss10, [(-1, 1), (1, 1), (-1, 1)])
+    with pytest.raises(ValueError, match="domain"):
+        ChebTucker.fit(gauss10, [(-1, np.nan)] * 3)
+    with pytest.raises(ValueError, match="domain"):
+        ChebTucker.fit(gauss10, [(-1, 1, 2)])
+    with pytest.raises(ValueError, match="tol"):
+        ChebTucker.fit(gauss10, CUBE, tol=0.0)
+    with pytest.raises(ValueError, match="tol"):
+        ChebTucker.fit(gauss10, CUBE, tol=-1e-3)
+    with pytest.raises(TypeError, match="f must be callable"):
+        ChebTucker.fit(3.0, CUBE)
+    with pytest.raises(ValueError, match="shape"):
+        ChebTucker.fit(lambda x, y: np.ones(3), [(-1, 1)] * 2)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ChebTucker.fit(lambda x, y, z: np.where(x**2 + y**2 + z**2 < 1e-9, np.inf, 1.0), CUBE)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ChebTucker.fit(lambda x: np.where(x < 0, np.nan, x), (-1.0, 1.0))
+    with pytest.raises(ValueError, match="method"):
+        ChebTucker.fit(gauss10, CUBE, method="svd")
+    with pytest.raises(ValueError, match="degree"):
+        ChebTucker.fit(gauss10, CUBE, degree=-1)
+    with pytest.raises(ValueError, match="degree"):
+        ChebTucker.fit(gauss10, CUBE, degree=(4, 4))
+    with pytest.raises(TypeError, match="max_degree"):
+        ChebTucker.fit(gauss10, CUBE, max_degree=2.5)
+    with pytest.raises(ValueError, match="values"):
+        ChebTucker.from_values(np.ones((3, 3)), CUBE)
+    with pytest.raises(ValueError, match="values"):
+        ChebTucker.from_values(np.full((3, 3), np.nan), CUBE[:2])
+    ct = ChebTucker.fit(gauss10, CUBE, tol=1e-3)
+    with pytest.raises(ValueError, match="points"):
+        ct.evaluate(np.zeros((4, 2)))
+    with pytest.raises(TypeError, match="3 coordinate"):
+        ct(0.0, 0.0)
+    with pytest.raises(ValueError, match="same box"):
+        ct + ChebTucker.fit(gauss10, [(-1, 2)] * 3, tol=1e-3)
+    with pytest.raises(ValueError, match="axis"):
+        ct.derivative(3)
+    with pytest.raises(ValueError, match="grid"):
+        ChebTucker.from_cp(np.ones(2), [np.ones((5, 2))] * 3)
+    with pytest.raises(ValueError, match="factors"):
+        ChebTucker.from_cp(np.ones(2), [np.ones((5, 3))] * 3, [np.linspace(0, 1, 5)] * 3)
+    with pytest.raises(ValueError, match="increasing"):
+        ChebTucker.from_cp(np.ones(2), [np.ones((5, 2))] * 3, [np.ones(5)] * 3)
+
+
+# ----------------------------------------------------------------------------- GPU
+
+
+@pytest.mark.gpu
+def test_gpu_matches_cpu():
+    cp = pytest.importorskip("cupy")
+    from soptim.backend import cupy_available
+
+    if not cupy_available():
+        pytest.skip("no CUDA device")
+    f = erf_over_r(3.0, (0.1, 0.0, 0.0))
+
+    def fg(x, y, z):
+        r = cp.sqrt((x - 0.1) ** 2 + y**2 + z**2)
+        rs = cp.where(r < 1e-6, 1.0, r)
+        import cupyx.scipy.special as cs
+
+        return cp.where(r < 1e-6, 6 / np.sqrt(np.pi), cs.erf(3 * rs) / rs)
+
+    cpu = ChebTucker.fit(f, CUBE, tol=1e-8)
+    gpu = ChebTucker.fit(fg, CUBE, tol=1e-8, backend="cupy")
+    assert gpu.ranks == cpu.ranks and gpu.degrees == cpu.degrees
+    P = random_points(CUBE, 2000)
+    out = gpu.evaluate(cp.asarray(P))
+    assert isinstance(out, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(out), cpu.evaluate(P), atol=1e-10)
+    assert gpu.integrate() == pytest.approx(cpu.integrate(), rel=1e-12)
+    with pytest.raises(TypeError, match="mix"):
+        gpu.evaluate(P)
+    vals = cp.asarray(f(*np.meshgrid(*[chebpts(9)] * 3, indexing="ij")))
+    cv = ChebTucker.from_values(vals, CUBE, kind=2)
+    assert isinstance(cv.core, cp.ndarray)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cv.on_grid(*[cp.linspace(-1, 1, 5)] * 3).full()
