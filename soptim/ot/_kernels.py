@@ -16,6 +16,8 @@ on x86, and meaningless: such entries are below ``1e-304``).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..backend import HAS_NUMBA, njit, prange
@@ -28,6 +30,7 @@ __all__ = [
     "plan_marginals",
     "select_entries",
     "newton_direction",
+    "kernel_threads",
 ]
 
 #: Log-values below this are floored (exp(-700) ~ 1e-304 is the smallest normal scale we keep).
@@ -36,6 +39,27 @@ LOG_FLOOR = -700.0
 N_BINS = 1024
 #: Width in nats of the histogram window below its top.
 HIST_SPAN = 64.0
+
+
+#: Below this many plan entries the kernels run on one thread: a parallel launch costs more
+#: than the work (and waits for a descheduled worker on a busy machine).
+PARALLEL_MIN_SIZE = 1 << 16
+
+
+@contextlib.contextmanager
+def kernel_threads(size: int):
+    """Run numba kernels single-threaded inside this block when ``size`` is small."""
+    if not HAS_NUMBA or size >= PARALLEL_MIN_SIZE:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _n_chunks(n: int) -> int:

@@ -16,14 +16,17 @@ entries is what stalls SNS.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..backend import to_numpy
 from ._kernels import hist_window, newton_direction, select_entries
 from ._problem import Workspace
+from ._sinkhorn import sinkhorn_sweeps, slowdown_switch
 from ._sparsify import DensityController, choose_threshold
 
-__all__ = ["NewtonOptions", "newton_stage"]
+__all__ = ["NewtonOptions", "newton_stage", "sns_solve", "reg_schedule", "SNSOutcome"]
 
 
 @dataclass
@@ -52,6 +55,7 @@ class NewtonState:
     err: float
     nit: int = 0
     cg_iters: int = 0
+    n_plans: int = 0
     failed: bool = False
     message: str = ""
     densities: list[float] = field(default_factory=list)
@@ -97,6 +101,7 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
         for _ in range(opts.max_backtracks):
             fn, gn = f + t * df, g + t * dg
             rn, cn, totn, countsn = ws.plan(fn, gn, window)
+            st.n_plans += 1
             errn = _l1(xp, a, rn) + _l1(xp, b, cn)
             dualn = float(a @ fn + b @ gn) - reg * totn
             if math.isfinite(dualn) and math.isfinite(errn) and (
@@ -127,3 +132,104 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
 
 def _l1(xp: Any, u: Any, v: Any) -> float:
     return float(xp.abs(u - v).sum())
+
+
+@dataclass
+class SNSOutcome:
+    """Potentials, marginals and counters of a full SNS run."""
+
+    f: Any
+    g: Any
+    r: Any
+    c: Any
+    total: float
+    n_sinkhorn: int = 0
+    n_newton: int = 0
+    cg_iters: int = 0
+    n_plans: int = 0
+    failed: bool = False
+    message: str = ""
+    densities: list[float] = field(default_factory=list)
+    regs: list[float] = field(default_factory=list)
+    time_sinkhorn: float = 0.0
+    time_newton: float = 0.0
+
+
+def reg_schedule(M: Any, reg: float, start: float, factor: float) -> list[float]:
+    """Decreasing regularizations ending at ``reg`` (continuation / epsilon-scaling).
+
+    Starts at ``start * (max M - min M)`` and divides by ``factor`` each stage; a
+    single stage when ``reg`` is already that large. Newton converges in a few steps
+    from the solution of the previous stage, where from a cold start at tiny ``reg``
+    it needs many damped steps.
+    """
+    spread = float(to_numpy(M.max() - M.min()))
+    reg0 = start * spread
+    if not (factor > 1) or reg * factor > reg0:
+        return [reg]
+    k = int(math.ceil(math.log(reg0 / reg) / math.log(factor)))
+    return [reg * factor ** i for i in range(k, 0, -1)] + [reg]
+
+
+def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
+              history: list[float], opts: dict) -> SNSOutcome:
+    """Sinkhorn warm start then sparse Newton, over a decreasing ``reg`` schedule.
+
+    Intermediate stages are solved to a loose relative error (``stage_tol``), the
+    last one to ``tol``. ``ws.reg`` is restored on return.
+    """
+    reg = ws.reg
+    xp = ws.be.xp
+    mass = float(a.sum())
+    loga, logb = xp.log(a), xp.log(b)
+    regs = (reg_schedule(ws.M, reg, opts.get("scaling_start", 0.02),
+                         opts.get("scaling_factor", 4.0))
+            if opts.get("reg_scaling", True) else [reg])
+    nopts = NewtonOptions(**{k: v for k, v in opts.items() if k in _NEWTON_FIELDS})
+    out = SNSOutcome(f0, None, None, None, 0.0, regs=regs)
+    f = f0
+    final = False  # whether the last (target reg) stage was reached
+    try:
+        for k, reg_k in enumerate(regs):
+            ws.reg = reg_k
+            last = final = k == len(regs) - 1
+            tol_k = tol if last else max(tol, opts.get("stage_tol", 1e-3) * mass)
+            budget = max_iter - out.n_sinkhorn - out.n_newton
+            switch = slowdown_switch(opts.get("sinkhorn_min", 5 if k == 0 else 1),
+                                     opts.get("switch_ratio", 0.95),
+                                     opts.get("switch_tol", 1e-3) * mass,
+                                     min(opts.get("sinkhorn_max", 200), budget))
+            t0 = time.perf_counter()
+            f, g, ns, converged = sinkhorn_sweeps(ws, a, loga, logb, f, None, budget, tol_k,
+                                                  history, switch)
+            t1 = time.perf_counter()
+            out.n_sinkhorn += ns
+            out.time_sinkhorn += t1 - t0
+            budget -= ns
+            if converged and last:
+                out.f, out.g = f, g
+                out.r, out.c, out.total, _ = ws.plan(f, g, hist_window(a, b))
+                return out
+            if converged:
+                continue
+            st = newton_stage(ws, a, b, f, g, tol_k, budget, history, nopts)
+            out.time_newton += time.perf_counter() - t1
+            out.n_newton += st.nit
+            out.cg_iters += st.cg_iters
+            out.n_plans += st.n_plans + 1
+            out.densities += st.densities
+            f, g = st.f, st.g
+            out.f, out.g, out.r, out.c, out.total = st.f, st.g, st.r, st.c, st.total
+            if st.failed and last:
+                out.failed, out.message = True, st.message
+            if st.err > tol_k and not st.failed:
+                break  # out of iterations (a failed intermediate stage goes on to the next)
+    finally:
+        ws.reg = reg
+    if not final:
+        # out of iterations at an intermediate stage: report the plan at the target reg
+        out.r, out.c, out.total, _ = ws.plan(out.f, out.g, hist_window(a, b))
+    return out
+
+
+_NEWTON_FIELDS = {fl.name for fl in fields(NewtonOptions)}

@@ -17,14 +17,16 @@ from ..optimize._common import (
     STATUS_SUCCESS,
     check_unknown_options,
 )
+from ._kernels import hist_window, kernel_threads
 from ._problem import Workspace, validate_problem
-from ._sinkhorn import sinkhorn_sweeps, slowdown_switch
-from ._sns import NewtonOptions, newton_stage
+from ._sinkhorn import sinkhorn_sweeps
+from ._sns import NewtonOptions, sns_solve
 
 __all__ = ["OTResult", "solve", "METHODS"]
 
 METHODS = ("sns", "sinkhorn")
-_SNS_OPTIONS = {"sinkhorn_min", "sinkhorn_max", "switch_ratio", "switch_tol"} | {
+_SNS_OPTIONS = {"sinkhorn_min", "sinkhorn_max", "switch_ratio", "switch_tol", "reg_scaling",
+                "scaling_start", "scaling_factor", "stage_tol"} | {
     fl.name for fl in fields(NewtonOptions)}
 _DEFAULT_MAX_ITER = {"sns": 1000, "sinkhorn": 10000}
 
@@ -59,6 +61,8 @@ class OTResult(OptimizeResult):
         Seconds spent in each stage.
     cg_iterations : int
         Conjugate-gradient iterations of the Newton stage.
+    n_plans : int
+        Dense O(nm) plan evaluations of the Newton stage (line-search trials included).
     densities : list of float
         Kept fraction of the plan entries at every Newton step.
     """
@@ -167,6 +171,14 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
     opts = _split_options(method, options)
     f0, g0 = _check_warmstart(warmstart, b, M.shape, be.xp)
     ws = Workspace(M, reg, be)
+    with kernel_threads(M.size):
+        res = _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0)
+    if warn and not res.success:
+        warnings.warn(res.message, OptimizeWarning, stacklevel=2)
+    return res
+
+
+def _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0) -> OTResult:
     if b.ndim == 1:
         res = _solve_support(ws, a, b, method, tol, max_iter, opts, f0, g0)
     else:
@@ -174,9 +186,7 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
         res = _stack([_solve_support(ws, a, b[:, k], method, tol, max_iter, opts,
                                      None if f0 is None else f0[:, k],
                                      None if g0 is None else g0[:, k])
-                      for k in range(b.shape[1])], be.xp)
-    if warn and not res.success:
-        warnings.warn(res.message, OptimizeWarning, stacklevel=2)
+                      for k in range(b.shape[1])], ws.be.xp)
     return res
 
 
@@ -257,34 +267,23 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
                 g0=None) -> OTResult:
     xp = ws.be.xp
     reg = ws.reg
-    loga, logb = xp.log(a), xp.log(b)
     history: list[float] = []
     if f0 is None:
         f0 = xp.zeros(ws.shape[0])
-    t0 = time.perf_counter()
-    n_newton = 0
     newton = None
     if method == "sinkhorn":
-        f, g, n_sink, converged = sinkhorn_sweeps(ws, a, loga, logb, f0, None, max_iter, tol,
-                                                  history)
-    else:
-        switch = slowdown_switch(opts.get("sinkhorn_min", 5), opts.get("switch_ratio", 0.95),
-                                 opts.get("switch_tol", 1e-3) * float(a.sum()),
-                                 min(opts.get("sinkhorn_max", 200), max_iter))
-        f, g, n_sink, converged = sinkhorn_sweeps(ws, a, loga, logb, f0, None, max_iter, tol,
-                                                  history, switch)
-    t1 = time.perf_counter()
-    if method == "sns" and not converged:
-        nopts = NewtonOptions(**{k: v for k, v in opts.items()
-                                 if k in {fl.name for fl in fields(NewtonOptions)}})
-        newton = newton_stage(ws, a, b, f, g, tol, max(max_iter - n_sink, 0), history, nopts)
-        f, g, n_newton = newton.f, newton.g, newton.nit
-        r, c, total = newton.r, newton.c, newton.total
-    else:
-        from ._kernels import hist_window
-
+        t0 = time.perf_counter()
+        f, g, n_sink, converged = sinkhorn_sweeps(ws, a, xp.log(a), xp.log(b), f0, None,
+                                                  max_iter, tol, history)
         r, c, total, _ = ws.plan(f, g, hist_window(a, b))
-    t2 = time.perf_counter()
+        n_newton, cg_iters, densities, n_plans = 0, 0, [], 1
+        t_sink, t_newton = time.perf_counter() - t0, 0.0
+    else:
+        newton = sns_solve(ws, a, b, f0, tol, max_iter, history, opts)
+        f, g, r, c, total = newton.f, newton.g, newton.r, newton.c, newton.total
+        n_sink, n_newton, cg_iters = newton.n_sinkhorn, newton.n_newton, newton.cg_iters
+        densities, t_sink, t_newton = newton.densities, newton.time_sinkhorn, newton.time_newton
+        n_plans = newton.n_plans
     P = ws.P.copy()
     err = float(xp.abs(r - a).sum() + xp.abs(c - b).sum())
     cost = float((ws.M * P).sum())
@@ -310,9 +309,8 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
         plan=P, cost=cost, reg_cost=reg_cost, fun=reg_cost, potentials=(f, g),
         marginal_error=err, history=history, n_sinkhorn=int(n_sink), n_newton=int(n_newton),
         nit=int(n_sink + n_newton), success=success, status=status, message=message,
-        time_sinkhorn=t1 - t0, time_newton=t2 - t1,
-        cg_iterations=int(newton.cg_iters) if newton is not None else 0,
-        densities=list(newton.densities) if newton is not None else [],
+        time_sinkhorn=t_sink, time_newton=t_newton, cg_iterations=int(cg_iters),
+        n_plans=int(n_plans), densities=list(densities),
     )
 
 
@@ -338,6 +336,7 @@ def _stack(results: list[OTResult], xp) -> OTResult:
         time_sinkhorn=sum(r.time_sinkhorn for r in results),
         time_newton=sum(r.time_newton for r in results),
         cg_iterations=int(sum(r.cg_iterations for r in results)),
+        n_plans=int(sum(r.n_plans for r in results)),
         densities=[r.densities for r in results],
     )
 

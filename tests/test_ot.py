@@ -1,0 +1,266 @@
+"""soptim.ot.solve: SNS and log-domain Sinkhorn vs POT, closed forms and the dual calculus."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.optimize import OptimizeWarning
+
+from soptim.ot import (
+    OTResult,
+    dual_gradient,
+    dual_hessian,
+    dual_value,
+    plan_from_potentials,
+    solve,
+)
+
+ot = pytest.importorskip("ot")
+
+
+def _problem(n, m, seed=0, uniform=False):
+    rng = np.random.default_rng(seed)
+    M = rng.random((n, m))
+    if uniform:
+        return np.full(n, 1 / n), np.full(m, 1 / m), M
+    a = rng.random(n) + 0.1
+    b = rng.random(m) + 0.1
+    return a / a.sum(), b / b.sum(), M
+
+
+def _l1_error(P, a, b):
+    return np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
+
+
+# ---------------------------------------------------------------- dual calculus
+def test_dual_gradient_and_hessian_match_finite_differences():
+    a, b, M = _problem(4, 5, seed=1)
+    reg = 0.3
+    rng = np.random.default_rng(2)
+    f, g = 0.1 * rng.standard_normal(4), 0.1 * rng.standard_normal(5)
+    x = np.concatenate([f, g])
+
+    def L(z):
+        return dual_value(a, b, M, z[:4], z[4:], reg)
+
+    def grad(z):
+        return np.concatenate(dual_gradient(a, b, M, z[:4], z[4:], reg))
+
+    h = 1e-5
+    E = np.eye(9)
+    fd_grad = np.array([(L(x + h * e) - L(x - h * e)) / (2 * h) for e in E])
+    np.testing.assert_allclose(grad(x), fd_grad, rtol=1e-7, atol=1e-9)
+    fd_hess = np.array([(grad(x + h * e) - grad(x - h * e)) / (2 * h) for e in E]).T
+    H = dual_hessian(M, f, g, reg)
+    np.testing.assert_allclose(H, fd_hess, rtol=1e-6, atol=1e-8)
+    # negative semidefinite, singular along (1, -1)
+    assert np.linalg.eigvalsh(H).max() < 1e-12
+    np.testing.assert_allclose(H @ np.r_[np.ones(4), -np.ones(5)], 0, atol=1e-12)
+
+
+def test_optimal_potentials_zero_the_gradient_and_match_primal():
+    a, b, M = _problem(6, 7, seed=3)
+    res = solve(a, b, M, 0.2, tol=1e-12)
+    f, g = res.potentials
+    for part in dual_gradient(a, b, M, f, g, 0.2):
+        assert np.abs(part).sum() < 1e-11
+    np.testing.assert_allclose(plan_from_potentials(M, f, g, 0.2), res.plan, atol=1e-15)
+    P = res.plan
+    primal = (M * P).sum() + 0.2 * (P * (np.log(P) - 1)).sum()
+    np.testing.assert_allclose(res.reg_cost, primal, rtol=1e-10)
+    np.testing.assert_allclose(res.reg_cost, dual_value(a, b, M, f, g, 0.2), rtol=1e-10)
+    np.testing.assert_allclose(res.cost, (M * P).sum(), rtol=1e-14)
+
+
+# ---------------------------------------------------------------- against POT
+@pytest.mark.parametrize("shape", [(30, 30), (25, 40)])
+def test_sns_plan_equals_pot_sinkhorn_log_and_own_sinkhorn(shape):
+    a, b, M = _problem(*shape, seed=4)
+    reg = 0.1
+    P_pot = ot.sinkhorn(a, b, M, reg, method="sinkhorn_log", stopThr=1e-13,
+                        numItermax=100000)
+    sns = solve(a, b, M, reg, method="sns", tol=1e-12)
+    snk = solve(a, b, M, reg, method="sinkhorn", tol=1e-12)
+    assert isinstance(sns, OTResult) and sns.success and snk.success
+    np.testing.assert_allclose(sns.plan, P_pot, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(snk.plan, P_pot, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(sns.plan, snk.plan, rtol=0, atol=1e-10)
+    assert sns.marginal_error == pytest.approx(_l1_error(sns.plan, a, b), abs=1e-15)
+    assert sns.marginal_error <= 1e-12
+
+
+def test_random_assignment_n500_paper_case():
+    # the SNS paper's random-assignment problem: eta = 1/reg = 1200, costs U[0, 1]
+    n = 500
+    a, b, M = _problem(n, n, seed=0, uniform=True)
+    reg = 1 / 1200
+    res = solve(a, b, M, reg, tol=1e-10)
+    assert res.success, res.message
+    assert _l1_error(res.plan, a, b) <= 1e-10
+    assert res.marginal_error <= 1e-10
+    assert res.n_newton < 100
+    assert res.nit == res.n_sinkhorn + res.n_newton
+    assert len(res.history) >= res.nit and res.history[-1] == pytest.approx(
+        res.marginal_error, rel=1e-6)
+    exact = ot.emd2(a, b, M)
+    assert exact <= res.cost <= exact + reg * np.log(n * n)
+    assert np.isfinite(res.plan).all()
+
+
+def test_non_square_non_uniform_small_reg_against_pot():
+    a, b, M = _problem(40, 70, seed=5)
+    reg = 0.02
+    res = solve(a, b, M, reg, tol=1e-11)
+    P_pot = ot.sinkhorn(a, b, M, reg, method="sinkhorn_log", stopThr=1e-12,
+                        numItermax=200000)
+    assert res.success and res.plan.shape == (40, 70)
+    np.testing.assert_allclose(res.plan, P_pot, atol=1e-9)
+
+
+def test_batched_b_solves_each_column():
+    a, _, M = _problem(20, 30, seed=6)
+    rng = np.random.default_rng(7)
+    B = rng.random((30, 3)) + 0.05
+    B /= B.sum(0)
+    res = solve(a, B, M, 0.05, tol=1e-11)
+    assert res.success
+    assert res.plan.shape == (20, 30, 3) and res.cost.shape == (3,)
+    for k in range(3):
+        one = solve(a, B[:, k], M, 0.05, tol=1e-11)
+        np.testing.assert_allclose(res.plan[..., k], one.plan, atol=1e-12)
+        assert res.cost[k] == pytest.approx(one.cost, rel=1e-10)
+        assert res.potentials[0].shape == (20, 3)
+
+
+def test_zero_masses_are_dropped_and_restored_without_nan():
+    a, b, M = _problem(12, 15, seed=8)
+    a[[0, 5]] = 0.0
+    b[[3, 14]] = 0.0
+    a, b = a / a.sum(), b / b.sum()
+    res = solve(a, b, M, 0.05, tol=1e-11)
+    assert res.success
+    assert np.isfinite(res.plan).all()
+    assert np.all(res.plan[[0, 5]] == 0) and np.all(res.plan[:, [3, 14]] == 0)
+    f, g = res.potentials
+    assert np.isfinite(f).all() and np.isfinite(g).all()
+    ia, ib = a > 0, b > 0
+    sub = solve(a[ia], b[ib], M[ia][:, ib], 0.05, tol=1e-11)
+    np.testing.assert_allclose(res.plan[ia][:, ib], sub.plan, atol=1e-13)
+    assert _l1_error(res.plan, a, b) <= 1e-11
+
+
+def test_tiny_reg_has_no_underflow_nan():
+    # exp(-M/reg) underflows to 0 for every entry here; the log domain does not care
+    a, b, M = _problem(30, 30, seed=9)
+    res = solve(a, b, 100 * M, reg=1e-3, tol=1e-9)
+    assert res.success, res.message
+    assert np.isfinite(res.plan).all() and np.isfinite(res.cost)
+
+
+def test_deterministic_for_any_rng():
+    a, b, M = _problem(15, 15, seed=10)
+    r1 = solve(a, b, M, 0.01, rng=0)
+    r2 = solve(a, b, M, 0.01, rng=np.random.default_rng(123))
+    np.testing.assert_array_equal(r1.plan, r2.plan)
+
+
+# ---------------------------------------------------------------- bad input / failures
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(a=np.array([0.5, -0.1, 0.6])), "a"),
+    (dict(b=np.array([0.2, 0.2, 0.2, 0.3])), "same total"),
+    (dict(M=np.array([[0, 1, np.nan, 1]] * 3, dtype=float)), "M"),
+    (dict(M=np.array([[0, 1, np.inf, 1]] * 3, dtype=float)), "M"),
+    (dict(M=np.ones((3, 5))), "b"),
+    (dict(a=np.ones(4) / 4), "a"),
+    (dict(reg=0.0), "reg"),
+    (dict(reg=-1.0), "reg"),
+    (dict(tol=0.0), "tol"),
+    (dict(method="greenkhorn"), "method"),
+])
+def test_bad_inputs_raise_value_error_naming_argument(kwargs, name):
+    args = dict(a=np.ones(3) / 3, b=np.ones(4) / 4, M=np.ones((3, 4)), reg=0.1)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        solve(**args)
+
+
+def test_non_convergence_reports_and_warns():
+    a, b, M = _problem(50, 50, seed=11)
+    with pytest.warns(OptimizeWarning, match="did not converge"):
+        res = solve(a, b, M, 1e-3, method="sinkhorn", max_iter=5)
+    assert not res.success and res.status == 1
+    assert "max_iter" in res.message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = solve(a, b, M, 1e-3, method="sns", max_iter=3, warn=False)
+    assert not res.success and np.isfinite(res.plan).all()
+
+
+def test_unknown_option_warns():
+    a, b, M = _problem(5, 5)
+    with pytest.warns(OptimizeWarning, match="Unknown solver options"):
+        solve(a, b, M, 0.1, bogus=1)
+
+
+# ---------------------------------------------------------------- numba vs numpy
+def test_numpy_fallback_gives_the_same_result(monkeypatch):
+    a, b, M = _problem(60, 45, seed=12)
+    reg = 0.005
+    fast = solve(a, b, M, reg, tol=1e-11)
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    slow = solve(a, b, M, reg, tol=1e-11)
+    assert fast.success and slow.success
+    np.testing.assert_allclose(fast.plan, slow.plan, atol=1e-11)
+    assert fast.n_newton == slow.n_newton and fast.n_sinkhorn == slow.n_sinkhorn
+
+
+def test_numba_kernels_agree_with_numpy(monkeypatch):
+    from soptim.backend import get_backend
+    from soptim.ot import _kernels as K
+
+    a, b, M = _problem(30, 20, seed=13)
+    rng = np.random.default_rng(0)
+    f, g = 0.01 * rng.standard_normal(30), 0.01 * rng.standard_normal(20)
+    reg = 0.02
+    be = get_backend(M)
+    window = K.hist_window(a, b)
+
+    def run():
+        X = np.empty_like(M)
+        fnew = K.row_softmin_update(M, g, np.log(a), reg, be, X)
+        r, c, tot, counts = K.plan_marginals(M, f, g, reg, be, X, window)
+        P = X.copy()
+        Ps = K.select_entries(P, np.quantile(P, 0.8), be)
+        df, dg, it = K.newton_direction(Ps, r, c, a - r, b - c, 1e-8, 1e-12, 500, be)
+        return fnew, r, c, tot, np.asarray(counts), P, Ps.nnz, df, dg
+
+    fast = run()
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    assert not get_backend(M).use_numba
+    slow = run()
+    for x, y in zip(fast, slow):
+        np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-14)
+    # the direction solves the sparsified Newton system
+    P = fast[5]
+    r, c = fast[1], fast[2]
+    keep = P >= np.minimum(np.quantile(P, 0.8), P.max(1))[:, None]
+    Ps = np.where(keep, P, 0.0)
+    K_s = np.block([[np.diag(r), Ps], [Ps.T, np.diag(c + 1e-8)]])
+    np.testing.assert_allclose(K_s @ np.r_[fast[7], fast[8]], np.r_[a - r, b - c],
+                               atol=1e-12)
+
+
+# ---------------------------------------------------------------- GPU
+@pytest.mark.gpu
+def test_cupy_arrays_in_cupy_arrays_out():
+    cp = pytest.importorskip("cupy")
+    from soptim.backend import cupy_available
+
+    if not cupy_available():
+        pytest.skip("no CUDA device")
+    a, b, M = _problem(40, 30, seed=14)
+    res = solve(cp.asarray(a), cp.asarray(b), cp.asarray(M), 0.01, tol=1e-10)
+    ref = solve(a, b, M, 0.01, tol=1e-10)
+    assert isinstance(res.plan, cp.ndarray) and isinstance(res.potentials[0], cp.ndarray)
+    assert res.success
+    np.testing.assert_allclose(cp.asnumpy(res.plan), ref.plan, atol=1e-10)
