@@ -43,7 +43,7 @@ HIST_SPAN = 64.0
 
 #: Below this many plan entries the kernels run on one thread: a parallel launch costs more
 #: than the work (and waits for a descheduled worker on a busy machine).
-PARALLEL_MIN_SIZE = 1 << 16
+PARALLEL_MIN_SIZE = 1 << 18
 
 
 @contextlib.contextmanager

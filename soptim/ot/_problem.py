@@ -26,6 +26,8 @@ class Workspace:
     """Cost matrix, its transpose and the dense plan buffer of one backend."""
 
     def __init__(self, M: Any, reg: float, be: Backend):
+        # row-major: the kernels stream rows (and compile for one memory layout only)
+        M = be.xp.ascontiguousarray(M)
         self.M = M
         self.reg = float(reg)
         self.be = be
