@@ -39,6 +39,8 @@ LOG_FLOOR = -700.0
 N_BINS = 1024
 #: Width in nats of the histogram window below its top.
 HIST_SPAN = 64.0
+#: About this many entries (whole rows) are histogrammed.
+HIST_SAMPLE = 1 << 18
 
 
 #: Below this many plan entries the kernels run on one thread: a parallel launch costs more
@@ -80,13 +82,26 @@ def _nb_softmin_prep(M, g, inv_reg, X, mx):  # pragma: no cover - compiled
     for i in prange(n):
         t = -np.inf
         for j in range(m):
-            v = g[j] - M[i, j]
-            if v > t:
-                t = v
+            t = max(t, g[j] - M[i, j])
         mx[i] = t
         for j in range(m):
             v = (g[j] - M[i, j] - t) * inv_reg
             X[i, j] = v if v > -700.0 else -700.0
+
+
+@njit(parallel=True)
+def _nb_transpose_dense(A, out):  # pragma: no cover - compiled
+    """out = A.T in 64x64 tiles (a strided copy thrashes the cache)."""
+    n, m = A.shape
+    nbi = (n + 63) // 64
+    for bi in prange(nbi):
+        i0 = bi * 64
+        i1 = min(n, i0 + 64)
+        for j0 in range(0, m, 64):
+            j1 = min(m, j0 + 64)
+            for j in range(j0, j1):
+                for i in range(i0, i1):
+                    out[j, i] = A[i, j]
 
 
 @njit(parallel=True)
@@ -100,11 +115,13 @@ def _nb_row_sums(X, out):  # pragma: no cover - compiled
 
 
 @njit(parallel=True)
-def _nb_log_plan(M, f, g, inv_reg, X, lo, scale, counts):  # pragma: no cover - compiled
+def _nb_log_plan(M, f, g, inv_reg, X, lo, scale, rstride, counts):  # pragma: no cover
     """X_ij = (f_i + g_j - M_ij) / reg (floored) and a per-chunk histogram of X.
 
     ``counts`` has shape (n_chunks, n_bins); bin k holds entries with
-    ``lo + k/scale <= x < lo + (k+1)/scale`` (clamped to the end bins).
+    ``lo + k/scale <= x < lo + (k+1)/scale`` (clamped to the end bins). Only rows
+    ``i % rstride == 0`` are histogrammed: the threshold needs a distribution, not
+    every entry, and the scatter-increments would otherwise dominate the pass.
     """
     n, m = M.shape
     nch, nb = counts.shape
@@ -118,15 +135,15 @@ def _nb_log_plan(M, f, g, inv_reg, X, lo, scale, counts):  # pragma: no cover - 
             fi = f[i]
             for j in range(m):
                 v = (fi + g[j] - M[i, j]) * inv_reg
-                if v < -700.0:
-                    v = -700.0
-                X[i, j] = v
-                kb = int((v - lo) * scale)
-                if kb < 0:
-                    kb = 0
-                elif kb >= nb:
-                    kb = nb - 1
-                counts[ch, kb] += 1
+                X[i, j] = v if v > -700.0 else -700.0
+            if i % rstride == 0:
+                for j in range(m):
+                    kb = int((X[i, j] - lo) * scale)
+                    if kb < 0:
+                        kb = 0
+                    elif kb >= nb:
+                        kb = nb - 1
+                    counts[ch, kb] += 1
 
 
 @njit(parallel=True)
@@ -305,6 +322,15 @@ def row_softmin_update(M, g, logw, reg, be, X):
     return reg * logw - mx - reg * xp.log(s)
 
 
+def transpose(M, be):
+    """A row-major copy of ``M.T``."""
+    if be.use_numba:
+        out = np.empty((M.shape[1], M.shape[0]))
+        _nb_transpose_dense(M, out)
+        return out
+    return be.xp.ascontiguousarray(M.T)
+
+
 def hist_window(a, b):
     """Histogram window (lo, scale) for log-entries of a plan with marginals a, b."""
     top = float(np.log(max(float(a.max()), float(b.max())))) + 4.0
@@ -316,14 +342,16 @@ def log_plan(M, f, g, reg, be, X, window):
     xp = be.xp
     lo, scale = window
     inv_reg = 1.0 / reg
+    n, m = M.shape
+    rstride = max(1, (n * m) // HIST_SAMPLE)
     if be.use_numba:
-        counts = np.empty((_n_chunks(M.shape[0]), N_BINS), dtype=np.int64)
-        _nb_log_plan(M, f, g, inv_reg, X, lo, scale, counts)
-        return counts.sum(axis=0)
+        counts = np.empty((_n_chunks(n), N_BINS), dtype=np.int64)
+        _nb_log_plan(M, f, g, inv_reg, X, lo, scale, rstride, counts)
+        return counts.sum(axis=0) * rstride
     xp.multiply(f[:, None] + g[None, :] - M, inv_reg, out=X)
     xp.maximum(X, LOG_FLOOR, out=X)
-    kb = xp.clip(((X - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
-    return xp.bincount(kb.ravel(), minlength=N_BINS)
+    kb = xp.clip(((X[::rstride] - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
+    return xp.bincount(kb.ravel(), minlength=N_BINS) * rstride
 
 
 def plan_marginals(M, f, g, reg, be, X, window):

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._validation import as_float_array, check_positive
 from ..backend import Backend, get_backend, to_numpy
-from ._kernels import plan_marginals, row_softmin_update
+from ._kernels import plan_marginals, row_softmin_update, transpose
 
 __all__ = ["Workspace", "validate_problem", "MASS_RTOL"]
 
@@ -38,21 +38,33 @@ class Workspace:
     @property
     def MT(self) -> Any:
         if self._MT is None:
-            self._MT = self.be.xp.ascontiguousarray(self.M.T)
+            self._MT = transpose(self.M, self.be)
         return self._MT
+
+    def _ensure_buffer(self) -> None:
+        if self.X is None:
+            self.X = self.be.xp.empty_like(self.M)
 
     def update_f(self, g: Any, loga: Any) -> Any:
         """Exact maximization of the dual in f (a Sinkhorn row half-sweep)."""
+        self._ensure_buffer()
         return row_softmin_update(self.M, g, loga, self.reg, self.be, self.X)
 
     def update_g(self, f: Any, logb: Any) -> Any:
         """Exact maximization of the dual in g (a Sinkhorn column half-sweep)."""
         n, m = self.shape
+        self._ensure_buffer()
         return row_softmin_update(self.MT, f, logb, self.reg, self.be, self.X.reshape(m, n))
 
     def plan(self, f: Any, g: Any, window: tuple[float, float]):
         """Plan into ``self.X``; returns ``(r, c, total, log-histogram counts)``."""
+        self._ensure_buffer()
         return plan_marginals(self.M, f, g, self.reg, self.be, self.X, window)
+
+    def take_plan(self) -> Any:
+        """Hand the plan buffer over (no copy); the next solve allocates a new one."""
+        P, self.X = self.X, None
+        return P
 
     @property
     def P(self) -> Any:

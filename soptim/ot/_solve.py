@@ -284,9 +284,9 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
         n_sink, n_newton, cg_iters = newton.n_sinkhorn, newton.n_newton, newton.cg_iters
         densities, t_sink, t_newton = newton.densities, newton.time_sinkhorn, newton.time_newton
         n_plans = newton.n_plans
-    P = ws.P.copy()
+    P = ws.take_plan()
     err = float(xp.abs(r - a).sum() + xp.abs(c - b).sum())
-    cost = float((ws.M * P).sum())
+    cost = float(xp.vdot(ws.M, P))
     reg_cost = float(r @ f + c @ g) - reg * total
     success = bool(err <= tol) and bool(np.isfinite(err))
     if success:
