@@ -1,0 +1,561 @@
+"""Sketch-and-project solvers for consistent linear systems ``K z = r``.
+
+One step of sketch-and-project (Gower & Richtárik 2015) with a random sketch
+``S`` projects the iterate onto the solutions of the sketched system
+``S^T K z = S^T r``::
+
+    z <- z - K^T S (S^T K K^T S)^+ S^T (K z - r).
+
+The sketches are randomized Kaczmarz (``S = e_i``), a Gaussian vector or
+block, row blocks (``S = [e_i, i in I]``, a small dense or sparse solve per
+block), and CountSketch blocks. The residual ``K z - r`` is kept up to date
+incrementally after every step (and recomputed only to confirm convergence),
+``K`` may be dense, sparse or a ``LinearOperator`` and is never densified
+when sparse; the row-action sweeps run in numba kernels
+(:mod:`soptim.linalg._kernels`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+from scipy.optimize import OptimizeResult
+
+from .._validation import as_float_array, as_generator
+from ..backend import get_backend, is_cupy_array, to_numpy
+from . import _kernels
+
+__all__ = ["sketch_solve", "SketchProjector", "SKETCHES", "default_block_size"]
+
+#: The sketch families.
+SKETCHES = ("block", "kaczmarz", "gaussian", "countsketch")
+
+#: Up to this many rows, the default 'block' sketch is one block: the whole system.
+FULL_BLOCK_LIMIT = 500
+#: Default block size of the 'block' sketch on larger systems.
+LARGE_BLOCK_SIZE = 256
+#: A dense row block is projected with its SVD when b^2 N is at most this.
+SVD_FLOPS = 50_000_000
+#: Sparse row blocks up to this many rows use a dense Gram matrix; larger ones a sparse LU.
+DENSE_GRAM_ROWS = 500
+
+
+def default_block_size(sketch: str, M: int) -> int:
+    """The default sketch dimension for ``sketch`` on a system with ``M`` rows.
+
+    'block': ``M`` (one block, an exact min-norm solve) when ``M <= 500``,
+    otherwise 256 rows; 'gaussian': 1 (a Gaussian vector); 'countsketch':
+    ``max(ceil(sqrt(M)), min(M, 8))``; 'kaczmarz': 1.
+    """
+    if sketch == "block":
+        return M if M <= FULL_BLOCK_LIMIT else LARGE_BLOCK_SIZE
+    if sketch == "countsketch":
+        return max(min(M, 8), math.isqrt(M - 1) + 1 if M > 1 else 1)
+    return 1
+
+
+def _is_operator(K: Any) -> bool:
+    return isinstance(K, spla.LinearOperator)
+
+
+def _is_sparse(K: Any) -> bool:
+    if sps.issparse(K):
+        return True
+    if is_cupy_array(K):
+        import cupyx.scipy.sparse as csp
+
+        return csp.issparse(K)
+    return False
+
+
+class SketchProjector:
+    """Sketch-and-project steps on a fixed matrix ``K``, reusable across right-hand sides.
+
+    Holds what does not change between solves with the same ``K``: its CSR
+    forms for the kernels, row norms, and the factorizations of the blocks of
+    a fixed row paving. :func:`sketch_solve` is the public front; the
+    augmented-Lagrangian method uses this class directly so that a sketch can
+    be continued from the current iterate after a failed descent test.
+
+    Parameters
+    ----------
+    K : ndarray, sparse matrix or LinearOperator, shape (M, N)
+    sketch : {'block', 'kaczmarz', 'gaussian', 'countsketch'}
+    block_size : int, optional
+        Sketch dimension (rows per block, Gaussian or CountSketch columns).
+    blocks : sequence of int arrays, optional
+        A fixed row paving for ``sketch='block'``; each step projects onto
+        one block, the blocks taken in a random order each sweep, and the
+        factorization of each block is computed once.
+    rng : None, int or Generator
+    row_sampling : {'norm', 'uniform'}
+        Kaczmarz row probabilities: proportional to squared row norms, or uniform.
+    """
+
+    def __init__(self, K: Any, *, sketch: str = "block", block_size: int | None = None,
+                 blocks: Any = None, rng: Any = None, row_sampling: str = "norm",
+                 accel: int = 0):
+        self.K = K
+        self.accel = int(accel)
+        self.M, self.N = K.shape
+        self.sketch = sketch
+        self.rng = as_generator(rng)
+        self.row_sampling = row_sampling
+        self.operator = _is_operator(K)
+        self.sparse = _is_sparse(K)
+        self.be = get_backend(K) if not self.operator else get_backend(None)
+        self.xp = self.be.xp
+        self.cpu_matrix = not self.operator and not self.be.is_gpu
+        self.block_size = (default_block_size(sketch, self.M) if block_size is None
+                           else int(block_size))
+        self._cache: dict[int, Any] = {}
+        self.singular_blocks: set[int] = set()
+        if blocks is not None:
+            self.blocks = [np.asarray(b, dtype=np.int64) for b in blocks]
+        elif sketch == "block" and self.block_size >= self.M:
+            self.blocks = [np.arange(self.M)]
+        else:
+            self.blocks = None
+        if self.cpu_matrix and sketch in ("kaczmarz", "gaussian"):
+            Kc = sps.csr_matrix(K, dtype=np.float64) if not self.sparse else K.tocsr()
+            Kc = Kc.astype(np.float64, copy=False)
+            Kc.sum_duplicates()
+            Kc.sort_indices()
+            self._csr = Kc
+            self._csr_t = Kc.T.tocsr()
+            self._csr_t.sum_duplicates()
+            self._csr_t.sort_indices()
+            self._rownorm2 = np.asarray(Kc.multiply(Kc).sum(axis=1)).ravel()
+        if sketch == "kaczmarz":
+            rn2 = (self._rownorm2 if self.cpu_matrix else
+                   to_numpy(self._row_norms2_generic()))
+            total = float(rn2.sum())
+            self._probs = (rn2 / total if (row_sampling == "norm" and total > 0)
+                           else np.full(self.M, 1.0 / self.M))
+            self._rownorm2_host = rn2
+
+    # -- products with K ---------------------------------------------------
+    def matvec(self, z):
+        return self.K @ z
+
+    def _row_norms2_generic(self):
+        xp = self.xp
+        if self.operator:
+            out = np.empty(self.M)
+            for i in range(self.M):
+                e = np.zeros(self.M)
+                e[i] = 1.0
+                row = self.K.rmatvec(e)
+                out[i] = float(np.dot(row, row))
+            return out
+        if self.sparse:
+            return xp.asarray(self.K.multiply(self.K).sum(axis=1)).ravel()
+        return (self.K * self.K).sum(axis=1)
+
+    def _rows(self, I):
+        """Rows ``K[I]`` (sparse when K is sparse, dense otherwise)."""
+        if self.operator:
+            E = np.zeros((self.M, I.size))
+            E[I, np.arange(I.size)] = 1.0
+            return np.asarray(self.K.rmatmat(E)).T
+        if self.be.is_gpu:
+            I = self.xp.asarray(I)
+        return self.K[I]
+
+    def _sketched(self):
+        """A random ``S``: returns (S^T K, function v -> S^T v) for gaussian/countsketch."""
+        xp, b, M = self.xp, self.block_size, self.M
+        if self.sketch == "gaussian":
+            S = self.rng.standard_normal((M, b))
+            Sx = xp.asarray(S)
+            if self.operator:
+                A = np.asarray(self.K.rmatmat(S)).T
+            elif self.sparse:
+                A = (self.K.T @ Sx).T
+            else:
+                A = (Sx.T @ self.K)
+            return A, (lambda v: Sx.T @ v)
+        # CountSketch: row i goes to bucket h(i) with sign s(i)
+        h = self.rng.integers(0, b, size=M)
+        s = self.rng.choice(np.array([-1.0, 1.0]), size=M)
+        if self.cpu_matrix and not self.sparse:
+            A = np.zeros((b, self.N))
+            np.add.at(A, h, s[:, None] * self.K)
+
+            def sk(v):
+                return np.bincount(h, weights=s * v, minlength=b)
+            return A, sk
+        P = sps.csr_matrix((s, (h, np.arange(M))), shape=(b, M))
+        if self.operator:
+            A = np.asarray(self.K.rmatmat(P.T.toarray())).T
+        elif self.be.is_gpu:
+            import cupyx.scipy.sparse as csp
+
+            Pg = csp.csr_matrix(P)
+            A = Pg @ self.K
+            return A, (lambda v: Pg @ v)
+        else:
+            A = P @ self.K
+            if sps.issparse(A):
+                A = A.tocsr()
+        return A, (lambda v: P @ v)
+
+    # -- the min-norm solve of one sketched system ---------------------------
+    def _minnorm(self, A, key: int | None = None):
+        """Return ``v -> A^+ v`` (the min-norm solution of ``A dz = v``), cached under ``key``."""
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        xp = self.xp
+        b = A.shape[0]
+        eps = np.finfo(np.float64).eps
+        if not _is_sparse(A) and b * b * A.shape[1] <= SVD_FLOPS:
+            # small dense block: SVD of the block itself (no squaring of its condition)
+            U, s, Vt = xp.linalg.svd(xp.asarray(A), full_matrices=False)
+            keep = s > (float(s[0]) if s.size else 0.0) * eps * max(A.shape)
+            k = int(keep.sum())
+            Uc, sc, Vc = U[:, :k], s[:k], Vt[:k]
+
+            def solve(v):
+                return Vc.T @ ((Uc.T @ v) / sc)
+        elif not _is_sparse(A) or b <= DENSE_GRAM_ROWS:
+            # moderate block: pseudo-inverse of the b x b Gram matrix A A^T by eigh
+            gram = A @ A.T
+            gram = gram.toarray() if _is_sparse(gram) else xp.asarray(gram)
+            w, V = xp.linalg.eigh(0.5 * (gram + gram.T))
+            wmax = float(xp.abs(w).max()) if w.size else 0.0
+            keep = w > wmax * eps * b * 10
+            k = int(keep.sum())
+            Vk, wk = V[:, keep], w[keep]
+            AT = A.T.tocsr() if _is_sparse(A) else A.T
+
+            def solve(v):
+                return AT @ (Vk @ ((Vk.T @ v) / wk))
+        else:
+            # large sparse block: sparse LU of the Gram matrix
+            gram = (A @ A.T).tocsc()
+            spl = self.be.scipy.sparse.linalg
+            k = b
+            try:
+                lu = spl.splu(gram)
+            except RuntimeError:  # exactly singular block: a tiny Tikhonov shift
+                k = b - 1
+                scale = float(abs(gram).max()) if gram.nnz else 1.0
+                eye = self.be.scipy.sparse.identity(b, format="csc")
+                lu = spl.splu((gram + 1e-12 * scale * eye).tocsc())
+            AT = A.T.tocsr()
+
+            def solve(v):
+                return AT @ lu.solve(v)
+        if key is not None and k < b:
+            self.singular_blocks.add(key)
+        if key is not None:
+            self._cache[key] = solve
+        return solve
+
+    # -- the sweep ------------------------------------------------------------
+    def run(self, z, res, r, target: float, maxiter: int) -> tuple[Any, Any, int, bool]:
+        """Sketch from ``z`` (with ``res = K z - r``) until ``||res|| <= target``.
+
+        Returns ``(z, res, steps, converged)``; ``z`` and ``res`` are updated
+        in place when they are host arrays.
+
+        With ``accel = q > 0`` each random sweep (a sequence of sketches) is
+        drawn once and applied ``q + 1`` times, so that within such a cycle the
+        sweeps are one fixed affine map; the iterates of the cycle are then
+        combined by minimal-residual (Anderson / reduced-rank) extrapolation,
+        and the next cycle draws a new sweep.
+        """
+        xp = self.xp
+        nit = 0
+        checked = False
+        hist: list = []
+        plan, uses = None, 0
+        while True:
+            rn = float(xp.linalg.norm(res))
+            if rn <= target:
+                if checked:
+                    return z, res, nit, True
+                # confirm on the exact residual (the incremental one drifts)
+                res = self.matvec(z) - r
+                checked = True
+                continue
+            checked = False
+            if nit >= maxiter or not np.isfinite(rn):
+                return z, res, nit, False
+            if plan is None or uses > self.accel:
+                plan, uses = self._draw_sweep(maxiter - nit), 0
+                hist = [(z.copy(), res.copy())] if self.accel else []
+            uses += 1
+            nit += self._sweep(plan, z, res, target)
+            if self.accel:
+                hist.append((z.copy(), res.copy()))
+                z, res = self._extrapolate(hist)
+
+    def _extrapolate(self, hist: list):
+        """Minimal-residual (Anderson, reduced-rank) extrapolation of a cycle's iterates.
+
+        The residual is affine in z, so the combination ``z = sum_i c_i z_i``
+        (``sum_i c_i = 1``) of the stored iterates has residual
+        ``sum_i c_i res_i``: choose ``c`` to minimize its norm (a small least-
+        squares problem). For a fixed sweep map this is GMRES-like on its
+        Krylov space, and recovers the components along near-null directions of
+        K that single-row sketches reduce only at rate
+        ``1 - sigma_min^2 / ||K||_F^2``. Kept only when it lowers the residual.
+        """
+        xp = self.xp
+        z_last, r_last = hist[-1]
+        R = xp.stack([h[1] - r_last for h in hist[:-1]], axis=1)
+        Z = xp.stack([h[0] - z_last for h in hist[:-1]], axis=1)
+        gamma = xp.linalg.lstsq(R, -r_last, rcond=None)[0]
+        r_new = r_last + R @ gamma
+        if not float(xp.linalg.norm(r_new)) < float(xp.linalg.norm(r_last)):
+            return z_last, r_last
+        z_new = z_last + Z @ gamma
+        hist[-1] = (z_new.copy(), r_new.copy())
+        return z_new, r_new
+
+    def _draw_sweep(self, budget: int) -> tuple:
+        """Draw the random sketches of one sweep."""
+        M = self.M
+        if self.sketch == "kaczmarz" and self.cpu_matrix:
+            nb = min(budget, max(M, 1024))
+            if self.row_sampling == "norm":
+                rows = self.rng.choice(M, size=nb, p=self._probs)
+            else:
+                rows = self.rng.integers(0, M, size=nb)
+            return ("rows", rows.astype(np.int64))
+        if self.sketch == "gaussian" and self.block_size == 1 and self.cpu_matrix:
+            nb = max(1, min(budget, max(M, 1024), 4_000_000 // M))
+            return ("gauss", self.rng.standard_normal((nb, M)))
+        if self.sketch == "block":
+            if self.blocks is not None:
+                order = self.rng.permutation(len(self.blocks))
+                return ("blocks", [(int(k), self.blocks[k]) for k in order])
+            perm = self.rng.permutation(M)
+            return ("blocks", [(None, perm[s:s + self.block_size])
+                               for s in range(0, M, self.block_size)])
+        if self.sketch == "kaczmarz":  # generic path (CuPy or LinearOperator): row by row
+            nb = min(budget, M)
+            rows = (self.rng.choice(M, size=nb, p=self._probs) if self.row_sampling == "norm"
+                    else self.rng.integers(0, M, size=nb))
+            return ("sketches", [[self._rows(np.array([i])), _RowPicker(int(i)), None]
+                                 for i in rows])
+        count = max(1, min(budget, -(-M // self.block_size)))
+        return ("sketches", [[*self._sketched(), None] for _ in range(count)])
+
+    def _sweep(self, plan: tuple, z, res, target: float) -> int:
+        """Apply one sweep in place; return the number of sketch steps taken."""
+        kind, data = plan
+        if kind == "rows":
+            _kernels.kaczmarz_sweep(self._csr, self._csr_t, self._rownorm2, data, z, res,
+                                    self._use_numba())
+            return data.shape[0]
+        if kind == "gauss":
+            _kernels.gaussian_steps(self._csr, self._csr_t, data, z, res, self._use_numba())
+            return data.shape[0]
+        xp = self.xp
+        taken = 0
+        if kind == "blocks":
+            for key, I in data:
+                Ix = xp.asarray(I) if self.be.is_gpu else I
+                rI = res[Ix]
+                if float(xp.linalg.norm(rI)) == 0.0:
+                    continue  # already on this block's solution set: a no-op projection
+                solve = self._minnorm(self._rows(I), key)
+                self._apply(z, res, solve(rI))
+                taken += 1
+                if float(xp.linalg.norm(res)) <= target:
+                    break
+            return max(taken, 1)
+        for item in data:  # sketched systems (A = S^T K, v -> S^T v), solver cached
+            if item[2] is None:
+                item[2] = self._minnorm(item[0])
+            self._apply(z, res, item[2](item[1](res)))
+            taken += 1
+        return taken
+
+    def _use_numba(self) -> bool:
+        return self.be.use_numba
+
+    def _apply(self, z, res, dz) -> None:
+        """``z -= dz`` and the incremental residual update ``res -= K dz``."""
+        z -= dz
+        res -= self.matvec(dz)
+
+
+class _RowPicker:
+    """``v -> v[i:i+1]`` (the sketch ``S = e_i``)."""
+
+    def __init__(self, i: int):
+        self.i = i
+
+    def __call__(self, v):
+        return v[self.i:self.i + 1]
+
+
+def sketch_solve(
+    K: Any,
+    r: Any,
+    *,
+    x0: Any = None,
+    sketch: str = "block",
+    block_size: int | None = None,
+    blocks: Any = None,
+    rng: Any = None,
+    rtol: float = 1e-8,
+    atol: float = 0.0,
+    maxiter: int | None = None,
+    row_sampling: str = "norm",
+) -> OptimizeResult:
+    """Solve a consistent linear system ``K z = r`` by randomized sketch-and-project.
+
+    Each step projects the iterate onto the solutions of a random sketch
+    ``S^T K z = S^T r`` of the system:
+    ``z <- z - K^T S (S^T K K^T S)^+ S^T (K z - r)``. From ``x0 = 0`` the
+    iterates converge (linearly in expectation) to the min-norm solution for
+    any consistent system, at a rate set by the conditioning of ``K``.
+
+    Parameters
+    ----------
+    K : ndarray, sparse matrix or scipy.sparse.linalg.LinearOperator, shape (M, N)
+        The matrix (CuPy dense or cupyx sparse matrices run on the GPU). A
+        sparse ``K`` is never densified; a ``LinearOperator`` needs
+        ``rmatvec``/``rmatmat`` for the row sketches.
+    r : array_like, shape (M,)
+        Right-hand side.
+    x0 : array_like, shape (N,), optional
+        Starting point (default zeros).
+    sketch : {'block', 'kaczmarz', 'gaussian', 'countsketch'}, optional
+        ``'kaczmarz'``: one row ``S = e_i`` a step, rows sampled with
+        probability proportional to their squared norms (``row_sampling``);
+        ``'gaussian'``: ``S`` with ``block_size`` i.i.d. normal columns (a
+        Gaussian vector by default); ``'block'`` (default): a block of
+        ``block_size`` rows, a fresh random row partition each sweep, or the
+        fixed paving ``blocks``; ``'countsketch'``: ``S`` a CountSketch with
+        ``block_size`` columns (each row hashed to one column with a random
+        sign).
+    block_size : int, optional
+        Sketch dimension. Default: for ``'block'``, the whole system (one
+        exact min-norm solve, a direct method) when ``M <= 500`` and 256 rows
+        otherwise; ``max(ceil(sqrt(M)), min(M, 8))`` for ``'countsketch'``; 1 for
+        ``'gaussian'``.
+    blocks : sequence of int arrays, optional
+        A fixed row paving for ``sketch='block'`` (e.g. the two row blocks of
+        a KKT matrix); each block's factorization is computed once.
+    rng : None, int or numpy.random.Generator, optional
+        Randomness; the same seed gives the same iterates.
+    rtol, atol : float, optional
+        Stop when ``||K z - r|| <= max(rtol * ||r||, atol)``.
+    maxiter : int, optional
+        Maximum number of sketch steps (default ``1000 * M`` for
+        ``'kaczmarz'`` and Gaussian vectors, ``1000 * ceil(M / block_size)``
+        otherwise).
+    row_sampling : {'norm', 'uniform'}, optional
+        Kaczmarz row distribution.
+
+    Returns
+    -------
+    OptimizeResult
+        ``x`` (the solution), ``residual`` (``||K x - r||``),
+        ``rel_residual``, ``nit`` (sketch steps), ``success``, ``status``
+        (0 converged, 1 ``maxiter`` reached, 3 non-finite), ``message``,
+        ``sketch`` and ``block_size``.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, NaN or inf in ``K``, ``r`` or ``x0``, an
+        unknown sketch or row sampling, a non-positive block size or tolerance.
+    TypeError
+        ``K`` is not an array, sparse matrix or LinearOperator.
+
+    References
+    ----------
+    .. [1] R. M. Gower, P. Richtárik. "Randomized Iterative Methods for Linear
+       Systems." SIAM J. Matrix Anal. Appl. 36(4), 2015.
+    .. [2] T. Strohmer, R. Vershynin. "A randomized Kaczmarz algorithm with
+       exponential convergence." J. Fourier Anal. Appl. 15, 2009.
+    .. [3] I. Hong, S. Na, M. W. Mahoney, M. Kolar. "Constrained Optimization via
+       Exact Augmented Lagrangian and Randomized Iterative Sketching." ICML 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from soptim.linalg import sketch_solve
+    >>> K = np.array([[4.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 2.0]])
+    >>> r = K @ np.array([1.0, -2.0, 0.5])
+    >>> res = sketch_solve(K, r, sketch='kaczmarz', rng=0, rtol=1e-12)
+    >>> res.success, np.round(res.x, 8)
+    (True, array([ 1. , -2. ,  0.5]))
+    """
+    if not (_is_operator(K) or _is_sparse(K) or hasattr(K, "shape")):
+        try:
+            K = np.asarray(K, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError("K must be an array, a sparse matrix or a LinearOperator, got "
+                            f"{type(K).__name__}") from None
+    if _is_operator(K):
+        xp = np
+    else:
+        if not _is_sparse(K):
+            K = as_float_array("K", K, ndim=2)
+        elif not bool(to_numpy(get_backend(K).xp.isfinite(K.data).all())):
+            raise ValueError("K contains NaN or inf")
+        xp = get_backend(K).xp
+    if len(K.shape) != 2:
+        raise ValueError(f"K must be 2-D, got shape {tuple(K.shape)}")
+    M, N = K.shape
+    if M == 0 or N == 0:
+        raise ValueError(f"K must not be empty, got shape {(M, N)}")
+    r = as_float_array("r", r, shape=(M,), xp=xp, dtype=np.float64)
+    z = (xp.zeros(N) if x0 is None
+         else as_float_array("x0", x0, shape=(N,), xp=xp, dtype=np.float64).copy())
+    if sketch not in SKETCHES:
+        raise ValueError(f"sketch must be one of {', '.join(map(repr, SKETCHES))}; "
+                         f"got {sketch!r}")
+    if row_sampling not in ("norm", "uniform"):
+        raise ValueError(f"row_sampling must be 'norm' or 'uniform', got {row_sampling!r}")
+    if block_size is not None:
+        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
+            raise TypeError(f"block_size must be an int, got {type(block_size).__name__}")
+        if block_size < 1:
+            raise ValueError(f"block_size must be >= 1, got {block_size}")
+        block_size = int(min(block_size, M))
+    if blocks is not None:
+        if sketch != "block":
+            raise ValueError("blocks (a fixed row paving) is only used with sketch='block'")
+        blocks = [np.asarray(b, dtype=np.int64).ravel() for b in blocks]
+        allrows = np.concatenate(blocks) if blocks else np.empty(0, np.int64)
+        if allrows.size == 0 or allrows.min() < 0 or allrows.max() >= M:
+            raise ValueError(f"blocks must hold row indices in [0, {M})")
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if not (np.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be >= 0 and finite, got {v!r}")
+    proj = SketchProjector(K, sketch=sketch, block_size=block_size, blocks=blocks, rng=rng,
+                           row_sampling=row_sampling)
+    if maxiter is None:
+        if sketch == "kaczmarz" or (sketch == "gaussian" and proj.block_size == 1):
+            maxiter = 1000 * M
+        else:
+            maxiter = 1000 * (len(proj.blocks) if proj.blocks is not None
+                              else -(-M // proj.block_size))
+    rnorm = float(xp.linalg.norm(r))
+    target = max(rtol * rnorm, atol)
+    res = proj.matvec(z) - r
+    z, res, nit, ok = proj.run(z, res, r, target, int(maxiter))
+    rn = float(xp.linalg.norm(res))
+    if not np.isfinite(rn):
+        status, msg = 3, "Non-finite residual: K or r has overflowing entries."
+    elif ok:
+        status, msg = 0, "Converged: ||K x - r|| <= max(rtol ||r||, atol)."
+    else:
+        status, msg = 1, ("Maximum number of sketch steps reached; the system may be "
+                          "inconsistent or ill-conditioned: raise maxiter or use a larger "
+                          "block_size.")
+    return OptimizeResult(x=z, residual=rn, rel_residual=rn / rnorm if rnorm > 0 else rn,
+                          nit=nit, success=status == 0, status=status, message=msg,
+                          sketch=sketch, block_size=proj.block_size)

@@ -1,0 +1,326 @@
+"""Equality constraints ``c(x) = 0`` from every form scipy accepts, as one object.
+
+scipy's ``minimize`` takes constraints as ``{'type': 'eq', 'fun', 'jac', 'args'}``
+dicts, ``NonlinearConstraint(fun, lb, ub, jac, hess)`` and
+``LinearConstraint(A, lb, ub)``, alone or in a list. :class:`EqualityConstraints`
+turns them into ``c(x)`` (``fun(x) - lb`` for the scipy classes), the Jacobian
+``J(x)`` (dense, or sparse when any part is sparse), and the Hessian of
+``v^T c``: the user's ``hess(x, v)`` where given, zero for linear parts, and
+otherwise central finite differences of Jacobian-transpose products
+``J(x)^T v``. Missing Jacobians are central finite differences of ``c``.
+Inequalities (``'ineq'`` dicts, ``lb != ub``) are rejected with a ValueError
+that names the scipy methods that handle them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sps
+from scipy.optimize import LinearConstraint, NonlinearConstraint
+from scipy.sparse.linalg import LinearOperator
+
+from ..backend import get_backend, to_numpy
+
+__all__ = ["EqualityConstraints", "INEQUALITY_MESSAGE"]
+
+INEQUALITY_MESSAGE = (
+    "method 'sketched-alm' handles equality constraints only (dicts with type 'eq', "
+    "NonlinearConstraint or LinearConstraint with lb == ub); {what}. For inequality "
+    "constraints or bounds use method='trust-constr' (or 'SLSQP')."
+)
+
+_FD_STRINGS = ("2-point", "3-point", "cs")
+
+
+def _fd_step(x: np.ndarray, rel: float | None, order: int) -> np.ndarray:
+    eps = np.finfo(np.float64).eps
+    r = rel if rel is not None else eps ** (1.0 / (order + 1))
+    return r * np.maximum(1.0, np.abs(x))
+
+
+class _Part:
+    """One user constraint, as ``c(x) = fun(x) - offset`` with Jacobian and Hessian rules."""
+
+    def __init__(self, index: int, fun: Callable, jac: Any, hess: Any, args: tuple,
+                 offset: Any, linear_A: Any = None, rel_step: float | None = None):
+        self.index = index
+        self._fun = fun
+        self._jac = jac if callable(jac) else None
+        self._hess = hess if callable(hess) else None
+        self.args = args
+        self.offset = offset
+        self.A = linear_A
+        self.rel_step = rel_step
+        self.m = 0
+
+    def __repr__(self) -> str:
+        return f"constraint {self.index}"
+
+    @property
+    def linear(self) -> bool:
+        return self.A is not None
+
+
+class EqualityConstraints:
+    """The equality constraints of a problem, normalized.
+
+    Parameters
+    ----------
+    constraints : dict, NonlinearConstraint, LinearConstraint or a sequence of them
+    x0 : ndarray, shape (n,)
+        Where the constraints are first evaluated (sizes and shapes are
+        checked there).
+    finite_diff_rel_step : float, optional
+        Relative step of the finite differences.
+
+    Attributes
+    ----------
+    m : int
+        Number of constraints (rows of ``c``).
+    sizes : list of int
+        Rows contributed by each user constraint (to split multipliers).
+    nfev, njev, nhev : int
+        Calls of the constraint functions, Jacobians and Hessians (finite
+        differences count their function or Jacobian calls).
+
+    Raises
+    ------
+    ValueError
+        Inequality constraints, bad shapes, NaN or inf at ``x0``, no constraint.
+    TypeError
+        Unknown constraint objects, non-callable ``fun``.
+    """
+
+    def __init__(self, constraints: Any, x0: Any, finite_diff_rel_step: float | None = None):
+        if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)):
+            constraints = [constraints]
+        if constraints is None:
+            constraints = []
+        try:
+            constraints = list(constraints)
+        except TypeError:
+            raise TypeError("constraints must be a dict, NonlinearConstraint, LinearConstraint "
+                            f"or a sequence of them, got {type(constraints).__name__}") from None
+        if not constraints:
+            raise ValueError("method 'sketched-alm' needs at least one equality constraint; "
+                             "for unconstrained problems use method='gns' or 'trust-ncg'")
+        self.xp = get_backend(x0).xp
+        self.n = int(x0.shape[0])
+        self.rel_step = finite_diff_rel_step
+        self.nfev = 0
+        self.njev = 0
+        self.nhev = 0
+        self.parts = [self._make_part(k, con) for k, con in enumerate(constraints)]
+        x0h = to_numpy(x0)
+        for part in self.parts:
+            self._check_part(part, x0, x0h)
+        self.sizes = [p.m for p in self.parts]
+        self.m = int(sum(self.sizes))
+        self.linear = all(p.linear for p in self.parts)
+        self.sparse = any(p.A is not None and sps.issparse(p.A) for p in self.parts)
+
+    # -- construction -------------------------------------------------------
+    def _make_part(self, k: int, con: Any) -> _Part:
+        rel = self.rel_step
+        if isinstance(con, dict):
+            ctype = str(con.get("type", "")).lower()
+            if ctype == "ineq":
+                raise ValueError(INEQUALITY_MESSAGE.format(
+                    what=f"constraint {k} is an inequality {{'type': 'ineq'}}"))
+            if ctype != "eq":
+                raise ValueError(f"constraint {k}: 'type' must be 'eq' (or 'ineq'), got "
+                                 f"{con.get('type')!r}")
+            unknown = set(con) - {"type", "fun", "jac", "args"}
+            if unknown:
+                raise ValueError(f"constraint {k}: unknown keys {sorted(unknown)}")
+            fun = con.get("fun")
+            if not callable(fun):
+                raise TypeError(f"constraint {k}: 'fun' must be callable, got "
+                                f"{type(fun).__name__}")
+            jac = con.get("jac")
+            if jac is not None and not callable(jac) and jac not in _FD_STRINGS:
+                raise TypeError(f"constraint {k}: 'jac' must be callable or None, got "
+                                f"{type(jac).__name__}")
+            args = con.get("args", ())
+            args = args if isinstance(args, tuple) else (args,)
+            return _Part(k, fun, jac, None, args, None, rel_step=rel)
+        if isinstance(con, LinearConstraint):
+            A = con.A
+            A = A.tocsr().astype(np.float64) if sps.issparse(A) else np.atleast_2d(
+                np.asarray(to_numpy(A), dtype=np.float64))
+            if A.ndim != 2 or A.shape[1] != self.n:
+                raise ValueError(f"constraint {k}: LinearConstraint A must have shape "
+                                 f"(m, {self.n}), got {A.shape}")
+            data = A.data if sps.issparse(A) else A
+            if not np.isfinite(data).all():
+                raise ValueError(f"constraint {k}: LinearConstraint A contains NaN or inf")
+            lb = self._equality_rhs(k, con.lb, con.ub, A.shape[0])
+            part = _Part(k, None, None, None, (), lb, linear_A=A, rel_step=rel)
+            part.m = A.shape[0]
+            return part
+        if isinstance(con, NonlinearConstraint):
+            if not callable(con.fun):
+                raise TypeError(f"constraint {k}: NonlinearConstraint fun must be callable")
+            jac, hess = con.jac, con.hess
+            if not (callable(jac) or jac in _FD_STRINGS or jac is None):
+                raise TypeError(f"constraint {k}: NonlinearConstraint jac must be callable or "
+                                f"one of {_FD_STRINGS}, got {type(jac).__name__}")
+            # a quasi-Newton HessianUpdateStrategy or a string: use finite differences
+            part = _Part(k, con.fun, jac, hess, (), None,
+                         rel_step=con.finite_diff_rel_step if con.finite_diff_rel_step
+                         is not None else rel)
+            part.nlc = con
+            return part
+        raise TypeError(f"constraint {k} must be a dict, NonlinearConstraint or "
+                        f"LinearConstraint, got {type(con).__name__}")
+
+    @staticmethod
+    def _equality_rhs(k: int, lb: Any, ub: Any, m: int) -> np.ndarray:
+        lb = np.broadcast_to(np.asarray(to_numpy(lb), dtype=np.float64), (m,))
+        ub = np.broadcast_to(np.asarray(to_numpy(ub), dtype=np.float64), (m,))
+        if not (np.all(lb == ub) and np.all(np.isfinite(lb))):
+            raise ValueError(INEQUALITY_MESSAGE.format(
+                what=f"constraint {k} has lb != ub (an inequality or a range)"))
+        return lb.copy()
+
+    def _check_part(self, part: _Part, x0: Any, x0h: np.ndarray) -> None:
+        if part.linear:
+            return
+        c = self._raw_fun(part, x0)
+        if c.ndim != 1:
+            raise ValueError(f"{part}: fun must return a scalar or a 1-D array, got shape "
+                             f"{tuple(c.shape)}")
+        part.m = int(c.shape[0])
+        if hasattr(part, "nlc"):
+            part.offset = self._equality_rhs(part.index, part.nlc.lb, part.nlc.ub, part.m)
+        if not bool(to_numpy(self.xp.isfinite(c).all())):
+            raise ValueError(f"{part}: fun returned NaN or inf at x0")
+        J = self._part_jac(part, x0)
+        data = J.data if sps.issparse(J) else J
+        if not bool(to_numpy(self.xp.isfinite(data).all())):
+            raise ValueError(f"{part}: jac returned NaN or inf at x0")
+
+    # -- evaluation -----------------------------------------------------------
+    def _raw_fun(self, part: _Part, x) -> Any:
+        self.nfev += 1
+        out = part._fun(x, *part.args)
+        c = self.xp.asarray(out, dtype=x.dtype)
+        if c.ndim == 0:
+            c = c.reshape(1)
+        return c
+
+    def _part_fun(self, part: _Part, x) -> Any:
+        if part.linear:
+            A = part.A
+            return self.xp.asarray(A @ to_numpy(x) if not get_backend(x).is_gpu else
+                                   self.xp.asarray(A.toarray() if sps.issparse(A) else A) @ x
+                                   ) - self.xp.asarray(part.offset)
+        c = self._raw_fun(part, x)
+        if c.shape != (part.m,):
+            raise ValueError(f"{part}: fun returned shape {tuple(c.shape)}, expected ({part.m},)")
+        if part.offset is not None:
+            c = c - self.xp.asarray(part.offset)
+        return c
+
+    def _part_jac(self, part: _Part, x) -> Any:
+        if part.linear:
+            return part.A
+        if part._jac is not None:
+            self.njev += 1
+            J = part._jac(x, *part.args)
+            if isinstance(J, LinearOperator):
+                raise TypeError(f"{part}: jac must return a dense or sparse matrix, not a "
+                                "LinearOperator")
+            if sps.issparse(J):
+                J = J.tocsr().astype(np.float64)
+            else:
+                J = self.xp.asarray(J, dtype=x.dtype)
+                if J.ndim == 1 and part.m == 1:
+                    J = J.reshape(1, -1)
+                elif J.ndim == 1 and self.n == 1:
+                    J = J.reshape(-1, 1)
+            if J.shape != (part.m, self.n):
+                raise ValueError(f"{part}: jac returned shape {tuple(J.shape)}, expected "
+                                 f"({part.m}, {self.n})")
+            return J
+        return self._fd_jac(part, x)
+
+    def _fd_jac(self, part: _Part, x) -> Any:
+        """Central differences of ``c`` column by column (dense)."""
+        xh = to_numpy(x).astype(np.float64)
+        h = _fd_step(xh, part.rel_step, 2)
+        J = np.empty((part.m, self.n))
+        for j in range(self.n):
+            e = xh.copy()
+            e[j] = xh[j] + h[j]
+            cp = to_numpy(self._raw_fun(part, self.xp.asarray(e)))
+            e[j] = xh[j] - h[j]
+            cm = to_numpy(self._raw_fun(part, self.xp.asarray(e)))
+            J[:, j] = (cp - cm).reshape(-1) / (2 * h[j])
+        return self.xp.asarray(J)
+
+    def fun(self, x) -> Any:
+        """c(x), all constraints stacked, shape (m,)."""
+        return self.xp.concatenate([self.xp.asarray(self._part_fun(p, x)) for p in self.parts])
+
+    def jac(self, x) -> Any:
+        """J(x), shape (m, n): sparse CSR when any part is sparse, dense otherwise."""
+        blocks = [self._part_jac(p, x) for p in self.parts]
+        if any(sps.issparse(B) for B in blocks):
+            return sps.vstack([sps.csr_matrix(to_numpy(B)) if not sps.issparse(B) else B
+                               for B in blocks], format="csr")
+        return self.xp.concatenate([self.xp.asarray(B) for B in blocks], axis=0)
+
+    def split(self, v) -> list:
+        """Split a stacked vector (multipliers or values) into one array per user constraint."""
+        out, s = [], 0
+        for size in self.sizes:
+            out.append(v[s:s + size])
+            s += size
+        return out
+
+    def hess_terms(self, x, v) -> list:
+        """The Hessian of ``v^T c`` at x as a list of terms.
+
+        Each term is a matrix (dense or sparse, the user's ``hess(x, v)``) or a
+        callable ``p -> H p`` (a LinearOperator's matvec, or central finite
+        differences of ``J^T v``). Linear parts contribute nothing.
+        """
+        terms = []
+        for part, vp in zip(self.parts, self.split(v)):
+            if part.linear:
+                continue
+            if part._hess is not None:
+                self.nhev += 1
+                H = part._hess(x, to_numpy(vp) if not get_backend(x).is_gpu else vp)
+                if isinstance(H, LinearOperator):
+                    terms.append(H.matvec)
+                else:
+                    H = H.tocsr() if sps.issparse(H) else self.xp.asarray(H, dtype=x.dtype)
+                    if H.shape != (self.n, self.n):
+                        raise ValueError(f"{part}: hess returned shape {tuple(H.shape)}, "
+                                         f"expected ({self.n}, {self.n})")
+                    terms.append(H)
+            else:
+                terms.append(self._fd_hessp(part, x, vp))
+        return terms
+
+    def _fd_hessp(self, part: _Part, x, v) -> Callable:
+        """``p -> (J(x + h p)^T v - J(x - h p)^T v) / (2 h)``: central differences."""
+        xp = self.xp
+        eps = np.finfo(np.float64).eps
+        rel = part.rel_step if part.rel_step is not None else eps ** (1 / 3)
+
+        def hvp(p):
+            pn = float(xp.linalg.norm(p))
+            if pn == 0.0:
+                return xp.zeros_like(x)
+            h = rel * max(1.0, float(xp.linalg.norm(x))) / pn
+            Jp = self._part_jac(part, x + h * p)
+            Jm = self._part_jac(part, x - h * p)
+            return (Jp.T @ v - Jm.T @ v) / (2 * h)
+
+        return hvp

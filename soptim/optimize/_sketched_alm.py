@@ -1,0 +1,621 @@
+"""``method='sketched-alm'``: exact augmented Lagrangian Newton with randomized sketching.
+
+For ``min f(x) s.t. c(x) = 0`` (Hong, Na, Mahoney & Kolar, ICML 2023): each
+iteration solves the Newton (KKT) system
+
+    [[B, G^T], [G, 0]] [dx; dlam] = -[grad_x L; c]        (B = Hessian of L = f + lam^T c)
+
+*inexactly* by sketch-and-project (:class:`soptim.linalg._sketch.SketchProjector`),
+to the adaptive accuracy ``||K z + r|| <= delta * min(theta, ||r||) * ||r||``,
+and accepts the direction when it is a descent direction of the exact
+augmented Lagrangian merit
+
+    L_{mu,nu}(x, lam) = f + lam^T c + mu/2 ||c||^2 + nu/2 ||grad_x L||^2
+
+with ``grad L_{mu,nu}^T dz <= -(nu/2) ||r||^2``; otherwise the penalties move
+(``mu <- rho^2 mu``, ``nu <- nu/rho``, ``delta <- delta/rho``) and the sketch
+continues from where it stopped. The step length comes from Armijo
+backtracking on the merit, for x and lam together. The forcing term
+``min(theta, ||r||)`` makes the local convergence quadratic.
+
+B is shifted by a multiple of the identity when the reduced Hessian
+``Z^T B Z`` (Z a null-space basis of G) is not positive definite: computed
+exactly for small dense problems, detected by negative curvature along the
+computed step for large ones.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sps
+from scipy.optimize import HessianUpdateStrategy, OptimizeResult
+from scipy.sparse.linalg import LinearOperator
+
+from ..backend import get_backend, to_numpy
+from ..linalg._sketch import FULL_BLOCK_LIMIT, SKETCHES, SketchProjector
+from ._common import (
+    STATUS_CALLBACK,
+    STATUS_FAILURE,
+    STATUS_MAXITER,
+    STATUS_NONFINITE,
+    STATUS_SUCCESS,
+    CallbackRunner,
+    IterationPrinter,
+    ObjectiveFunction,
+    check_unknown_options,
+    warn_not_converged,
+)
+from ._eq_constraints import INEQUALITY_MESSAGE, EqualityConstraints
+
+__all__ = ["_minimize_sketched_alm"]
+
+#: Up to this many variables, Hessians given as products are assembled densely.
+DENSE_HESSIAN_N = 500
+#: Up to this n + m, the KKT matrix is dense (its reduced Hessian checked exactly).
+DENSE_KKT_SIZE = 500
+
+
+class _State:
+    """f, grad f, c, J and grad_x L at one primal-dual point."""
+
+    __slots__ = ("x", "lam", "f", "g", "c", "J", "gL", "kkt")
+
+    def __init__(self, x, lam, f, g, c, J, gL, kkt):
+        self.x, self.lam, self.f, self.g, self.c, self.J, self.gL, self.kkt = (
+            x, lam, f, g, c, J, gL, kkt)
+
+
+def _merit(s: _State, mu: float, nu: float, xp) -> float:
+    """The exact augmented Lagrangian L_{mu,nu}(x, lam)."""
+    return float(s.f + s.lam @ s.c + 0.5 * mu * (s.c @ s.c) + 0.5 * nu * (s.gL @ s.gL))
+
+
+def _as_matvec(B) -> Callable:
+    return B.matvec if isinstance(B, LinearOperator) else (lambda p: B @ p)
+
+
+def _assemble(terms: list, n: int, xp) -> Any:
+    """Sum Hessian terms (matrices or products p -> H p) into a dense, sparse or operator B."""
+    mats = [t for t in terms if not callable(t)]
+    prods = [t for t in terms if callable(t)]
+    if prods and n <= DENSE_HESSIAN_N:
+        eye = xp.eye(n)
+        for hvp in prods:
+            H = xp.stack([xp.asarray(hvp(eye[:, j])) for j in range(n)], axis=1)
+            mats.append(0.5 * (H + H.T))  # finite differences are not exactly symmetric
+        prods = []
+    if prods:
+        mats_ = list(mats)
+
+        def matvec(p):
+            p = xp.asarray(p).reshape(-1)
+            out = xp.zeros(n)
+            for Hm in mats_:
+                out = out + Hm @ p
+            for hvp in prods:
+                out = out + xp.asarray(hvp(p))
+            return out
+
+        return LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=np.float64)
+    if any(sps.issparse(Hm) for Hm in mats):
+        return sum((sps.csr_matrix(Hm) for Hm in mats), sps.csr_matrix((n, n))).tocsr()
+    out = xp.zeros((n, n))
+    for Hm in mats:
+        out = out + Hm
+    return out
+
+
+def _kkt_matrix(B, J, shift: float, xp, dense: bool) -> Any:
+    """K = [[B + shift I, J^T], [J, 0]] as a dense, sparse or operator matrix."""
+    n, m = J.shape[1], J.shape[0]
+    if isinstance(B, LinearOperator):
+        Jm = J
+
+        def matvec(v):
+            v = xp.asarray(v).reshape(-1)
+            p, q = v[:n], v[n:]
+            return xp.concatenate([B.matvec(p) + shift * p + Jm.T @ q, Jm @ p])
+
+        return LinearOperator((n + m, n + m), matvec=matvec, rmatvec=matvec, dtype=np.float64)
+    if dense:
+        Bd = B.toarray() if sps.issparse(B) else B
+        Jd = J.toarray() if sps.issparse(J) else J
+        return xp.block([[Bd + shift * xp.eye(n), Jd.T], [Jd, xp.zeros((m, m))]])
+    Bs = sps.csr_matrix(to_numpy(B)) if not sps.issparse(B) else B
+    Js = sps.csr_matrix(to_numpy(J)) if not sps.issparse(J) else J
+    if shift:
+        Bs = Bs + shift * sps.identity(n, format="csr")
+    return sps.bmat([[Bs, Js.T], [Js, None]], format="csr")
+
+
+def _null_space_check(B, J, c, xp) -> tuple[int, float, Any]:
+    """Rank of J, the smallest eigenvalue of the reduced Hessian Z^T B Z, and the part of c
+    in the range of J (dense)."""
+    Jd = J.toarray() if sps.issparse(J) else J
+    Bd = B.toarray() if sps.issparse(B) else B
+    U, s, Vt = xp.linalg.svd(Jd, full_matrices=True)
+    rank = _numerical_rank(s)
+    Ur = U[:, :rank]
+    c_range = Ur @ (Ur.T @ c)
+    Z = Vt[rank:].T
+    if Z.shape[1] == 0:
+        return rank, math.inf, c_range
+    Hr = Z.T @ Bd @ Z
+    return rank, float(xp.linalg.eigvalsh(0.5 * (Hr + Hr.T))[0]), c_range
+
+
+def _numerical_rank(s) -> int:
+    smax = float(s[0]) if s.size else 0.0
+    return int((s > 1e-10 * max(1.0, smax)).sum())
+
+
+def _jacobian_rank(J, xp) -> int:
+    Jd = J.toarray() if sps.issparse(J) else J
+    return _numerical_rank(xp.linalg.svd(Jd, compute_uv=False))
+
+
+def _minimize_sketched_alm(
+    fun: Callable,
+    x0: Any,
+    *,
+    args: tuple = (),
+    jac: Any = None,
+    hess: Any = None,
+    hessp: Callable | None = None,
+    bounds: Any = None,
+    constraints: Any = (),
+    callback: Callable | None = None,
+    tol: float = 1e-8,
+    maxiter: int = 200,
+    sketch: str = "block",
+    block_size: int | None = None,
+    rng: Any = None,
+    accel: int = 8,
+    mu0: float = 1.0,
+    nu0: float = 0.1,
+    delta0: float = 0.1,
+    theta: float = 1.0,
+    beta: float = 0.1,
+    rho: float = 1.5,
+    lam0: Any = None,
+    max_sketch_iter: int | None = None,
+    max_penalty_updates: int = 60,
+    max_linesearch: int = 40,
+    finite_diff_rel_step: float | None = None,
+    disp: bool = False,
+    **unknown_options: Any,
+) -> OptimizeResult:
+    """Equality-constrained minimization by exact augmented Lagrangian Newton with sketching.
+
+    Solves ``min f(x) s.t. c(x) = 0`` (Hong et al. 2023, "AdaSketch-Newton").
+    Every Newton (KKT) system is solved inexactly by randomized
+    sketch-and-project, to an accuracy that tightens as the iterates converge;
+    a step is taken when it is a descent direction of the exact augmented
+    Lagrangian, with Armijo backtracking on that merit.
+
+    Options
+    -------
+    tol : float
+        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (default 1e-8,
+        the ``tol`` argument of ``minimize``).
+    maxiter : int
+        Maximum number of (outer) Newton iterations (default 200).
+    sketch : {'block', 'kaczmarz', 'gaussian', 'countsketch'}
+        The sketch of the KKT system (see :func:`soptim.linalg.sketch_solve`).
+        The default ``'block'`` without ``block_size`` is chosen by size: when
+        ``n + m <= 500`` one block holds the whole KKT system, so the sketch
+        step is an exact (min-norm) Newton step; for larger problems the rows
+        are paved into two fixed blocks, the ``n`` stationarity rows
+        ``[B, G^T]`` and the ``m`` constraint rows ``[G, 0]``, each projected
+        with a sparse factorization of its Gram matrix (computed once per
+        iteration) -- a randomized block Kaczmarz whose rate does not depend on
+        the mesh size on the PDE-constrained control problem. Give
+        ``block_size`` for random row blocks of that size instead.
+    block_size : int, optional
+        Sketch dimension (rows per block; columns of a Gaussian or CountSketch
+        sketch).
+    rng : None, int or numpy.random.Generator
+        Randomness of the sketches; the same seed gives the same iterates.
+    mu0, nu0, delta0, theta, beta, rho : float
+        Initial penalties ``mu`` (constraint) and ``nu`` (stationarity), initial
+        accuracy ``delta``, cap ``theta`` of the forcing term, Armijo constant
+        ``beta`` and penalty factor ``rho`` (defaults 1, 0.1, 0.1, 1, 0.1, 1.5,
+        those of the authors' code).
+    lam0 : array_like, shape (m,), optional
+        Initial multipliers (default: least-squares multipliers at x0 for dense
+        problems, zeros for large ones).
+    max_sketch_iter : int, optional
+        Sketch steps allowed per Newton iteration.
+    max_penalty_updates : int
+        Penalty updates allowed per iteration before giving up (default 60).
+    max_linesearch : int
+        Backtracking steps per iteration (default 40).
+    finite_diff_rel_step : float, optional
+        Relative step of the finite differences.
+    disp : bool
+        Print an iteration table.
+
+    Hessians: ``hess(x, *args)`` (dense, sparse or LinearOperator) or
+    ``hessp(x, p, *args)``; without them, central differences of the gradient.
+    Constraint Hessians: ``NonlinearConstraint.hess(x, v)`` when given,
+    otherwise central differences of ``J(x)^T v``.
+    """
+    check_unknown_options(unknown_options, "sketched-alm")
+    if bounds is not None:
+        raise ValueError(INEQUALITY_MESSAGE.format(what="bounds were given"))
+    opts = _check_options(tol=tol, maxiter=maxiter, sketch=sketch, block_size=block_size,
+                          mu0=mu0, nu0=nu0, delta0=delta0, theta=theta, beta=beta, rho=rho,
+                          max_sketch_iter=max_sketch_iter,
+                          max_penalty_updates=max_penalty_updates,
+                          max_linesearch=max_linesearch)
+    if isinstance(hess, HessianUpdateStrategy) or not (
+            hess is None or callable(hess) or hess in ("2-point", "3-point", "cs")):
+        raise TypeError("hess must be a callable, None or '2-point'/'3-point'/'cs' (finite "
+                        f"differences) for method 'sketched-alm', got {type(hess).__name__}")
+    if hessp is not None and not callable(hessp):
+        raise TypeError(f"hessp must be callable, got {type(hessp).__name__}")
+    solver = _SketchedALM(fun, x0, args=args, jac=jac, hess=hess if callable(hess) else None,
+                          hessp=hessp, constraints=constraints, callback=callback, rng=rng,
+                          lam0=lam0, finite_diff_rel_step=finite_diff_rel_step, disp=disp,
+                          accel=accel, **opts)
+    return solver.solve()
+
+
+def _check_options(**o) -> dict:
+    for name in ("tol", "mu0", "nu0", "delta0", "theta"):
+        v = o[name]
+        if not (isinstance(v, (int, float, np.number)) and np.isfinite(v) and v > 0):
+            raise ValueError(f"option {name} must be a positive finite number, got {v!r}")
+    if not 0 < o["beta"] < 1:
+        raise ValueError(f"option beta must be in (0, 1), got {o['beta']!r}")
+    if not (np.isfinite(o["rho"]) and o["rho"] > 1):
+        raise ValueError(f"option rho must be > 1, got {o['rho']!r}")
+    for name in ("maxiter", "max_penalty_updates", "max_linesearch", "max_sketch_iter",
+                 "block_size"):
+        v = o[name]
+        if v is None and name in ("max_sketch_iter", "block_size"):
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"option {name} must be a positive integer, got {v!r}")
+    if o["sketch"] not in SKETCHES:
+        raise ValueError(f"option sketch must be one of {', '.join(map(repr, SKETCHES))}, "
+                         f"got {o['sketch']!r}")
+    return o
+
+
+class _SketchedALM:
+    """The iteration of ``method='sketched-alm'`` (state kept between small steps)."""
+
+    def __init__(self, fun, x0, *, args, jac, hess, hessp, constraints, callback, rng, lam0,
+                 finite_diff_rel_step, disp, accel, tol, maxiter, sketch, block_size, mu0, nu0,
+                 delta0, theta, beta, rho, max_sketch_iter, max_penalty_updates,
+                 max_linesearch):
+        self.be = get_backend(x0)
+        self.xp = self.be.xp
+        xp = self.xp
+        self.x0 = x0.astype(np.float64) if x0.dtype != np.float64 else x0
+        self.n = int(x0.shape[0])
+        self.obj = ObjectiveFunction(fun, jac, args, finite_diff_rel_step)
+        self.args = tuple(args)
+        self.hess, self.hessp = hess, hessp
+        self.nhev = 0
+        self.rel_step = finite_diff_rel_step
+        self.cons = EqualityConstraints(constraints, self.x0, finite_diff_rel_step)
+        self.m = self.cons.m
+        self.callback = CallbackRunner(callback)
+        self.printer = IterationPrinter(["nit", "f", "kkt", "||c||", "mu", "nu", "alpha",
+                                         "sketch it"], enabled=disp)
+        from .._validation import as_generator
+
+        self.rng = as_generator(rng)
+        self.tol, self.maxiter = float(tol), int(maxiter)
+        self.sketch, self.block_size = sketch, block_size
+        if isinstance(accel, bool) or not isinstance(accel, (int, np.integer)) or accel < 0:
+            raise ValueError(f"option accel must be a non-negative integer, got {accel!r}")
+        self.accel = int(accel)
+        self.mu, self.nu, self.delta = float(mu0), float(nu0), float(delta0)
+        self.theta, self.beta, self.rho = float(theta), float(beta), float(rho)
+        self.max_penalty_updates = int(max_penalty_updates)
+        self.max_linesearch = int(max_linesearch)
+        size = self.n + self.m
+        self.dense = size <= DENSE_KKT_SIZE
+        if max_sketch_iter is None:
+            if sketch == "kaczmarz" or (sketch == "gaussian" and block_size in (None, 1)):
+                max_sketch_iter = max(2_000_000, 20000 * size)
+            else:
+                max_sketch_iter = 2000 * max(1, -(-size // (block_size or FULL_BLOCK_LIMIT)))
+        self.max_sketch_iter = int(max_sketch_iter)
+        self.n_sketch = 0
+        if lam0 is not None:
+            from .._validation import as_float_array
+
+            self.lam0 = as_float_array("lam0", lam0, shape=(self.m,), xp=xp,
+                                       dtype=np.float64)
+        else:
+            self.lam0 = None
+        f0 = self.obj.value(self.x0)
+        if not np.isfinite(f0):
+            raise ValueError(f"fun is not finite at x0 (got {f0})")
+
+    # -- evaluations -----------------------------------------------------------
+    def _state(self, x, lam) -> _State | None:
+        """Evaluate everything at (x, lam); None when something is not finite."""
+        xp = self.xp
+        f = self.obj.value(x)
+        if not np.isfinite(f):
+            return None
+        g = self.obj.grad(x)
+        c = self.cons.fun(x)
+        J = self.cons.jac(x)
+        jd = J.data if sps.issparse(J) else J
+        if not (bool(to_numpy(xp.isfinite(g).all())) and bool(to_numpy(xp.isfinite(c).all()))
+                and bool(to_numpy(xp.isfinite(jd).all()))):
+            return None
+        gL = g + J.T @ lam
+        kkt = math.sqrt(float(gL @ gL) + float(c @ c))
+        return _State(x, lam, f, g, c, J, gL, kkt)
+
+    def _initial_multipliers(self, x):
+        xp = self.xp
+        if self.lam0 is not None:
+            return self.lam0.copy()
+        if not self.dense:
+            return xp.zeros(self.m)
+        g = self.obj.grad(x)
+        J = self.cons.jac(x)
+        Jd = J.toarray() if sps.issparse(J) else J
+        lam = xp.linalg.lstsq(Jd.T, -g, rcond=None)[0]
+        return lam if bool(to_numpy(xp.isfinite(lam).all())) else xp.zeros(self.m)
+
+    def _objective_hessian_terms(self, x) -> list:
+        xp = self.xp
+        if self.hess is not None:
+            self.nhev += 1
+            H = self.hess(x, *self.args)
+            if isinstance(H, LinearOperator):
+                return [H.matvec]
+            H = H.tocsr() if sps.issparse(H) else xp.asarray(H, dtype=np.float64)
+            if H.shape != (self.n, self.n):
+                raise ValueError(f"hess must return shape ({self.n}, {self.n}), got "
+                                 f"{tuple(H.shape)}")
+            return [H]
+        if self.hessp is not None:
+            def hvp(p):
+                self.nhev += 1
+                return xp.asarray(self.hessp(x, p, *self.args), dtype=np.float64).reshape(-1)
+            return [hvp]
+        eps = np.finfo(np.float64).eps
+        rel = self.rel_step if self.rel_step is not None else eps ** (1 / 3)
+
+        def fd_hvp(p):
+            pn = float(xp.linalg.norm(p))
+            if pn == 0.0:
+                return xp.zeros(self.n)
+            h = rel * max(1.0, float(xp.linalg.norm(x))) / pn
+            return (self.obj.grad(x + h * p) - self.obj.grad(x - h * p)) / (2 * h)
+        return [fd_hvp]
+
+    def _lagrangian_hessian(self, s: _State):
+        terms = self._objective_hessian_terms(s.x) + self.cons.hess_terms(s.x, s.lam)
+        return _assemble(terms, self.n, self.xp)
+
+    # -- the Newton direction by sketching ----------------------------------------
+    def _projector(self, K):
+        blocks = None
+        if (self.sketch == "block" and self.block_size is None
+                and self.n + self.m > FULL_BLOCK_LIMIT):
+            blocks = [np.arange(self.n), np.arange(self.n, self.n + self.m)]
+        return SketchProjector(K, sketch=self.sketch, block_size=self.block_size,
+                               blocks=blocks, rng=self.rng, accel=self.accel)
+
+    def _target(self, kkt: float) -> float:
+        eta = self.delta * min(self.theta, kkt)
+        return max(eta * kkt, 0.1 * self.tol, 1e-14 * kkt)
+
+    def _direction(self, s: _State, B, HgL):
+        """Sketch the KKT system until the step is a descent direction of the merit.
+
+        Returns ``(dx, dlam, dmerit, message)``; ``dx`` is None on failure.
+        """
+        xp, n = self.xp, self.n
+        r = xp.concatenate([s.gL, s.c])
+        JTc = s.J.T @ s.c
+        JgL = s.J @ s.gL
+        shift = 0.0
+        scale = 1.0
+        if self.dense and not isinstance(B, LinearOperator):
+            rank, lmin, c_range = _null_space_check(B, s.J, s.c, xp)
+            if rank < self.m:
+                # dependent constraint gradients here: keep the Newton system consistent by
+                # asking only for the part of c that J can change (a least-squares step)
+                r = xp.concatenate([s.gL, c_range])
+            Bd = B.toarray() if sps.issparse(B) else B
+            scale = max(1.0, float(xp.abs(Bd).max()))
+            if lmin <= 1e-8 * scale:
+                shift = -lmin + max(1e-4 * scale, 0.1 * abs(lmin))
+        elif not isinstance(B, LinearOperator):
+            diag = B.diagonal() if sps.issparse(B) else xp.diag(B)
+            scale = max(1.0, float(xp.abs(diag).max()) if diag.size else 1.0)
+        K = _kkt_matrix(B, s.J, shift, xp, self.dense)
+        proj = self._projector(K)
+        z, res = self._warm_start(K, r)
+        target = self._target(s.kkt)
+        budget = self.max_sketch_iter
+        curvature_fixes = 0
+        for _ in range(self.max_penalty_updates + 1):
+            z, res, steps, _ok = proj.run(z, res, -r, target, budget)
+            self.n_sketch += steps
+            budget = max(budget - steps, 1)
+            dx, dlam = z[:n], z[n:]
+            if not self.dense or isinstance(B, LinearOperator):
+                # large problems: negative curvature along the step means the reduced
+                # Hessian is not positive definite -> shift B and start the sketch again
+                Bdx = _as_matvec(B)(dx)
+                curv = float(dx @ Bdx) + shift * float(dx @ dx)
+                if curv < -1e-12 * scale * float(dx @ dx) and curvature_fixes < 30:
+                    curvature_fixes += 1
+                    shift = max(2 * shift, 1e-4 * scale)
+                    K = _kkt_matrix(B, s.J, shift, xp, self.dense)
+                    proj = self._projector(K)
+                    z = xp.zeros(n + self.m)
+                    res = r.copy()
+                    budget = self.max_sketch_iter
+                    continue
+            self._z_prev = z.copy()
+            if not bool(to_numpy(xp.isfinite(z).all())):
+                return None, None, 0.0, "The sketched Newton direction is not finite."
+            gx = s.gL + self.mu * JTc + self.nu * HgL
+            gl = s.c + self.nu * JgL
+            dmerit = float(gx @ dx) + float(gl @ dlam)
+            if dmerit <= -0.5 * self.nu * s.kkt ** 2:
+                return dx, dlam, dmerit, ""
+            # not a descent direction (yet): stronger penalties, a more accurate sketch
+            self.mu *= self.rho ** 2
+            self.nu /= self.rho
+            self.delta /= self.rho
+            target = self._target(s.kkt)
+        return None, None, 0.0, (
+            f"No descent direction of the augmented Lagrangian after "
+            f"{self.max_penalty_updates} penalty updates (mu = {self.mu:.3g}, nu = "
+            f"{self.nu:.3g}); the sketch may not reach the needed accuracy: try "
+            "sketch='block', a larger max_sketch_iter or a better starting point.")
+
+    def _warm_start(self, K, r):
+        """Start the sketch from the best multiple of the previous Newton step.
+
+        Successive Newton steps are often nearly parallel (always so where the
+        convergence is linear, e.g. at a degenerate minimizer), and the
+        component along a near-null direction of K is what sketches recover
+        slowest; one product with K finds the best scale ``a`` minimizing
+        ``||a K z_prev + r||``. Falls back to ``z = 0`` when that does not help.
+        """
+        xp = self.xp
+        z = xp.zeros(self.n + self.m)
+        res = r.copy()  # residual of K z = -r at z = 0
+        zp = getattr(self, "_z_prev", None)
+        if zp is None:
+            return z, res
+        Kz = K @ zp if not isinstance(K, LinearOperator) else K.matvec(zp)
+        den = float(Kz @ Kz)
+        if den > 0 and np.isfinite(den):
+            a = -float(Kz @ r) / den
+            if a > 0:
+                return a * zp, a * Kz + r
+        return z, res
+
+    def _licq_message(self, s: _State) -> str:
+        """A message when the constraint gradients are dependent at the solution, else ''."""
+        if self.dense:
+            rank = _jacobian_rank(s.J, self.xp)
+            if rank < self.m:
+                return (f"Reached KKT residual {s.kkt:.2e} <= tol, but the constraint Jacobian "
+                        f"is rank deficient at x (rank {rank} < m = {self.m}): the constraints "
+                        "are linearly dependent (LICQ fails), so x may not be a regular point "
+                        "and the multipliers v are not unique. Remove the dependent "
+                        "constraints.")
+            return ""
+        J = s.J if sps.issparse(s.J) else sps.csr_matrix(to_numpy(s.J))
+        try:
+            import scipy.sparse.linalg as spla
+
+            spla.splu((J @ J.T).tocsc())
+        except RuntimeError:
+            return (f"Reached KKT residual {s.kkt:.2e} <= tol, but J J^T is singular at x: the "
+                    "constraints are linearly dependent (LICQ fails) and the multipliers v "
+                    "are not unique. Remove the dependent constraints.")
+        return ""
+
+    # -- the iteration ------------------------------------------------------------
+    def solve(self) -> OptimizeResult:
+        xp = self.xp
+        x = self.x0.copy()
+        lam = self._initial_multipliers(x)
+        s = self._state(x, lam)
+        if s is None:
+            raise ValueError("fun, jac or the constraints are not finite at x0")
+        nit, status, message = 0, STATUS_MAXITER, ""
+        alpha = 0.0
+        self.printer.row(0, s.f, s.kkt, float(xp.linalg.norm(s.c)), self.mu, self.nu, alpha,
+                         self.n_sketch)
+        ls_failures = 0
+        while True:
+            if s.kkt <= self.tol:
+                status = STATUS_SUCCESS
+                message = "Optimization terminated successfully: KKT residual <= tol."
+                licq = self._licq_message(s)
+                if licq:
+                    status, message = STATUS_FAILURE, licq
+                break
+            if nit >= self.maxiter:
+                status = STATUS_MAXITER
+                message = (f"Maximum number of iterations ({self.maxiter}) reached with KKT "
+                           f"residual {s.kkt:.3e} > tol: raise maxiter or loosen tol.")
+                break
+            B = self._lagrangian_hessian(s)
+            HgL = _as_matvec(B)(s.gL)
+            if not bool(to_numpy(xp.isfinite(HgL).all())):
+                status, message = STATUS_NONFINITE, "The Hessian of the Lagrangian is not finite."
+                break
+            dx, dlam, dmerit, why = self._direction(s, B, HgL)
+            if dx is None:
+                status, message = STATUS_FAILURE, why
+                if why.startswith("The sketched"):
+                    status = STATUS_NONFINITE
+                break
+            trial, alpha = self._line_search(s, dx, dlam, dmerit)
+            if trial is None:
+                ls_failures += 1
+                if ls_failures > 3:
+                    status = STATUS_FAILURE
+                    message = ("Line search failed: no sufficient decrease of the augmented "
+                               "Lagrangian along the Newton direction; the problem may be "
+                               "badly scaled or the start point far from feasible.")
+                    break
+                self.mu *= self.rho ** 2
+                self.nu /= self.rho
+                continue
+            ls_failures = 0
+            s = trial
+            nit += 1
+            self.printer.row(nit, s.f, s.kkt, float(xp.linalg.norm(s.c)), self.mu, self.nu,
+                             alpha, self.n_sketch)
+            if self.callback(s.x, fun=s.f, optimality=s.kkt, nit=nit,
+                             constr_violation=float(xp.abs(s.c).max())):
+                status, message = STATUS_CALLBACK, "Stopped by the callback (StopIteration)."
+                break
+        return self._result(s, nit, status, message)
+
+    def _line_search(self, s: _State, dx, dlam, dmerit: float):
+        m0 = _merit(s, self.mu, self.nu, self.xp)
+        # near a solution the predicted decrease (~||r||^2) falls below the rounding error
+        # of evaluating the merit: allow for that error, or unit steps get rejected
+        slack = 20 * np.finfo(np.float64).eps * (abs(s.f) + abs(float(s.lam @ s.c)) + abs(m0))
+        alpha = 1.0
+        for _ in range(self.max_linesearch):
+            t = self._state(s.x + alpha * dx, s.lam + alpha * dlam)
+            if t is not None:
+                mt = _merit(t, self.mu, self.nu, self.xp)
+                if np.isfinite(mt) and mt <= m0 + self.beta * alpha * dmerit + slack:
+                    return t, alpha
+            alpha *= 0.5
+        return None, 0.0
+
+    def _result(self, s: _State, nit: int, status: int, message: str) -> OptimizeResult:
+        xp = self.xp
+        success = status == STATUS_SUCCESS
+        if not success and status != STATUS_CALLBACK:
+            warn_not_converged("sketched-alm: " + message, stacklevel=5)
+        res = OptimizeResult(
+            x=s.x, fun=s.f, jac=s.g, v=self.cons.split(s.lam), lam=s.lam,
+            constr=self.cons.split(s.c),
+            constr_violation=float(xp.abs(s.c).max()), optimality=s.kkt,
+            nit=nit, nfev=self.obj.nfev, njev=self.obj.njev, nhev=self.nhev,
+            constr_nfev=self.cons.nfev, constr_njev=self.cons.njev,
+            constr_nhev=self.cons.nhev, n_sketch_iter=self.n_sketch, mu=self.mu, nu=self.nu,
+            status=status, success=success, message=message, method="sketched-alm")
+        self.printer.final(res)
+        return res
