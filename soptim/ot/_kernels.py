@@ -415,8 +415,11 @@ def select_entries(P, thresh, be):
     t = xp.minimum(thresh, P.max(axis=1))
     rows, cols = xp.nonzero(P >= t[:, None])
     data = P[rows, cols]
-    indptr = xp.zeros(n + 1, dtype=xp.int64)
-    xp.cumsum(xp.bincount(rows, minlength=n), out=indptr[1:])
+    # cupyx.scipy.sparse takes int32 indices only
+    itype = xp.int32 if be.is_gpu or data.size < 2**31 else xp.int64
+    cols = cols.astype(itype)
+    indptr = xp.zeros(n + 1, dtype=itype)
+    indptr[1:] = xp.cumsum(xp.bincount(rows, minlength=n))
     mat = sparse.csr_matrix((data, cols, indptr), shape=(n, m))
     tmat = mat.T.tocsr()
     return SparsePlan((n, m), indptr, cols, data, tmat.indptr, tmat.indices, tmat.data,

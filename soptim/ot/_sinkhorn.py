@@ -26,7 +26,7 @@ def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any 
 
     The error of each iterate (the L1 row violation, columns being exact) is
     appended to ``history``. Stops when it is ``<= tol`` (returns that iterate),
-    when ``switch(history)`` is True (returns the iterate with the rows just
+    when ``switch(errors of this call)`` is True (returns the iterate with the rows just
     updated, the better warm start), or after ``max_sweeps``.
 
     Returns
@@ -42,13 +42,14 @@ def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any 
     reg = ws.reg
     if g is None:
         g = ws.update_g(f, logb)
+    start = len(history)
     for k in range(max_sweeps):
         f_new = ws.update_f(g, loga)
         err = float(xp.sum(a * xp.abs(xp.expm1((f - f_new) / reg))))
         history.append(err)
         if err <= tol:
             return f, g, k, True
-        if switch is not None and switch(history):
+        if switch is not None and switch(history[start:]):
             return f_new, g, k, False
         f = f_new
         g = ws.update_g(f, logb)
@@ -67,9 +68,10 @@ def slowdown_switch(min_sweeps: int, ratio: float, switch_tol: float, max_sweeps
         k = len(history)
         if k >= max_sweeps:
             return True
-        if k < max(min_sweeps, 2):
+        if k < max(min_sweeps, 1):
             return False
-        e0, e1 = history[-2], history[-1]
-        return e1 <= switch_tol or (e0 > 0 and e1 / e0 > ratio)
+        if history[-1] <= switch_tol:
+            return True
+        return k >= 2 and history[-2] > 0 and history[-1] / history[-2] > ratio
 
     return switch

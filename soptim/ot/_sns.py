@@ -195,10 +195,14 @@ def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
             last = final = k == len(regs) - 1
             tol_k = tol if last else max(tol, opts.get("stage_tol", 1e-3) * mass)
             budget = max_iter - out.n_sinkhorn - out.n_newton
-            switch = slowdown_switch(opts.get("sinkhorn_min", 5 if k == 0 else 1),
-                                     opts.get("switch_ratio", 0.95),
-                                     opts.get("switch_tol", 1e-3) * mass,
-                                     min(opts.get("sinkhorn_max", 200), budget))
+            if k == 0:
+                switch = slowdown_switch(opts.get("sinkhorn_min", 5),
+                                         opts.get("switch_ratio", 0.95),
+                                         opts.get("switch_tol", 1e-3) * mass,
+                                         min(opts.get("sinkhorn_max", 200), budget))
+            else:
+                # from the previous stage's solution Newton is already close: one sweep
+                switch = _one_sweep
             t0 = time.perf_counter()
             f, g, ns, converged = sinkhorn_sweeps(ws, a, loga, logb, f, None, budget, tol_k,
                                                   history, switch)
@@ -230,6 +234,10 @@ def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
         # out of iterations at an intermediate stage: report the plan at the target reg
         out.r, out.c, out.total, _ = ws.plan(out.f, out.g, hist_window(a, b))
     return out
+
+
+def _one_sweep(history: list[float]) -> bool:
+    return True
 
 
 _NEWTON_FIELDS = {fl.name for fl in fields(NewtonOptions)}

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from ..backend import to_numpy
+
 __all__ = ["choose_threshold", "DensityController"]
 
 
@@ -38,7 +40,7 @@ def choose_threshold(counts, window, drop: float, min_nnz: int, max_nnz: int):
     nnz : int
         Estimated number of kept entries.
     """
-    counts = np.asarray(counts, dtype=np.float64)
+    counts = np.asarray(to_numpy(counts), dtype=np.float64)
     lo, scale = window
     nb = counts.size
     centers = np.exp(lo + (np.arange(nb) + 0.5) / scale)
