@@ -1,0 +1,483 @@
+"""Curvature models for regularized Newton steps: solve ``(H + lam B) d = rhs``.
+
+Each model is built once per iteration of :func:`soptim.optimize._gns._minimize_gns`
+(one Hessian or Hessian-approximation evaluation) and then answers several
+``solve(rhs, lam)`` calls, one per trial value of the regularization ``lam``.
+``solve`` returns ``None`` when ``H + lam B`` is not positive definite at that
+``lam`` and the model has no safe fallback: the caller then rejects the trial
+and increases ``lam``. A model never returns a stale or partial direction that
+is not a descent direction.
+
+Models
+------
+``DenseCurvature``
+    Dense ``H``: one Cholesky factorization of ``H + lam B`` per trial. When
+    Cholesky fails (``H`` indefinite beyond ``-lam``), one eigendecomposition of
+    ``B^{-1/2} H B^{-1/2}`` per iteration and the "absolute value" model
+    ``|H|`` for the remaining trials (every trial then costs ``O(n^2)``).
+``SparseCurvature``
+    Sparse ``H``: a sparse direct solve of ``H + lam B`` per trial; the
+    result is kept only if it is a descent direction.
+``OperatorCurvature``
+    Matrix-free (``hessp``, ``LinearOperator``, finite-difference products):
+    conjugate gradients on ``H + lam B`` with a relative tolerance, stopping at
+    negative curvature.
+``LowRankCurvature``
+    ``H = V^T V + diag(D)`` (Gauss--Newton ``J^T W J``, empirical Fisher
+    ``G^T G / N``, low-rank plus diagonal): the Woodbury identity on the
+    ``k x k`` side when ``V`` has fewer rows than columns (Sherman--Morrison
+    for ``k = 1``), the dense ``n x n`` matrix otherwise.
+``UserSolveCurvature``
+    A user-supplied linear solver ``solve(x, rhs, lam, *args)``.
+
+All models are written against the array module of the iterate (NumPy or
+CuPy through :func:`soptim.backend.get_backend`), so GPU input stays on the GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..backend import Backend, get_backend, to_numpy
+
+__all__ = [
+    "Metric",
+    "DenseCurvature",
+    "SparseCurvature",
+    "OperatorCurvature",
+    "LowRankCurvature",
+    "UserSolveCurvature",
+    "conjugate_gradient",
+    "is_sparse",
+    "is_linear_operator",
+]
+
+
+def is_sparse(a: Any) -> bool:
+    """True for scipy.sparse and cupyx.scipy.sparse matrices/arrays."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(a):
+        return True
+    mod = type(a).__module__
+    return mod.startswith("cupyx.scipy.sparse") and hasattr(a, "tocsr")
+
+
+def is_linear_operator(a: Any) -> bool:
+    """True for (scipy or cupyx) ``LinearOperator``-like objects (``matvec`` and ``shape``)."""
+    return (hasattr(a, "matvec") and hasattr(a, "shape") and not is_sparse(a)
+            and not hasattr(a, "__array__") and not hasattr(a, "__cuda_array_interface__"))
+
+
+def _float(a: Any) -> float:
+    return float(to_numpy(a))
+
+
+class Metric:
+    """The metric ``B`` of the regularizer and its dual norm ``||g||_* = sqrt(g^T B^{-1} g)``.
+
+    Parameters
+    ----------
+    B : None, array of shape (n,) or (n, n)
+        ``None``: identity. A 1-D array: ``diag(B)`` (entries > 0). A 2-D
+        array: a symmetric positive definite matrix.
+    n : int
+        Dimension.
+    be : Backend
+        Array backend of the iterate.
+    dtype : dtype
+        Floating type of the iterate.
+
+    Raises
+    ------
+    ValueError
+        Wrong shape, non-finite entries, a diagonal that is not positive, or a
+        matrix that is not symmetric positive definite.
+    """
+
+    def __init__(self, B: Any, n: int, be: Backend, dtype: Any):
+        xp = be.xp
+        self.be = be
+        self.n = n
+        if B is None:
+            self.kind, self.diag, self.matrix, self.chol = "identity", None, None, None
+            return
+        if is_sparse(B) or is_linear_operator(B):
+            raise TypeError("metric must be None, a 1-D array of positive weights or a dense "
+                            f"symmetric positive definite (n, n) array; got {type(B).__name__}")
+        get_backend(B, xp.empty(0))  # refuse mixing host and device arrays
+        try:
+            Bm = xp.asarray(B, dtype=dtype)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"metric must be a numeric array: {exc}") from None
+        if not bool(to_numpy(xp.isfinite(Bm).all())):
+            raise ValueError("metric contains NaN or inf")
+        if Bm.shape == (n,):
+            if not bool(to_numpy((Bm > 0).all())):
+                raise ValueError("metric (a diagonal) must have positive entries")
+            self.kind, self.diag, self.matrix, self.chol = "diagonal", Bm, None, None
+        elif Bm.shape == (n, n):
+            if not bool(to_numpy(xp.allclose(Bm, Bm.T, rtol=1e-10, atol=0))):
+                raise ValueError("metric must be a symmetric matrix")
+            L = _cholesky(Bm, be)
+            if L is None:
+                raise ValueError("metric must be positive definite (its Cholesky "
+                                 "factorization failed)")
+            self.kind, self.diag, self.matrix, self.chol = "dense", None, Bm, L
+        else:
+            raise ValueError(f"metric must have shape ({n},) or ({n}, {n}), got "
+                             f"{tuple(Bm.shape)}")
+
+    def dual_norm(self, g) -> float:
+        """``sqrt(g^T B^{-1} g)``."""
+        xp = self.be.xp
+        if self.kind == "identity":
+            return _float(xp.sqrt(g @ g))
+        if self.kind == "diagonal":
+            return _float(xp.sqrt(g @ (g / self.diag)))
+        y = _solve_triangular(self.chol, g, lower=True, be=self.be)
+        return _float(xp.sqrt(y @ y))
+
+    def matvec(self, v):
+        """``B v``."""
+        if self.kind == "identity":
+            return v
+        if self.kind == "diagonal":
+            return self.diag * v
+        return self.matrix @ v
+
+    def add_to_dense(self, H, lam: float):
+        """``H + lam B`` as a new dense array."""
+        if self.kind == "identity":
+            M = H.copy()
+            M[self._diag_index()] += lam
+            return M
+        if self.kind == "diagonal":
+            M = H.copy()
+            M[self._diag_index()] += lam * self.diag
+            return M
+        return H + lam * self.matrix
+
+    def add_to_sparse(self, H, lam: float):
+        """``H + lam B`` as a sparse matrix (diagonal metrics only)."""
+        sp = self.be.scipy.sparse
+        n = self.n
+        if self.kind == "identity":
+            return (H + lam * sp.identity(n, dtype=H.dtype, format="csr")).tocsc()
+        if self.kind == "diagonal":
+            return (H + sp.diags(lam * self.diag, format="csr")).tocsc()
+        return (H + sp.csr_matrix(lam * self.matrix)).tocsc()
+
+    def _diag_index(self):
+        idx = self.be.xp.arange(self.n)
+        return (idx, idx)
+
+    def vector(self, dtype):
+        """The diagonal of ``B`` as a vector (identity and diagonal metrics)."""
+        if self.kind == "identity":
+            return self.be.xp.ones(self.n, dtype=dtype)
+        return self.diag
+
+
+def _cholesky(M, be: Backend):
+    """Lower Cholesky factor of ``M`` or ``None`` when ``M`` is not (numerically) PD."""
+    xp = be.xp
+    if not be.is_gpu and M.dtype.char in "fd":
+        potrf = _lapack("potrf", M)
+        L, info = potrf(M, lower=1, clean=1, overwrite_a=0)
+        return L if info == 0 else None
+    try:
+        L = xp.linalg.cholesky(M)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    except Exception as exc:  # cupy raises its own LinAlgError subclass
+        if type(exc).__name__ == "LinAlgError":
+            return None
+        raise
+    if be.is_gpu and not bool(to_numpy(xp.isfinite(L).all())):
+        # CuPy does not raise on a failed factorization by default: it returns NaNs.
+        return None
+    return L
+
+
+def _solve_triangular(L, b, lower: bool, be: Backend, trans: bool = False):
+    sl = be.scipy.linalg
+    return sl.solve_triangular(L, b, lower=lower, trans=1 if trans else 0,
+                               check_finite=False) if not be.is_gpu else (
+        sl.solve_triangular(L, b, lower=lower, trans=1 if trans else 0))
+
+
+def _cho_solve(L, b, be: Backend):
+    """Solve ``L L^T x = b`` with the lower factor ``L``."""
+    if not be.is_gpu and L.dtype.char in "fd":
+        # LAPACK potrs directly: the per-call overhead of scipy's wrappers is
+        # comparable to the solve itself for n of a few hundred.
+        potrs = _lapack("potrs", L)
+        x, info = potrs(L, b, lower=1)
+        if info == 0:
+            return x
+    y = _solve_triangular(L, b, lower=True, be=be)
+    return _solve_triangular(L, y, lower=True, be=be, trans=True)
+
+
+def _lapack(name: str, a):
+    import scipy.linalg.lapack as lapack
+
+    return lapack.get_lapack_funcs((name,), (a,))[0]
+
+
+class DenseCurvature:
+    """Dense curvature ``H`` (exact Hessian, or a formed approximation).
+
+    ``solve`` factorizes ``H + lam B`` by Cholesky (about 15x cheaper than an
+    eigendecomposition, measured for n = 100..640, and 1.5--2 trials per
+    iteration are typical). If Cholesky fails, ``H`` has curvature below
+    ``-lam``: the theory needs a positive semidefinite ``H``, so for this
+    iteration the model switches to ``|H|`` (eigenvalues replaced by their
+    absolute values in the ``B``-metric, the "saddle-free" Newton model). That
+    keeps ``|H| + lam B`` positive definite for every ``lam > 0``, turns
+    negative-curvature directions into descent directions, and costs one
+    eigendecomposition per iteration, after which each trial is ``O(n^2)``.
+    When Cholesky succeeds the step is the plain regularized Newton step, a
+    descent direction because ``H + lam B`` is positive definite.
+    """
+
+    def __init__(self, H, metric: Metric):
+        self.H = H
+        self.metric = metric
+        self.be = metric.be
+        self._eig = None
+        self.used_eig = False
+
+    def solve(self, rhs, lam: float):
+        if self._eig is None:
+            L = _cholesky(self.metric.add_to_dense(self.H, lam), self.be)
+            if L is not None:
+                return _cho_solve(L, rhs, self.be)
+            self._eig = self._eigendecomposition()
+            self.used_eig = True
+        return self._eig_solve(rhs, lam)
+
+    def _eigendecomposition(self):
+        """Eigenpairs of ``C = S^T H S`` with ``B^{-1} = S S^T``."""
+        xp = self.be.xp
+        m = self.metric
+        H = self.H
+        if m.kind == "identity":
+            C = H
+        elif m.kind == "diagonal":
+            s = 1.0 / xp.sqrt(m.diag)
+            C = s[:, None] * H * s[None, :]
+        else:  # C = L^{-1} H L^{-T}
+            Y = _solve_triangular(m.chol, H, lower=True, be=self.be)
+            C = _solve_triangular(m.chol, Y.T, lower=True, be=self.be).T
+        C = 0.5 * (C + C.T)
+        w, V = xp.linalg.eigh(C)
+        return w, V
+
+    def _to_c(self, v):
+        """``S^T v``."""
+        m = self.metric
+        if m.kind == "identity":
+            return v
+        if m.kind == "diagonal":
+            return v / self.be.xp.sqrt(m.diag)
+        return _solve_triangular(m.chol, v, lower=True, be=self.be)
+
+    def _from_c(self, y):
+        """``S y``."""
+        m = self.metric
+        if m.kind == "identity":
+            return y
+        if m.kind == "diagonal":
+            return y / self.be.xp.sqrt(m.diag)
+        return _solve_triangular(m.chol, y, lower=True, be=self.be, trans=True)
+
+    def _eig_solve(self, rhs, lam: float):
+        xp = self.be.xp
+        w, V = self._eig
+        # Same step as Cholesky when H + lam B is PD, |H| + lam B otherwise.
+        den = w + lam if _float(w[0]) + lam > 0 else xp.abs(w) + lam
+        # Directions with (numerically) zero denominator are left out (pseudo-inverse).
+        tiny = float(np.finfo(np.dtype(str(w.dtype))).eps) * max(_float(xp.abs(w).max()), lam)
+        inv = xp.where(den > tiny, 1.0 / xp.where(den > tiny, den, 1.0), 0.0)
+        y = V @ (inv * (V.T @ self._to_c(rhs)))
+        return self._from_c(y)
+
+
+class SparseCurvature:
+    """Sparse ``H``: a sparse direct solve of ``H + lam B`` per trial.
+
+    A sparse LU factorization does not reveal indefiniteness, so the solution
+    is kept only when it is a descent direction (``rhs . d > 0`` with
+    ``rhs = -g``); otherwise the trial is rejected and ``lam`` grows until
+    ``H + lam B`` is positive definite along the step.
+    """
+
+    def __init__(self, H, metric: Metric):
+        self.H = H.tocsr()
+        self.metric = metric
+        self.be = metric.be
+
+    def solve(self, rhs, lam: float):
+        xp = self.be.xp
+        M = self.metric.add_to_sparse(self.H, lam)
+        try:
+            d = self.be.scipy.sparse.linalg.spsolve(M, rhs)
+        except RuntimeError:  # exactly singular factor
+            return None
+        d = xp.asarray(d, dtype=rhs.dtype).reshape(-1)
+        if not bool(to_numpy(xp.isfinite(d).all())) or _float(rhs @ d) <= 0:
+            return None
+        return d
+
+
+def conjugate_gradient(matvec: Callable, b, rtol: float, maxiter: int, xp: Any):
+    """Conjugate gradients for ``A x = b`` from ``x = 0``, stopping at negative curvature.
+
+    Returns ``(x, info)`` with ``info`` one of ``'converged'``, ``'maxiter'``,
+    ``'negative curvature'``. On negative curvature the last iterate is
+    returned (``None`` if it happened at the first step): every CG iterate
+    from zero is a descent direction for the quadratic model restricted to
+    the Krylov subspace explored so far.
+    """
+    x = xp.zeros_like(b)
+    r = b.copy()
+    p = r.copy()
+    rr = _float(r @ r)
+    tol = rtol * np.sqrt(rr)
+    if rr == 0.0:
+        return x, "converged"
+    for k in range(maxiter):
+        Ap = matvec(p)
+        pAp = _float(p @ Ap)
+        if not np.isfinite(pAp) or pAp <= 0.0:
+            return (x if k > 0 else None), "negative curvature"
+        alpha = rr / pAp
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rr_new = _float(r @ r)
+        if np.sqrt(rr_new) <= tol:
+            return x, "converged"
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x, "maxiter"
+
+
+class OperatorCurvature:
+    """Matrix-free ``H`` given by products ``v -> H v``: CG on ``H + lam B``.
+
+    Parameters
+    ----------
+    matvec : callable
+        ``v -> H v``.
+    metric : Metric
+    rtol : float
+        Relative residual tolerance of CG (the caller ties it to ``||g||``).
+    maxiter : int
+        Maximum number of CG iterations per solve.
+    """
+
+    def __init__(self, matvec: Callable, metric: Metric, rtol: float, maxiter: int):
+        self.matvec = matvec
+        self.metric = metric
+        self.be = metric.be
+        self.rtol = rtol
+        self.maxiter = maxiter
+        self.cg_iterations = 0
+
+    def solve(self, rhs, lam: float):
+        m = self.metric
+        count = [0]
+
+        def op(v):
+            count[0] += 1
+            return self.matvec(v) + lam * m.matvec(v)
+
+        d, _ = conjugate_gradient(op, rhs, self.rtol, self.maxiter, self.be.xp)
+        self.cg_iterations += count[0]
+        return d
+
+
+class LowRankCurvature:
+    """``H = V^T V + diag(D)`` with ``V`` of shape (k, n).
+
+    Gauss--Newton ``J^T W J`` (``V = W^{1/2} J``), the empirical Fisher
+    ``G^T G / N`` (``V = G / sqrt(N)``) and low-rank-plus-diagonal models all
+    have this form. With ``k < n`` and a diagonal metric the Woodbury identity
+    ``(A + V^T V)^{-1} = A^{-1} - A^{-1} V^T (I + V A^{-1} V^T)^{-1} V A^{-1}``,
+    ``A = diag(D) + lam B``, needs one ``k x k`` Cholesky factorization per
+    trial (Sherman--Morrison when ``k = 1``). Otherwise ``V^T V`` is formed
+    once per iteration (``n x n``, dense; sparse when ``V`` is sparse) and
+    solved like an exact Hessian.
+    """
+
+    def __init__(self, V, D, metric: Metric):
+        self.metric = metric
+        self.be = metric.be
+        self.V = V
+        self.D = D  # None or (n,) array >= 0
+        k, n = V.shape
+        self.woodbury = k < n and metric.kind != "dense" and not is_sparse(V)
+        self._inner = None
+        if not self.woodbury:
+            if is_sparse(V):
+                M = (V.T @ V).tocsr()
+                if D is not None:
+                    M = M + self.be.scipy.sparse.diags(D, format="csr")
+                self._inner = (SparseCurvature(M, metric) if metric.kind != "dense"
+                               else DenseCurvature(M.toarray(), metric))
+            else:
+                M = V.T @ V
+                if D is not None:
+                    idx = self.be.xp.arange(n)
+                    M[idx, idx] += D
+                self._inner = DenseCurvature(M, metric)
+
+    def solve(self, rhs, lam: float):
+        if self._inner is not None:
+            return self._inner.solve(rhs, lam)
+        xp = self.be.xp
+        V = self.V
+        a = lam * self.metric.vector(rhs.dtype)
+        if self.D is not None:
+            a = a + self.D
+        ainv_rhs = rhs / a
+        VA = V / a[None, :]  # V A^{-1}
+        K = VA @ V.T
+        idx = xp.arange(K.shape[0])
+        K[idx, idx] += 1.0
+        L = _cholesky(0.5 * (K + K.T), self.be)
+        if L is None:  # I + V A^{-1} V^T is SPD in exact arithmetic; overflow/NaN only.
+            return None
+        return ainv_rhs - (_cho_solve(L, V @ ainv_rhs, self.be) @ VA)
+
+
+class UserSolveCurvature:
+    """A user linear solver ``solve(x, rhs, lam, *args) -> d`` with ``(H(x) + lam B) d = rhs``.
+
+    The answer is checked for shape and finiteness and kept only when it is a
+    descent direction (``rhs . d > 0``).
+    """
+
+    def __init__(self, user_solve: Callable, x, args: tuple):
+        self.user_solve = user_solve
+        self.x = x
+        self.args = args
+        self.be = get_backend(x)
+
+    def solve(self, rhs, lam: float):
+        xp = self.be.xp
+        d = self.user_solve(self.x, rhs, lam, *self.args)
+        if d is None:
+            return None
+        d = xp.asarray(d, dtype=rhs.dtype).reshape(-1)
+        if d.shape != rhs.shape:
+            raise ValueError(f"options['solve'] must return an array of shape {rhs.shape}, "
+                             f"got {d.shape}")
+        if not bool(to_numpy(xp.isfinite(d).all())) or _float(rhs @ d) <= 0:
+            return None
+        return d

@@ -1,0 +1,583 @@
+"""Method 'gns': gradient-regularized Newton with an adaptive search on gamma.
+
+The step of Semenov, Jaggi and Doikov [1]_ is
+
+    x+ = x - (H + lam B)^{-1} g,    lam = ||g||_* / gamma,
+
+with ``H`` the Hessian or a positive semidefinite approximation of it, ``B``
+a metric and ``||g||_* = sqrt(g^T B^{-1} g)``. For PSD ``H`` the step has
+``B``-length at most ``gamma``: gamma is a trust radius, searched by
+doubling after an accepted step and halving after a rejected one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from ..backend import get_backend, to_numpy
+from ._common import (
+    STATUS_CALLBACK,
+    STATUS_FAILURE,
+    STATUS_MAXITER,
+    STATUS_NONFINITE,
+    STATUS_SUCCESS,
+    CallbackRunner,
+    IterationPrinter,
+    ObjectiveFunction,
+    check_unknown_options,
+    warn_not_converged,
+)
+from ._curvature import (
+    DenseCurvature,
+    LowRankCurvature,
+    Metric,
+    OperatorCurvature,
+    SparseCurvature,
+    UserSolveCurvature,
+    is_linear_operator,
+    is_sparse,
+)
+
+__all__ = ["_minimize_gns", "HESSIAN_MODELS"]
+
+#: Values of ``options['hessian']``.
+HESSIAN_MODELS = ("exact", "gauss-newton", "fisher", "solve", "fd")
+
+_MESSAGES = {
+    STATUS_SUCCESS: "Optimization terminated successfully: gradient norm <= gtol.",
+    STATUS_CALLBACK: "`callback` raised `StopIteration`.",
+}
+
+
+def _minimize_gns(
+    fun: Callable,
+    x0: Any,
+    *,
+    args: tuple = (),
+    jac: Any = None,
+    hess: Any = None,
+    hessp: Callable | None = None,
+    callback: Callable | None = None,
+    gtol: float = 1e-5,
+    maxiter: int | None = None,
+    max_trials: int = 50,
+    gamma0: float = 1.0,
+    gamma_min: float = 1e-14,
+    gamma_max: float = 1e20,
+    hessian: str | None = None,
+    residuals: Callable | None = None,
+    per_sample_grads: Callable | None = None,
+    hess_diag: Any = None,
+    solve: Callable | None = None,
+    metric: Any = None,
+    cg_rtol: float | None = None,
+    cg_maxiter: int | None = None,
+    finite_diff_rel_step: float | None = None,
+    disp: bool = False,
+    **unknown_options: Any,
+) -> OptimizeResult:
+    """Minimize with the gradient-normalized regularized Newton method ('gns').
+
+    Each iteration evaluates a curvature model ``H`` once at ``x`` and tries
+    ``lam = ||g||_* / gamma`` for a sequence of ``gamma``: solve
+    ``(H + lam B) d = -g`` and accept ``x+ = x + d`` when
+
+        f(x) - f(x+) >= ||g(x+)||_*^2 / (8 lam)                       (*)
+
+    then ``gamma <- 2 gamma``; otherwise ``gamma <- gamma / 2`` (never below
+    ``gamma_min``) and try again. The accepted trial's ``f`` and gradient
+    are reused by the next iteration, and a step that was not accepted is
+    never applied.
+
+    Call it through ``soptim.minimize(fun, x0, method='gns', ...)``.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float`` (``-> (float, grad)`` with ``jac=True``).
+    x0 : ndarray, shape (n,)
+        Starting point (1-D, finite, floating; NumPy or CuPy). The dtype
+        (float32 or float64) is kept.
+    args : tuple
+        Extra arguments of ``fun``, ``jac``, ``hess``, ``hessp`` and the
+        curvature callables.
+    jac : callable, bool or None
+        Gradient; ``True``: ``fun`` returns ``(f, g)``; ``None``,
+        ``'2-point'``, ``'3-point'``: finite differences (central by default).
+    hess : callable or {'2-point', '3-point'}, optional
+        ``hess(x, *args)`` returning a dense array, a sparse matrix or a
+        ``LinearOperator`` of shape (n, n). A string means finite-difference
+        Hessian-vector products of the gradient.
+    hessp : callable, optional
+        ``hessp(x, p, *args) -> H p``; the step is then computed matrix-free
+        by conjugate gradients (used when ``hess`` is not given).
+    callback : callable, optional
+        ``callback(intermediate_result)`` (an ``OptimizeResult`` with ``x``,
+        ``fun``, ``jac``, ``nit``, ``gamma``, ``lam``, ``ntrials``) or legacy
+        ``callback(xk)``, called after every accepted step. Raising
+        ``StopIteration`` stops with status 99.
+    gtol : float
+        Stop when ``||g||_* <= gtol`` (the Euclidean norm of the gradient with
+        the default metric). ``minimize``'s ``tol`` sets it. Default 1e-5.
+    maxiter : int, optional
+        Maximum number of iterations (accepted steps). Default ``200 * n``.
+    max_trials : int
+        Trial budget of one iteration (values of ``gamma`` tried). When it is
+        spent without an acceptable step the method stops with
+        ``success=False``. Default 50.
+    gamma0 : float
+        Initial ``gamma`` (a trust radius in the ``B``-norm). Default 1.
+    gamma_min, gamma_max : float
+        Floor and ceiling of ``gamma``. A rejected trial at the floor ends the
+        run (``success=False``); the ceiling only prevents overflow.
+    hessian : {'exact', 'gauss-newton', 'fisher', 'solve', 'fd'}, optional
+        Curvature model, inferred when not given: ``'solve'`` if ``solve``
+        is given, ``'gauss-newton'`` if ``residuals``, ``'fisher'`` if
+        ``per_sample_grads``, ``'exact'`` if ``hess`` or ``hessp``, else
+        ``'fd'`` (finite-difference Hessian-vector products of the gradient,
+        solved by CG).
+    residuals : callable, optional
+        Gauss--Newton / generalized Gauss--Newton / low-rank model:
+        ``residuals(x, *args) -> J`` or ``(J, w)``, with ``J`` of shape (m, n)
+        (dense or sparse) and weights ``w >= 0`` of shape (m,) (default 1);
+        ``H = J^T diag(w) J``. For least squares ``f = ||r(x)||^2 / 2``, ``J``
+        is the Jacobian of ``r``; for a generalized linear model
+        ``f = sum_i phi_i(a_i^T x)``, ``J = A`` and ``w_i = phi_i''``. With
+        ``m >= n`` the ``n x n`` matrix is formed once per iteration; with
+        ``m < n`` each trial uses the Woodbury identity on the ``m x m`` side.
+    per_sample_grads : callable, optional
+        Empirical Fisher model: ``per_sample_grads(x, *args) -> G`` of shape
+        (N, n), one gradient per row; ``H = G^T G / N`` (solved like
+        ``residuals``).
+    hess_diag : float or array of shape (n,), optional
+        Nonnegative diagonal added to a Gauss--Newton or Fisher model, e.g.
+        the exact Hessian ``alpha * I`` of an L2 term ``alpha ||x||^2 / 2``.
+    solve : callable, optional
+        A user linear solver ``solve(x, rhs, lam, *args) -> d`` returning the
+        solution of ``(H(x) + lam B) d = rhs`` for the user's own curvature
+        ``H(x)`` (scipy issue 8756). It is called once per trial; a solution
+        that is not a descent direction, or ``None``, rejects the trial.
+    metric : array of shape (n,) or (n, n), optional
+        The metric ``B``: a positive diagonal or a symmetric positive definite
+        matrix. Default: the identity.
+    cg_rtol : float, optional
+        Relative residual tolerance of CG (``hessp``, ``LinearOperator`` and
+        ``'fd'`` models). Default ``min(0.5, sqrt(||g||_*))``, the classical
+        forcing sequence of inexact Newton methods.
+    cg_maxiter : int, optional
+        CG iterations per solve. Default ``2 * n``.
+    finite_diff_rel_step : float, optional
+        Relative step of finite-difference gradients.
+    disp : bool
+        Print an iteration table and a summary.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        ``x``, ``fun``, ``jac``, ``nit`` (accepted steps), ``nfev``,
+        ``njev``, ``nhev`` (evaluations of ``hess``, ``hessp`` or of the
+        curvature callable), ``status``, ``success``, ``message``, and
+        ``ntrials`` (regularization trials, all iterations), ``gamma`` (final
+        gamma), ``lam`` (last accepted regularization).
+
+        ``status``: 0 gradient norm <= gtol; 1 ``maxiter`` reached; 2 no
+        acceptable step (trial budget spent, ``gamma`` at its floor, or the
+        step fell below the rounding level of ``x``); 3 NaN/inf in the
+        curvature model or step; 99 ``StopIteration`` from the callback.
+
+    Raises
+    ------
+    ValueError
+        ``fun`` or the gradient not finite at ``x0``; inconsistent curvature
+        options; a curvature callable returning a wrong shape; bad option
+        values.
+    TypeError
+        A curvature option that is not callable.
+
+    Notes
+    -----
+    *Indefinite Hessians.* The theory asks for a positive semidefinite ``H``.
+    An exact dense Hessian is used as is whenever ``H + lam B`` is positive
+    definite (then the step is a descent direction); when Cholesky fails the
+    iteration uses ``|H|`` (absolute eigenvalues in the ``B``-metric). Sparse,
+    matrix-free and user solvers keep a solution only when it is a descent
+    direction and otherwise reject the trial, so that ``lam`` grows. Every
+    accepted step satisfies (*), hence decreases ``f``.
+
+    *Rounding.* ``f(x) - f(x+)`` is computed with an absolute error of a few
+    ``eps * |f|``; near a minimizer with ``f* != 0`` the decrease of a good
+    step falls below that. Test (*) is therefore applied with the rounding
+    allowance ``4 eps (|f(x)| + |f(x+)|)`` added to the left side (exact
+    arithmetic recovers the test of [1]_), which lets the method reach
+    gradient tolerances near ``sqrt(eps)`` relative to the gradient scale. A
+    step that leaves ``x`` unchanged in floating point ends the run with
+    status 2 instead of looping.
+
+    *Non-finite values.* A trial point where ``f`` or the gradient is NaN or
+    inf is rejected like any other trial (the step was too long); NaN/inf in
+    the curvature model or in the step stops the run with status 3.
+
+    References
+    ----------
+    .. [1] A. Semenov, M. Jaggi, N. Doikov. "Gradient-Normalized Smoothness for
+       Optimization with Approximate Hessians." ICLR 2026. arXiv:2506.13710.
+    .. [2] K. Mishchenko. "Regularized Newton Method with Global O(1/k^2)
+       Convergence." SIAM J. Optim. 33(3), 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.optimize import rosen, rosen_der, rosen_hess
+    >>> import soptim
+    >>> res = soptim.minimize(rosen, [-2.0, 2.0], method='gns', jac=rosen_der,
+    ...                       hess=rosen_hess, tol=1e-10)
+    >>> res.success, np.allclose(res.x, 1.0)
+    (True, True)
+    """
+    check_unknown_options(unknown_options, "gns")
+    be = get_backend(x0)
+    xp = be.xp
+    x = x0.copy()
+    n = x.size
+    dtype = x.dtype
+    eps = float(np.finfo(np.dtype(str(dtype))).eps)
+
+    gtol = _nonneg("gtol", gtol)
+    maxiter = 200 * n if maxiter is None else _count("maxiter", maxiter, allow_zero=True)
+    max_trials = _count("max_trials", max_trials)
+    gamma = _positive("gamma0", gamma0)
+    gamma_min = _positive("gamma_min", gamma_min)
+    gamma_max = _positive("gamma_max", gamma_max)
+    if not gamma_min <= gamma <= gamma_max:
+        raise ValueError(f"need gamma_min <= gamma0 <= gamma_max, got {gamma_min}, "
+                         f"{gamma}, {gamma_max}")
+    if cg_rtol is not None:
+        cg_rtol = _positive("cg_rtol", cg_rtol)
+    cg_maxiter = 2 * n if cg_maxiter is None else _count("cg_maxiter", cg_maxiter)
+    B = Metric(metric, n, be, dtype)
+    model_name = _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve)
+    D = _check_hess_diag(hess_diag, model_name, n, xp, dtype)
+
+    of = ObjectiveFunction(fun, jac, args, finite_diff_rel_step=finite_diff_rel_step)
+    counts = {"nhev": 0}
+    build = _model_builder(model_name, of, hess, hessp, residuals, per_sample_grads, solve,
+                           D, B, args, counts, cg_rtol, cg_maxiter, xp, dtype)
+
+    f = of.value(x)
+    if not np.isfinite(f):
+        raise ValueError(f"fun returned a non-finite value ({f}) at x0; start from a point "
+                         "where the objective is finite")
+    g = of.grad(x)
+    if not bool(to_numpy(xp.isfinite(g).all())):
+        raise ValueError("the gradient is not finite at x0 (check jac or start elsewhere)")
+    gnorm = B.dual_norm(g)
+
+    printer = IterationPrinter(["iter", "f", "||g||", "gamma", "trials"], enabled=disp)
+    printer.row(0, f, gnorm, gamma, 0)
+    runner = CallbackRunner(callback)
+    nit = ntrials = 0
+    lam_acc = float("nan")
+    message = ""
+
+    while True:
+        if gnorm <= gtol:
+            status = STATUS_SUCCESS
+            break
+        if nit >= maxiter:
+            status = STATUS_MAXITER
+            message = (f"Maximum number of iterations ({maxiter}) has been exceeded "
+                       f"(gradient norm {gnorm:.3e} > gtol {gtol:.1e}); increase maxiter, or "
+                       "raise gtol if it is below the attainable accuracy.")
+            break
+
+        try:
+            model = build(x, g, gnorm)
+        except FloatingPointError as exc:
+            status, message = STATUS_NONFINITE, str(exc)
+            break
+
+        status = None
+        trials = 0
+        last_reason = ""
+        while True:
+            if trials >= max_trials:
+                status = STATUS_FAILURE
+                message = (f"No acceptable step in {max_trials} regularization trials "
+                           f"(gamma={gamma:.3e}, last trial: {last_reason}). Check the "
+                           "gradient (jac) and the curvature model, or raise max_trials.")
+                break
+            trials += 1
+            ntrials += 1
+            lam = gnorm / gamma
+            d = model.solve(-g, lam)
+            if d is None:
+                last_reason = "H + lam*B not positive definite along the step"
+            elif not bool(to_numpy(xp.isfinite(d).all())):
+                status = STATUS_NONFINITE
+                message = ("NaN or inf in the Newton step (the curvature model or the "
+                           "linear solver produced non-finite values).")
+                break
+            else:
+                x_new = x + d
+                if bool(to_numpy((x_new == x).all())):
+                    status = STATUS_FAILURE
+                    message = (f"The step fell below the rounding level of x (gradient norm "
+                               f"{gnorm:.3e}); gtol={gtol:.1e} is probably below the "
+                               "attainable accuracy.")
+                    break
+                accepted, last_reason, f_new, g_new, gnew_norm = _trial(
+                    of, x_new, f, lam, B, eps, xp)
+                if accepted:
+                    x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
+                    lam_acc = lam
+                    gamma = min(2.0 * gamma, gamma_max)
+                    break
+            if gamma <= gamma_min:
+                status = STATUS_FAILURE
+                message = (f"gamma reached its floor gamma_min={gamma_min:.1e} without an "
+                           f"acceptable step (last trial: {last_reason}). Check the gradient "
+                           "(jac) and the curvature model.")
+                break
+            gamma = max(0.5 * gamma, gamma_min)
+        if status is not None:
+            break
+
+        nit += 1
+        printer.row(nit, f, gnorm, gamma, trials)
+        if runner(x, fun=f, jac=g, nit=nit, gamma=gamma, lam=lam_acc, ntrials=ntrials):
+            status = STATUS_CALLBACK
+            break
+
+    message = message or _MESSAGES[status]
+    result = OptimizeResult(
+        x=x, fun=f, jac=g, nit=nit, nfev=of.nfev, njev=of.njev, nhev=counts["nhev"],
+        status=status, success=status == STATUS_SUCCESS, message=message,
+        ntrials=ntrials, gamma=gamma, lam=lam_acc)
+    if status not in (STATUS_SUCCESS, STATUS_CALLBACK):
+        warn_not_converged(f"gns: {message}", stacklevel=4)
+    printer.final(result)
+    return result
+
+
+def _trial(of: ObjectiveFunction, x_new, f: float, lam: float, B: Metric, eps: float, xp):
+    """Evaluate a trial point and apply the acceptance test (*)."""
+    f_new = of.value(x_new)
+    if not np.isfinite(f_new):
+        return False, "f is not finite at the trial point", None, None, None
+    slack = 4.0 * eps * (abs(f) + abs(f_new))  # rounding error of the computed f - f_new
+    decrease = f - f_new
+    if decrease + slack < 0.0:  # no decrease: reject without a gradient evaluation
+        return False, "f increased", None, None, None
+    g_new = of.grad(x_new)
+    if not bool(to_numpy(xp.isfinite(g_new).all())):
+        return False, "gradient not finite at the trial point", None, None, None
+    gnew_norm = B.dual_norm(g_new)
+    if decrease + slack >= gnew_norm ** 2 / (8.0 * lam):
+        return True, "", f_new, g_new, gnew_norm
+    return False, "insufficient decrease", None, None, None
+
+
+# -- options ---------------------------------------------------------------------------------
+
+def _positive(name: str, v: Any) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be positive and finite, got {v!r}")
+    return v
+
+
+def _nonneg(name: str, v: Any) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}") from None
+    if not (np.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be >= 0 and finite, got {v!r}")
+    return v
+
+
+def _count(name: str, v: Any, allow_zero: bool = False) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+    if v < (0 if allow_zero else 1):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '>= 1'}, got {v}")
+    return int(v)
+
+
+def _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve) -> str:
+    for name, f in (("residuals", residuals), ("per_sample_grads", per_sample_grads),
+                    ("solve", solve), ("hessp", hessp)):
+        if f is not None and not callable(f):
+            raise TypeError(f"{name} must be callable, got {type(f).__name__}")
+    if hess is not None and not callable(hess) and hess not in ("2-point", "3-point"):
+        raise TypeError("hess must be callable or one of '2-point', '3-point' for method "
+                        f"'gns', got {hess!r}")
+    if hessian is not None:
+        if not isinstance(hessian, str) or hessian.lower() not in HESSIAN_MODELS:
+            raise ValueError(f"hessian must be one of {', '.join(map(repr, HESSIAN_MODELS))}; "
+                             f"got {hessian!r}")
+        name = hessian.lower()
+        need = {"gauss-newton": ("residuals", residuals),
+                "fisher": ("per_sample_grads", per_sample_grads),
+                "solve": ("solve", solve)}
+        if name in need and need[name][1] is None:
+            raise ValueError(f"hessian={name!r} needs the option {need[name][0]!r}")
+        if name == "exact" and hess is None and hessp is None:
+            raise ValueError("hessian='exact' needs hess or hessp")
+        return name
+    given = [k for k, f in (("solve", solve), ("gauss-newton", residuals),
+                            ("fisher", per_sample_grads)) if f is not None]
+    if len(given) > 1:
+        raise ValueError("several curvature options given (" + ", ".join(given) + "); "
+                         "choose one with options['hessian']")
+    if given:
+        return given[0]
+    if callable(hess) or hessp is not None:
+        return "exact"
+    return "fd"
+
+
+def _check_hess_diag(hess_diag, model_name: str, n: int, xp, dtype):
+    if hess_diag is None:
+        return None
+    if model_name not in ("gauss-newton", "fisher"):
+        raise ValueError("hess_diag is added to a Gauss-Newton or Fisher model only "
+                         f"(the curvature model here is {model_name!r})")
+    D = xp.asarray(hess_diag, dtype=dtype)
+    if D.ndim == 0:
+        D = xp.full(n, float(to_numpy(D)), dtype=dtype)
+    if D.shape != (n,):
+        raise ValueError(f"hess_diag must be a scalar or have shape ({n},), got {D.shape}")
+    if not bool(to_numpy(xp.isfinite(D).all())) or bool(to_numpy((D < 0).any())):
+        raise ValueError("hess_diag must be finite and nonnegative")
+    return D
+
+
+# -- curvature models -------------------------------------------------------------------------
+
+def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D, B, args,
+                   counts, cg_rtol, cg_maxiter, xp, dtype):
+    """Return ``build(x, g, gnorm) -> model`` for the chosen curvature source."""
+    n = B.n
+
+    def cg_tol(gnorm):
+        # Forcing sequence: loose far away, tight (superlinear) near the solution.
+        return min(0.5, float(np.sqrt(gnorm))) if cg_rtol is None else cg_rtol
+
+    def check_finite(a, what):
+        if not bool(to_numpy(xp.isfinite(a).all())):
+            raise FloatingPointError(f"{what} contains NaN or inf at the current iterate.")
+
+    if name == "solve":
+        def build(x, g, gnorm):
+            counts["nhev"] += 1
+            return UserSolveCurvature(solve, x, args)
+        return build
+
+    if name in ("gauss-newton", "fisher"):
+        sp = B.be.scipy.sparse
+
+        def build(x, g, gnorm):
+            counts["nhev"] += 1
+            if name == "gauss-newton":
+                out = residuals(x, *args)
+                J, w = out if isinstance(out, tuple) else (out, None)
+                V = _weighted_rows(J, w, n, xp, sp, dtype)
+            else:
+                G = per_sample_grads(x, *args)
+                G = _as_matrix("per_sample_grads", G, n, xp, dtype)
+                scale = 1.0 / np.sqrt(G.shape[0])
+                V = G * scale
+            check_finite(V.data if is_sparse(V) else V, "the curvature model")
+            return LowRankCurvature(V, D, B)
+        return build
+
+    if name == "fd":
+        def build(x, g, gnorm):
+            def hv(v):
+                # Forward difference of the gradient along v (one gradient per product).
+                vn = float(to_numpy(xp.sqrt(v @ v)))
+                if vn == 0.0:
+                    return xp.zeros_like(v)
+                xn = float(to_numpy(xp.sqrt(x @ x)))
+                h = float(np.sqrt(np.finfo(np.dtype(str(dtype))).eps)) * (1.0 + xn) / vn
+                return (of.grad(x + h * v) - g) / h
+            return OperatorCurvature(hv, B, cg_tol(gnorm), cg_maxiter)
+        return build
+
+    # exact: hess (dense / sparse / LinearOperator) or hessp
+    def build(x, g, gnorm):
+        if callable(hess):
+            counts["nhev"] += 1
+            H = hess(x, *args)
+            if is_linear_operator(H):
+                _check_shape("hess", H.shape, n)
+
+                def hv(v):
+                    return xp.asarray(H.matvec(v), dtype=dtype).reshape(-1)
+                return OperatorCurvature(hv, B, cg_tol(gnorm), cg_maxiter)
+            if is_sparse(H):
+                _check_shape("hess", H.shape, n)
+                H = H.astype(dtype)
+                check_finite(H.data, "the Hessian")
+                return SparseCurvature(H, B)
+            H = xp.asarray(H, dtype=dtype)
+            if H.ndim == 0 and n == 1:
+                H = H.reshape(1, 1)
+            _check_shape("hess", H.shape, n)
+            check_finite(H, "the Hessian")
+            return DenseCurvature(H, B)
+        if hessp is not None:
+            def hv(v):
+                counts["nhev"] += 1
+                out = xp.asarray(hessp(x, v, *args), dtype=dtype).reshape(-1)
+                if out.shape != (n,):
+                    raise ValueError(f"hessp must return an array of shape ({n},), "
+                                     f"got {out.shape}")
+                return out
+            return OperatorCurvature(hv, B, cg_tol(gnorm), cg_maxiter)
+        raise ValueError("hessian='exact' needs hess or hessp")  # guarded by _select_model
+
+    return build
+
+
+def _check_shape(name: str, shape, n: int) -> None:
+    if tuple(shape) != (n, n):
+        raise ValueError(f"{name} must return a matrix of shape ({n}, {n}), got {tuple(shape)}")
+
+
+def _as_matrix(name: str, M, n: int, xp, dtype):
+    if is_sparse(M):
+        if M.ndim != 2 or M.shape[1] != n:
+            raise ValueError(f"{name} must return a matrix with {n} columns, got {M.shape}")
+        return M.astype(dtype).tocsr()
+    M = xp.asarray(M, dtype=dtype)
+    if M.ndim == 1 and M.shape[0] == n:
+        M = M.reshape(1, n)
+    if M.ndim != 2 or M.shape[1] != n:
+        raise ValueError(f"{name} must return an array of shape (m, {n}), got {M.shape}")
+    return M
+
+
+def _weighted_rows(J, w, n: int, xp, sp, dtype):
+    """``V = diag(sqrt(w)) J`` for the Gauss--Newton model ``J^T diag(w) J``."""
+    J = _as_matrix("residuals", J, n, xp, dtype)
+    if w is None:
+        return J
+    w = xp.asarray(w, dtype=dtype).reshape(-1)
+    if w.shape != (J.shape[0],):
+        raise ValueError(f"residuals: the weights must have shape ({J.shape[0]},), got "
+                         f"{w.shape}")
+    if bool(to_numpy((w < 0).any())):
+        raise ValueError("residuals: the weights must be nonnegative")
+    s = xp.sqrt(w)
+    if is_sparse(J):
+        return (sp.diags(s) @ J).tocsr()
+    return s[:, None] * J
