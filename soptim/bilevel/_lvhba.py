@@ -30,7 +30,9 @@ The published method takes one fixed step on each of ``theta``, ``lam``,
   its fixed point ``z = lam``) when they are not;
 - the outer problem ``min F + c G`` over ``C`` is solved by spectral projected
   gradient: Barzilai-Borwein step sizes (a curvature estimate) with a
-  nonmonotone Armijo backtracking on the penalized merit;
+  nonmonotone Armijo backtracking on the penalized merit; when ``C`` is a box
+  (no coupled constraints), by L-BFGS-B, whose curvature pairs cope better
+  with the conditioning of the penalized problem (it grows like ``c``);
 - the penalty is increased geometrically (``c <- 10 c`` from ``c = 10``) each
   time the penalized problem is stationary, until the gap is below its
   tolerance.
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.optimize
 from scipy.optimize import OptimizeResult
 
 from ..backend import to_numpy
@@ -476,10 +479,10 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     inner = _ProxLowerLevel(prob, gamma1, float(opts["gamma2"]), opts["inner_maxiter"],
                             slice_proj, affine, lby, uby)
 
-    def project(v):
+    def project(v, start=None):
         if affine is not None:
             return joint.project(v, affine["b_eq"], affine["d_in"])[0]
-        return joint.project(v)[0]
+        return joint.project(v, start)[0]
 
     def evaluate(v, theta, c: float, gscale: float) -> _Point | None:
         x, y = v[:n], v[n:]
@@ -531,15 +534,31 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     status, message = STATUS_MAXITER, "maximum number of iterations reached"
     stat = math.inf
     nit = 0
-    for nit in range(1, opts["maxiter"] + 1):
+    # With C a box, scipy's L-BFGS-B solves each penalized problem: its curvature pairs undo the
+    # conditioning of F + c G (which grows like c) far better than spectral steps; the
+    # projected-gradient loop below then only checks (and if needed polishes) the result.
+    use_lbfgsb = affine is not None and joint.kind == "box" and not prob.be.is_gpu
+    level_runs = 0
+    while nit < opts["maxiter"]:
+        nit += 1
+        if use_lbfgsb and level_runs < 3:  # a restart clears curvature pairs spoilt by rounding
+            level_runs += 1
+            pt, k = _lbfgsb_level(evaluate, pt, c, gscale, gtol, opts["maxiter"] - nit,
+                                  to_numpy(lb), to_numpy(ub))
+            nit += k
         grad = pt.grad(c)
-        target = project(pt.w - alpha * grad)
+        try:
+            target = project(pt.w - alpha * grad, pt.w)
+        except InfeasibleSetError as exc:
+            status, message = STATUS_FAILURE, f"projection onto C failed: {exc}"
+            break
         d = target - pt.w
         stat = _norm_inf(xp, d) / alpha
         gscale = max(1.0, _norm_inf(xp, pt.gF))
         if stat <= gtol * gscale:
             # The penalized problem is solved: stop if y solves the lower level, else raise c.
-            gap = max(pt.gap, 0.0)
+            # |gap|: a negative gap means y is not feasible for the lower level (to rounding).
+            gap = abs(pt.gap)
             printer.row(nit, c, pt.F, gap, stat)
             if gap <= gap_tol * max(1.0, abs(pt.f)):
                 status, message = STATUS_SUCCESS, ("Optimization terminated successfully: "
@@ -554,6 +573,7 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
                 break
             c *= growth
             alpha /= growth
+            level_runs = 0
             hist = [pt.merit(c)]
             continue
         slope = float(xp.sum(grad * d))
@@ -563,7 +583,11 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
         for _ in range(50):
             trial = pt.w + t * d
             if affine is None and prob.has_h:
-                trial = project(trial)
+                try:
+                    trial = project(trial, pt.w)
+                except InfeasibleSetError:
+                    t *= 0.5
+                    continue
             new = evaluate(trial, pt.theta, c, gscale)
             if new is not None and new.merit(c) <= ref + 1e-4 * t * slope + noise:
                 break
@@ -599,6 +623,28 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     if status not in (STATUS_SUCCESS, STATUS_CALLBACK):
         warn_not_converged("soptim.bilevel.minimize: " + message)
     return res
+
+
+def _lbfgsb_level(evaluate: Callable, pt: _Point, c: float, gscale: float, gtol: float,
+                  budget: int, lb, ub) -> tuple[_Point, int]:
+    """Minimize ``F + c G`` over the box ``C`` with L-BFGS-B from ``pt``; return the best point."""
+    best = [pt]
+
+    def merit_and_grad(v):
+        new = evaluate(np.asarray(v), best[0].theta, c, gscale)
+        if new is None:
+            return math.inf, np.zeros_like(v)
+        if new.merit(c) <= best[0].merit(c):
+            best[0] = new
+        return new.merit(c), np.asarray(new.grad(c))
+
+    if budget < 1:
+        return pt, 0
+    res = scipy.optimize.minimize(
+        merit_and_grad, np.asarray(pt.w), jac=True, method="L-BFGS-B",
+        bounds=scipy.optimize.Bounds(lb, ub),
+        options={"maxiter": budget, "gtol": 0.1 * gtol * gscale, "ftol": 1e-15, "maxls": 40})
+    return best[0], int(res.nit)
 
 
 def _nonlinear_joint(prob: BilevelProblem, lb, ub) -> NonlinearProjector:

@@ -241,14 +241,18 @@ class NonlinearProjector:
             v = max(v, float(np.max(np.abs(self.h(z)), initial=0.0)))
         return v
 
-    def project(self, w, *_):
-        """Project ``w``; return ``(z, None, None)`` (multipliers are not needed here)."""
+    def project(self, w, start=None):
+        """Project ``w``; return ``(z, None, None)`` (multipliers are not needed here).
+
+        ``start`` (e.g. the current feasible iterate) is SLSQP's starting point.
+        """
         w = np.asarray(w, dtype=np.float64)
         if self.violation(w) == 0.0 and (not self.has_box or (
                 np.all(w >= self.bounds.lb) and np.all(w <= self.bounds.ub))):
             return w.copy(), None, None
         res = scipy.optimize.minimize(
-            lambda z: 0.5 * np.dot(z - w, z - w), np.clip(w, self.bounds.lb, self.bounds.ub),
+            lambda z: 0.5 * np.dot(z - w, z - w),
+            np.clip(w if start is None else start, self.bounds.lb, self.bounds.ub),
             jac=lambda z: z - w, method="SLSQP", bounds=self.bounds if self.has_box else None,
             constraints=self.cons, options={"ftol": self.tol, "maxiter": 500})
         z = np.clip(res.x, self.bounds.lb, self.bounds.ub)
