@@ -269,6 +269,9 @@ class ChebTucker:
     True
     """
 
+    # numpy scalars on the left (``np.float64(2) * ct``) defer to ChebTucker's operators
+    __array_ufunc__ = None
+
     def __init__(
         self,
         core: Any,

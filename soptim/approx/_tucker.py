@@ -122,6 +122,13 @@ def eps_rank(s: np.ndarray, threshold: float) -> int:
 
 
 def _left_singular(matrix: Any, xp: Any) -> tuple[Any, np.ndarray]:
+    """Left singular vectors and singular values of a (typically wide) matrix.
+
+    A wide unfolding ``A`` (m x M, M >> m) is first reduced by a QR of ``A^T``
+    (``A = R^T Q^T``, backward stable), so the SVD acts on the m x m ``R^T``.
+    """
+    if matrix.shape[1] > 2 * matrix.shape[0]:
+        matrix = xp.linalg.qr(matrix.T, mode="r").T
     U, s, _ = xp.linalg.svd(matrix, full_matrices=False)
     return U, np.asarray(to_numpy(s), dtype=float)
 
