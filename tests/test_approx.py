@@ -171,6 +171,10 @@ def test_from_cp_equals_fit_on_sum_of_gaussians():
     cg = ChebTucker.from_cp(w, sampled, grid, tol=1e-6)
     assert np.abs(cg.evaluate(P) - vals).max() <= 2e-6 * scale
     assert cg.domain == CUBE
+    # fixed degree: the paper's setting
+    fixed = ChebTucker.from_cp(w, factors, domain=CUBE, degree=(20, 24, 28), tol=1e-6)
+    assert fixed.degrees == (20, 24, 28)
+    assert np.abs(fixed.evaluate(P) - vals).max() <= fixed.error_estimate * fixed.vscale
 
 
 def _charges(N, a, seed=11):
@@ -318,6 +322,7 @@ def test_arithmetic_with_recompression():
     np.testing.assert_allclose((3.0 * ct - 1.5).evaluate(P), 3 * f(*P.T) - 1.5, atol=1e-8)
     np.testing.assert_allclose((ct / 2).evaluate(P), f(*P.T) / 2, atol=1e-9)
     np.testing.assert_allclose((1.0 - ct).evaluate(P), 1 - f(*P.T), atol=1e-8)
+    np.testing.assert_allclose((np.float64(2.0) * ct).evaluate(P), 2 * f(*P.T), atol=1e-8)
     z = ct - ct
     assert np.abs(z.evaluate(P)).max() <= 1e-12
     assert (2 * ct).ranks == ct.ranks and (2 * ct).error_estimate == ct.error_estimate
@@ -367,6 +372,8 @@ def test_bad_inputs():
         ChebTucker.fit(lambda x, y, z: np.where(x**2 + y**2 + z**2 < 1e-9, np.inf, 1.0), CUBE)
     with pytest.raises(ValueError, match="NaN or inf"):
         ChebTucker.fit(lambda x: np.where(x < 0, np.nan, x), (-1.0, 1.0))
+    with pytest.raises(TypeError, match="real"):
+        ChebTucker.fit(lambda x: np.exp(1j * x), (-1.0, 1.0))
     with pytest.raises(ValueError, match="method"):
         ChebTucker.fit(gauss10, CUBE, method="svd")
     with pytest.raises(ValueError, match="degree"):

@@ -155,6 +155,8 @@ class _Sampler:
         shape = tuple(int(c.shape[0]) for c in coords)
         args = [c.reshape((1,) * l + (-1,) + (1,) * (d - l - 1)) for l, c in enumerate(coords)]
         out = self.f(*args)
+        if np.iscomplexobj(out):
+            raise TypeError("f must return real values, got a complex array")
         try:
             out = xp.asarray(out, dtype=float)
         except (TypeError, ValueError):

@@ -25,7 +25,7 @@ _BLOCK = 256  # points per parallel task in the numba kernel
 _CHUNK_ENTRIES = 1 << 22  # array entries per chunk in the vectorized path
 
 
-@njit(parallel=True, fastmath=False)
+@njit(parallel=True, fastmath=True)
 def _evaluate_kernel(t, Vpack, ms, rs, core, out):  # pragma: no cover - compiled
     n_pts, d = t.shape
     rmax = Vpack.shape[2]
@@ -86,6 +86,8 @@ def _evaluate_chunked(t: Any, core: Any, factors: Sequence[Any], xp: Any) -> Any
     width = max(int(np.prod(ranks[1:], dtype=np.int64)) if d > 1 else 1,
                 max(U.shape[0] for U in factors))
     chunk = max(1, _CHUNK_ENTRIES // width)
+    if xp is np:  # on the host, small chunks keep Clenshaw's temporaries in cache
+        chunk = min(chunk, 4096)
     out = xp.empty(n_pts)
     for start in range(0, n_pts, chunk):
         tc = t[start:start + chunk]
@@ -93,7 +95,7 @@ def _evaluate_chunked(t: Any, core: Any, factors: Sequence[Any], xp: Any) -> Any
         W = clenshaw(tc[:, 0], factors[0], xp) @ core.reshape(ranks[0], -1)
         for l in range(1, d):
             F = clenshaw(tc[:, l], factors[l], xp)
-            W = xp.einsum("nqj,nq->nj", W.reshape(W.shape[0], ranks[l], -1), F)
+            W = xp.matmul(F[:, None, :], W.reshape(W.shape[0], ranks[l], -1))[:, 0, :]
         out[start:start + chunk] = W[:, 0]
     return out
 
