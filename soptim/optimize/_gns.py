@@ -322,7 +322,7 @@ def _minimize_gns(
                            "linear solver produced non-finite values).")
                 break
             else:
-                x_new = x + d
+                x_new = x + d.astype(dtype, copy=False)
                 if bool(to_numpy((x_new == x).all())):
                     status = STATUS_FAILURE
                     message = (f"The step fell below the rounding level of x (gradient norm "
@@ -493,7 +493,7 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
             else:
                 G = per_sample_grads(x, *args)
                 G = _as_matrix("per_sample_grads", G, n, xp, dtype)
-                scale = 1.0 / np.sqrt(G.shape[0])
+                scale = 1.0 / float(np.sqrt(G.shape[0]))  # a Python float keeps float32
                 V = G * scale
             check_finite(V.data if is_sparse(V) else V, "the curvature model")
             return LowRankCurvature(V, D, B)

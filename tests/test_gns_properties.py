@@ -1,0 +1,125 @@
+"""Property-based tests (hypothesis) for method 'gns' and its curvature models."""
+
+import warnings
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import OptimizeWarning
+
+import soptim
+from soptim.backend import get_backend
+from soptim.optimize._curvature import (
+    DenseCurvature,
+    LowRankCurvature,
+    Metric,
+    OperatorCurvature,
+)
+
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def _quadratic(n, log_scale, seed, dtype):
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((n, n))
+    A = (Q @ Q.T / n + np.eye(n)) * 10.0 ** log_scale
+    b = rng.standard_normal(n) * 10.0 ** log_scale
+    return A.astype(dtype), b.astype(dtype)
+
+
+@SETTINGS
+@given(n=st.integers(1, 12), log_scale=st.floats(-3, 3), seed=st.integers(0, 10 ** 6),
+       dtype=st.sampled_from([np.float32, np.float64]),
+       source=st.sampled_from(["hess", "hessp", "residuals", "per_sample_grads", "solve"]))
+def test_quadratic_minimizer_all_sources(n, log_scale, seed, dtype, source):
+    """min 0.5 x^T A x - b^T x = A^{-1} b for every curvature source, scale and dtype."""
+    A, b = _quadratic(n, log_scale, seed, dtype)
+    L = np.linalg.cholesky(A.astype(np.float64)).astype(dtype)  # A = L L^T = J^T J, J = L^T
+    kw = {"hess": dict(hess=lambda x: A),
+          "hessp": dict(hessp=lambda x, p: A @ p),
+          "residuals": dict(options={"residuals": lambda x: L.T}),
+          "per_sample_grads": dict(options={"per_sample_grads": lambda x: np.sqrt(n) * L.T}),
+          "solve": dict(options={"solve": lambda x, r, lam: np.linalg.solve(
+              A + lam * np.eye(n, dtype=dtype), r)})}[source]
+    eps = np.finfo(dtype).eps
+    gtol = 100 * eps ** 0.5 * np.linalg.norm(b) if dtype == np.float32 else (
+        1e-10 * np.linalg.norm(b))
+    x0 = np.zeros(n, dtype=dtype)
+    res = soptim.minimize(lambda x: 0.5 * x @ A @ x - b @ x, x0, method="gns",
+                          jac=lambda x: A @ x - b, tol=gtol, **kw)
+    assert res.success, res.message
+    assert res.x.dtype == dtype
+    xstar = np.linalg.solve(A.astype(np.float64), b.astype(np.float64))
+    # ||x - x*|| <= ||A^{-1}|| * gtol
+    bound = gtol / np.linalg.eigvalsh(A.astype(np.float64)).min()
+    assert np.linalg.norm(res.x - xstar) <= 2 * bound + 100 * eps * np.linalg.norm(xstar)
+
+
+@SETTINGS
+@given(k=st.integers(1, 8), n=st.integers(1, 12), lam=st.floats(1e-4, 1e4),
+       seed=st.integers(0, 10 ** 6), with_d=st.booleans(), metric=st.booleans())
+def test_woodbury_matches_dense_solve(k, n, lam, seed, with_d, metric):
+    rng = np.random.default_rng(seed)
+    V = rng.standard_normal((k, n))
+    D = rng.uniform(0, 2, n) if with_d else None
+    bdiag = rng.uniform(0.5, 2.0, n) if metric else None
+    be = get_backend(V)
+    m = Metric(bdiag, n, be, np.float64)
+    rhs = rng.standard_normal(n)
+    d = LowRankCurvature(V, D, m).solve(rhs, lam)
+    M = V.T @ V + np.diag(D if with_d else np.zeros(n)) + lam * np.diag(
+        bdiag if metric else np.ones(n))
+    np.testing.assert_allclose(M @ d, rhs, rtol=1e-7, atol=1e-9 * np.linalg.norm(rhs))
+
+
+@SETTINGS
+@given(n=st.integers(1, 10), lam=st.floats(1e-3, 1e3), seed=st.integers(0, 10 ** 6),
+       metric=st.sampled_from(["identity", "diagonal", "dense"]), psd=st.booleans())
+def test_step_length_bounded_by_gamma(n, lam, seed, metric, psd):
+    """For PSD H: ||(H + lam B)^{-1} g||_B <= ||g||_* / lam = gamma (the trust-radius bound).
+
+    Indefinite H goes through |H| when Cholesky fails, where the bound holds too.
+    """
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((n, n))
+    H = Q @ Q.T if psd else Q + Q.T
+    B = {"identity": None, "diagonal": rng.uniform(0.5, 2, n),
+         "dense": np.eye(n) + 0.1 * (lambda R: R @ R.T)(rng.standard_normal((n, n)))}[metric]
+    m = Metric(B, n, get_backend(H), np.float64)
+    g = rng.standard_normal(n)
+    model = DenseCurvature(H, m)
+    d = model.solve(-g, lam)
+    Bm = np.eye(n) if B is None else (np.diag(B) if B.ndim == 1 else B)
+    step_norm = np.sqrt(d @ Bm @ d)
+    assert g @ d < 0  # descent direction
+    if psd or model.used_eig:
+        assert step_norm <= m.dual_norm(g) / lam * (1 + 1e-8)
+
+
+@SETTINGS
+@given(n=st.integers(1, 15), lam=st.floats(1e-2, 1e2), seed=st.integers(0, 10 ** 6))
+def test_cg_model_matches_dense(n, lam, seed):
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((n, n))
+    H = Q @ Q.T
+    m = Metric(None, n, get_backend(H), np.float64)
+    rhs = rng.standard_normal(n)
+    d_cg = OperatorCurvature(lambda v: H @ v, m, rtol=1e-12, maxiter=10 * n).solve(rhs, lam)
+    d = DenseCurvature(H, m).solve(rhs, lam)
+    np.testing.assert_allclose(d_cg, d, rtol=1e-7, atol=1e-9 * np.linalg.norm(d))
+
+
+@SETTINGS
+@given(c=st.floats(1e-4, 1e4), shift=st.floats(-1e3, 1e3))
+def test_invariant_to_affine_changes_of_f(c, shift):
+    """Scaling f by c > 0 and adding a constant does not change the minimizer."""
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    x0 = np.array([-1.2, 1.0, -0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimizeWarning)
+        res = soptim.minimize(lambda x: c * rosen(x) + shift, x0, method="gns",
+                              jac=lambda x: c * rosen_der(x), hess=lambda x: c * rosen_hess(x),
+                              tol=1e-9 * c)
+    assert res.success
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-7)
