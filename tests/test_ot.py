@@ -105,6 +105,10 @@ def test_random_assignment_n500_paper_case():
     exact = ot.emd2(a, b, M)
     assert exact <= res.cost <= exact + reg * np.log(n * n)
     assert np.isfinite(res.plan).all()
+    # no stall near 1e-12: the kept density adapts
+    tight = solve(a, b, M, reg, tol=1e-13)
+    assert tight.success and _l1_error(tight.plan, a, b) <= 1e-13
+    assert tight.n_newton < 100
 
 
 def test_non_square_non_uniform_small_reg_against_pot():

@@ -6,12 +6,13 @@ disabled) and otherwise the same arithmetic written against ``be.xp`` -- the
 plain NumPy fallback and the CuPy path. Both paths follow the same formulas,
 in the same order, so they give the same iterates up to rounding.
 
-Exponentials are taken by the array module (``xp.exp``): NumPy's SIMD ``exp``
-is several times faster than the scalar ``exp`` numba emits, so the kernels
-prepare log-values ``x`` (numba, parallel, memory bound) and the array module
-exponentiates them in place. Log-values are floored at :data:`LOG_FLOOR` so
-that ``exp`` never produces subnormal numbers (an order of magnitude slower
-on x86, and meaningless: such entries are below ``1e-304``).
+With numba, each O(nm) operation is one fused pass over the cost matrix: a
+Sinkhorn half-sweep (row max, exponentials and sums), or the plan with both
+marginals and a histogram of ``log P``. The exponential is a vectorizable
+Cody-Waite/polynomial one (<= 1 ulp; numba's scalar libm ``exp`` is several
+times slower than SIMD). Log-values are floored at :data:`LOG_FLOOR` so that
+no subnormal numbers appear (an order of magnitude slower on x86, and
+meaningless: such entries are below ``1e-304``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ __all__ = [
     "LOG_FLOOR",
     "N_BINS",
     "row_softmin_update",
-    "log_plan",
     "plan_marginals",
     "select_entries",
     "newton_direction",
@@ -75,18 +75,110 @@ def _n_chunks(n: int) -> int:
 # --------------------------------------------------------------------------------------
 # numba kernels
 # --------------------------------------------------------------------------------------
+# exp by Cody-Waite reduction and a degree-13 Taylor polynomial (<= 1 ulp on [-708, 709]),
+# written so that LLVM vectorizes it: numba's scalar libm exp is 5x slower than SIMD, and
+# an exp inside the kernels fuses what would otherwise be three memory passes into one.
+# Only no-NaN/no-inf/no-signed-zero fast-math: reassociation would break the reduction.
+_EXP_FLAGS = {"nnan", "ninf", "nsz"}
+
+
+@njit(fastmath=_EXP_FLAGS)
+def _exp_row(x, out, kbits):  # pragma: no cover - compiled
+    """out[j] = exp(x[j]) for x in [-708, 709] (clamped); kbits: int64 scratch, len(x)."""
+    m = x.size
+    scale = kbits.view(np.float64)
+    for j in range(m):
+        v = min(max(x[j], -708.0), 709.0)
+        kf = np.floor(v * 1.4426950408889634 + 0.5)
+        r = v - kf * 0.6931471803691238 - kf * 1.9082149292705877e-10
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        out[j] = p
+        kbits[j] = (np.int64(kf) + 1023) << 52
+    for j in range(m):
+        out[j] *= scale[j]
+
+
+@njit(fastmath=_EXP_FLAGS)
+def _shifted_row_max(M, i, g):  # pragma: no cover - compiled
+    t = -np.inf
+    for j in range(M.shape[1]):
+        t = max(t, g[j] - M[i, j])
+    return t
+
+
 @njit(parallel=True)
-def _nb_softmin_prep(M, g, inv_reg, X, mx):  # pragma: no cover - compiled
-    """X_ij = (g_j - M_ij - mx_i) / reg with mx_i = max_j (g_j - M_ij), floored."""
+def _nb_softmin(M, g, inv_reg, mx, s, nch):  # pragma: no cover - compiled
+    """mx_i = max_j (g_j - M_ij), s_i = sum_j exp((g_j - M_ij - mx_i)/reg): one pass over M.
+
+    Rows are processed in ``nch`` chunks, each with its own scratch rows.
+    """
     n, m = M.shape
-    for i in prange(n):
-        t = -np.inf
+    step = (n + nch - 1) // nch
+    for ch in prange(nch):
+        x = np.empty(m)
+        e = np.empty(m)  # exp out of place: in place, LLVM cannot vectorize it
+        kb = np.empty(m, dtype=np.int64)
+        for i in range(ch * step, min(n, (ch + 1) * step)):
+            t = _shifted_row_max(M, i, g)
+            for j in range(m):
+                x[j] = max((g[j] - M[i, j] - t) * inv_reg, -700.0)
+            _exp_row(x, e, kb)
+            acc = 0.0
+            for j in range(m):
+                acc += e[j]
+            mx[i] = t
+            s[i] = acc
+
+
+@njit(parallel=True)
+def _nb_plan(M, f, g, inv_reg, P, r, cpart, lo, scale, rstride, counts):  # pragma: no cover
+    """Fused plan pass: P = exp((f_i + g_j - M_ij)/reg), row sums r, column sums per chunk
+    (cpart, shape (n_chunks, m)) and a histogram of log P over sampled rows.
+
+    ``counts`` has shape (n_chunks, n_bins); bin k holds log-entries in
+    ``[lo + k/scale, lo + (k+1)/scale)`` (clamped to the end bins). Only rows
+    ``i % rstride == 0`` are histogrammed: the threshold needs a distribution, not
+    every entry, and scatter-increments are slow.
+    """
+    n, m = M.shape
+    nch, nb = counts.shape
+    step = (n + nch - 1) // nch
+    for ch in prange(nch):
+        kb = np.empty(m, dtype=np.int64)
+        x = np.empty(m)  # log-row; exp out of place (in place, LLVM cannot vectorize it)
+        for k in range(nb):
+            counts[ch, k] = 0
         for j in range(m):
-            t = max(t, g[j] - M[i, j])
-        mx[i] = t
-        for j in range(m):
-            v = (g[j] - M[i, j] - t) * inv_reg
-            X[i, j] = v if v > -700.0 else -700.0
+            cpart[ch, j] = 0.0
+        for i in range(ch * step, min(n, (ch + 1) * step)):
+            fi = f[i]
+            row = P[i]
+            for j in range(m):
+                x[j] = max((fi + g[j] - M[i, j]) * inv_reg, -700.0)
+            if i % rstride == 0:
+                for j in range(m):
+                    kbin = int((x[j] - lo) * scale)
+                    kbin = min(max(kbin, 0), nb - 1)
+                    counts[ch, kbin] += 1
+            _exp_row(x, row, kb)
+            acc = 0.0
+            for j in range(m):
+                acc += row[j]
+                cpart[ch, j] += row[j]
+            r[i] = acc
 
 
 @njit(parallel=True)
@@ -102,68 +194,6 @@ def _nb_transpose_dense(A, out):  # pragma: no cover - compiled
             for j in range(j0, j1):
                 for i in range(i0, i1):
                     out[j, i] = A[i, j]
-
-
-@njit(parallel=True)
-def _nb_row_sums(X, out):  # pragma: no cover - compiled
-    n, m = X.shape
-    for i in prange(n):
-        s = 0.0
-        for j in range(m):
-            s += X[i, j]
-        out[i] = s
-
-
-@njit(parallel=True)
-def _nb_log_plan(M, f, g, inv_reg, X, lo, scale, rstride, counts):  # pragma: no cover
-    """X_ij = (f_i + g_j - M_ij) / reg (floored) and a per-chunk histogram of X.
-
-    ``counts`` has shape (n_chunks, n_bins); bin k holds entries with
-    ``lo + k/scale <= x < lo + (k+1)/scale`` (clamped to the end bins). Only rows
-    ``i % rstride == 0`` are histogrammed: the threshold needs a distribution, not
-    every entry, and the scatter-increments would otherwise dominate the pass.
-    """
-    n, m = M.shape
-    nch, nb = counts.shape
-    step = (n + nch - 1) // nch
-    for ch in prange(nch):
-        for k in range(nb):
-            counts[ch, k] = 0
-        i0 = ch * step
-        i1 = min(n, i0 + step)
-        for i in range(i0, i1):
-            fi = f[i]
-            for j in range(m):
-                v = (fi + g[j] - M[i, j]) * inv_reg
-                X[i, j] = v if v > -700.0 else -700.0
-            if i % rstride == 0:
-                for j in range(m):
-                    kb = int((X[i, j] - lo) * scale)
-                    if kb < 0:
-                        kb = 0
-                    elif kb >= nb:
-                        kb = nb - 1
-                    counts[ch, kb] += 1
-
-
-@njit(parallel=True)
-def _nb_marginals(P, r, cpart):  # pragma: no cover - compiled
-    """Row sums into r, column sums per row-chunk into cpart (n_chunks, m)."""
-    n, m = P.shape
-    nch = cpart.shape[0]
-    step = (n + nch - 1) // nch
-    for ch in prange(nch):
-        for j in range(m):
-            cpart[ch, j] = 0.0
-        i0 = ch * step
-        i1 = min(n, i0 + step)
-        for i in range(i0, i1):
-            s = 0.0
-            for j in range(m):
-                p = P[i, j]
-                s += p
-                cpart[ch, j] += p
-            r[i] = s
 
 
 @njit(parallel=True)
@@ -302,16 +332,15 @@ def _nb_newton_direction(indptr, indices, data, tindptr, tindices, tdata,
 def row_softmin_update(M, g, logw, reg, be, X):
     """Exact Sinkhorn block update ``f_i = reg*logw_i - reg*logsumexp_j((g_j - M_ij)/reg)``.
 
-    ``X`` is an (n, m) work buffer of M's backend. Returns the new ``f``.
+    ``X`` is an (n, m) work buffer of M's backend (used by the array-module path).
+    Returns the new ``f``.
     """
     xp = be.xp
     inv_reg = 1.0 / reg
     if be.use_numba:
-        mx = np.empty(M.shape[0])
-        _nb_softmin_prep(M, g, inv_reg, X, mx)
-        np.exp(X, out=X)
-        s = np.empty(M.shape[0])
-        _nb_row_sums(X, s)
+        n = M.shape[0]
+        mx, s = np.empty(n), np.empty(n)
+        _nb_softmin(M, g, inv_reg, mx, s, min(n, 4 * _n_chunks(n)))
     else:
         v = g[None, :] - M
         mx = v.max(axis=1)
@@ -337,42 +366,38 @@ def hist_window(a, b):
     return top - HIST_SPAN, N_BINS / HIST_SPAN
 
 
-def log_plan(M, f, g, reg, be, X, window):
-    """Write ``(f_i + g_j - M_ij)/reg`` (floored) into ``X``; return the bin counts of X."""
+def plan_marginals(M, f, g, reg, be, X, window):
+    """Plan ``P = exp((f + g - M)/reg)`` into ``X`` with its marginals and log-histogram.
+
+    One fused pass with numba. Returns ``(r, c, total, counts)``: row sums, column
+    sums, ``sum(P)`` and the histogram counts of ``log P`` over ``window`` (sampled
+    rows, scaled to the full matrix).
+    """
     xp = be.xp
     lo, scale = window
     inv_reg = 1.0 / reg
     n, m = M.shape
     rstride = max(1, (n * m) // HIST_SAMPLE)
     if be.use_numba:
-        counts = np.empty((_n_chunks(n), N_BINS), dtype=np.int64)
-        _nb_log_plan(M, f, g, inv_reg, X, lo, scale, rstride, counts)
-        return counts.sum(axis=0) * rstride
+        nch = _n_chunks(n)
+        counts = np.empty((nch, N_BINS), dtype=np.int64)
+        r = np.empty(n)
+        cpart = np.empty((nch, m))
+        _nb_plan(M, f, g, inv_reg, X, r, cpart, lo, scale, rstride, counts)
+        with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
+            c = cpart.sum(axis=0)
+            total = float(r.sum())
+        return r, c, total, counts.sum(axis=0) * rstride
     xp.multiply(f[:, None] + g[None, :] - M, inv_reg, out=X)
     xp.maximum(X, LOG_FLOOR, out=X)
     kb = xp.clip(((X[::rstride] - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
-    return xp.bincount(kb.ravel(), minlength=N_BINS) * rstride
-
-
-def plan_marginals(M, f, g, reg, be, X, window):
-    """Plan ``P = exp((f + g - M)/reg)`` into ``X`` with its marginals and log-histogram.
-
-    Returns ``(r, c, total, counts)``: row sums, column sums, ``sum(P)`` and the
-    histogram counts of ``log P`` over ``window``.
-    """
-    counts = log_plan(M, f, g, reg, be, X, window)
+    counts = xp.bincount(kb.ravel(), minlength=N_BINS) * rstride
     with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
-        be.xp.exp(X, out=X)
-    if be.use_numba:
-        n, m = X.shape
-        r = np.empty(n)
-        cpart = np.empty((_n_chunks(n), m))
-        _nb_marginals(X, r, cpart)
-        c = cpart.sum(axis=0)
-    else:
+        xp.exp(X, out=X)
         r = X.sum(axis=1)
         c = X.sum(axis=0)
-    return r, c, float(r.sum()), counts
+        total = float(r.sum())
+    return r, c, total, counts
 
 
 class SparsePlan:

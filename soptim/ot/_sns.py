@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 from ..backend import to_numpy
 from ._kernels import hist_window, newton_direction, select_entries
 from ._problem import Workspace
@@ -102,8 +104,9 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
             fn, gn = f + t * df, g + t * dg
             rn, cn, totn, countsn = ws.plan(fn, gn, window)
             st.n_plans += 1
-            errn = _l1(xp, a, rn) + _l1(xp, b, cn)
-            dualn = float(a @ fn + b @ gn) - reg * totn
+            with np.errstate(over="ignore", invalid="ignore"):  # overflowing trials: rejected
+                errn = _l1(xp, a, rn) + _l1(xp, b, cn)
+                dualn = float(a @ fn + b @ gn) - reg * totn
             if math.isfinite(dualn) and math.isfinite(errn) and (
                     dualn >= dual + opts.armijo * t * slope
                     # below rounding, the dual cannot rank steps: the error can

@@ -1,7 +1,7 @@
 """Which plan entries the sparsified Newton Hessian keeps.
 
 The threshold is read off a histogram of ``log P`` (built during the O(nm)
-plan pass, see :func:`._kernels.log_plan`), so choosing it costs O(bins), not
+plan pass, see :func:`._kernels.plan_marginals`), so choosing it costs O(bins), not
 a sort. The rule is by *mass*: keep the largest entries until the dropped
 mass is at most ``drop * sum(P)``. The error of the sparsified Hessian is
 bounded by the dropped mass, so ``drop`` directly controls the contraction
