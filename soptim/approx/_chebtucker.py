@@ -368,6 +368,22 @@ class ChebTucker:
         -----
         ResolutionWarning
             When ``max_degree`` is reached before ``tol``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from soptim.approx import ChebTucker
+        >>> ct = ChebTucker.fit(lambda x, y: np.cos(x + y), [(0, 1), (0, 2)], tol=1e-12)
+        >>> ct.ranks                      # cos(x + y) = cos x cos y - sin x sin y
+        (2, 2)
+        >>> bool(abs(ct(0.3, 1.1) - np.cos(1.4)) < 1e-12)
+        True
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     kink = ChebTucker.fit(np.abs, (-1, 1), tol=1e-10, max_degree=64)
+        >>> kink.converged, w[0].category.__name__
+        (False, 'ResolutionWarning')
         """
         check_callable("f", f)
         dom = _as_domain(domain)
@@ -458,6 +474,15 @@ class ChebTucker:
         ValueError
             On a shape that does not match the domain, NaN/inf, a bad domain
             or ``tol``, or ``kind`` not 1 or 2.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from soptim.approx import ChebTucker, chebpts
+        >>> x, y = chebpts(9, (0, 1)), chebpts(5, (-1, 1))
+        >>> ct = ChebTucker.from_values(np.exp(x)[:, None] * y[None, :] ** 2, [(0, 1), (-1, 1)])
+        >>> ct.degrees, ct.ranks
+        ((8, 4), (1, 1))
         """
         dom = _as_domain(domain)
         d = len(dom)
@@ -535,6 +560,20 @@ class ChebTucker:
             or when neither (or both of) ``grid`` and ``domain`` fit the factors.
         TypeError
             If factors mix arrays and callables.
+
+        Examples
+        --------
+        Two Gaussians ``exp(-a_k |x|^2)`` in 3-D, given by their canonical vectors:
+
+        >>> import numpy as np
+        >>> from soptim.approx import ChebTucker
+        >>> a = np.array([1.0, 4.0])
+        >>> u = lambda x: np.exp(-np.outer(x, a) * np.asarray(x)[:, None])
+        >>> ct = ChebTucker.from_cp(np.ones(2), [u] * 3, domain=[(-1, 1)] * 3, tol=1e-10)
+        >>> ct.ranks
+        (2, 2, 2)
+        >>> bool(abs(ct(0.5, 0.0, 0.0) - np.exp(-0.25) - np.exp(-1.0)) < 1e-9)
+        True
         """
         from .._validation import as_float_array
 
@@ -717,6 +756,17 @@ class ChebTucker:
 
         Factors ``W_l = T(axes[l]) V_l`` with the core unchanged: cost
         ``O(sum n_l m_l r_l)``; ``.full()`` gives the dense values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from soptim.approx import ChebTucker
+        >>> ct = ChebTucker.fit(lambda x, y: x * np.exp(y), [(0, 1), (0, 1)])
+        >>> t = ct.on_grid(np.linspace(0, 1, 200), np.linspace(0, 1, 300))
+        >>> t.shape, t.ranks
+        ((200, 300), (1, 1))
+        >>> bool(abs(t.full()[-1, -1] - np.e) < 1e-9)
+        True
         """
         if len(axes) != self.ndim:
             raise TypeError(f"expected {self.ndim} grid axes, got {len(axes)}")
@@ -749,6 +799,14 @@ class ChebTucker:
         Only ``V_axis`` changes (its columns are differentiated and
         re-orthonormalized, the triangular factor goes into the core). The
         error estimate is scaled by Markov's inequality ``|p'| <= n^2 |p|``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from soptim.approx import ChebTucker
+        >>> ct = ChebTucker.fit(lambda x, y: np.sin(x) * y**2, [(0, 3), (-1, 1)])
+        >>> bool(abs(ct.derivative(1)(1.0, 0.5) - np.sin(1.0)) < 1e-10)
+        True
         """
         axis = _as_count("axis", axis, minimum=-self.ndim)
         if not -self.ndim <= axis < self.ndim:
