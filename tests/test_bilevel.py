@@ -160,8 +160,6 @@ def test_affine_inequality_coupling_active():
     assert res.lower_gap <= 1e-8
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: with a nonlinear g the inner augmented-"
-                   "Lagrangian solve leaves a negative gap; the solver reports success=False")
 def test_nonlinear_convex_inequality_with_linear_lower_level():
     # lower: min -1.y s.t. ||y||^2 <= x (linear objective: not strongly convex), so
     # y*(x) = sqrt(x/m) 1 with lam = 1/(2 sqrt(x/m)); upper: x^2/2 - 1.y reduces to
@@ -175,10 +173,11 @@ def test_nonlinear_convex_inequality_with_linear_lower_level():
                    jac_g=lambda x, y: (-np.ones((1, 1)), 2 * y[None, :]),
                    bounds_x=([0.01], [10.0]))
     assert res.success, res.message
-    np.testing.assert_allclose(res.x, [1.0], atol=1e-3)
-    np.testing.assert_allclose(res.y, 0.5, atol=1e-3)
-    np.testing.assert_allclose(res.multipliers["lam_g"], [1.0], atol=1e-3)
-    np.testing.assert_allclose(res.fun, -1.5, atol=1e-3)
+    np.testing.assert_allclose(res.x, [1.0], atol=1e-4)
+    np.testing.assert_allclose(res.y, 0.5, atol=1e-4)
+    np.testing.assert_allclose(res.multipliers["lam_g"], [1.0], atol=1e-4)
+    np.testing.assert_allclose(res.fun, -1.5, atol=1e-6)
+    assert res.y @ res.y - res.x[0] <= 1e-12  # y stays feasible (the gap needs it)
 
 
 # -- hyperparameter selection on a scikit-learn dataset ---------------------------------------
@@ -340,8 +339,9 @@ def test_callback_forms_and_stop():
     assert res.status == 99 and not res.success and len(seen) == 3
     xs = []
     res = solve_toy(10, callback=lambda xk: xs.append(xk))
-    assert res.success and len(xs) == res.nit - (res.nit - len(xs))  # called every step
+    assert res.success and 0 < len(xs) <= res.nit  # once per accepted step
     assert all(x.shape == (10,) for x in xs)
+    np.testing.assert_allclose(xs[-1], res.x)
 
 
 def test_no_warning_on_success():

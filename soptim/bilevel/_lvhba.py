@@ -547,6 +547,11 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
                                   to_numpy(lb), to_numpy(ub))
             nit += k
         grad = pt.grad(c)
+        if affine is None:
+            # Curved boundary: BB steps grow along it, and projecting far-away points is both
+            # inaccurate and useless; keep the trial step within a modest radius.
+            alpha = min(alpha, 10.0 * (1.0 + _norm_inf(xp, pt.w)) / max(_norm_inf(xp, grad),
+                                                                       1e-300))
         try:
             target = project(pt.w - alpha * grad, pt.w)
         except InfeasibleSetError as exc:

@@ -241,6 +241,27 @@ class NonlinearProjector:
             v = max(v, float(np.max(np.abs(self.h(z)), initial=0.0)))
         return v
 
+    def _restore(self, z):
+        """Gauss-Newton steps onto the violated constraints: SLSQP stops at a feasibility of
+        about its ``ftol``, and the value-function gap needs a feasible ``y``."""
+        for _ in range(10):
+            rows, vals = [], []
+            if self.g is not None:
+                gv = self.g(z)
+                bad = gv > 0
+                if bad.any():
+                    rows.append(self.cons[0]["jac"](z)[bad] * -1.0)
+                    vals.append(gv[bad])
+            if self.h is not None:
+                rows.append(np.atleast_2d(self.cons[-1]["jac"](z)))
+                vals.append(self.h(z))
+            if not rows or self.violation(z) <= 1e-14 * (1 + np.abs(z).max()):
+                break
+            J, r = np.vstack(rows), np.concatenate(vals)
+            z = np.clip(z - J.T @ np.linalg.lstsq(J @ J.T, r, rcond=None)[0],
+                        self.bounds.lb, self.bounds.ub)
+        return z
+
     def project(self, w, start=None):
         """Project ``w``; return ``(z, None, None)`` (multipliers are not needed here).
 
@@ -255,8 +276,8 @@ class NonlinearProjector:
             np.clip(w if start is None else start, self.bounds.lb, self.bounds.ub),
             jac=lambda z: z - w, method="SLSQP", bounds=self.bounds if self.has_box else None,
             constraints=self.cons, options={"ftol": self.tol, "maxiter": 500})
-        z = np.clip(res.x, self.bounds.lb, self.bounds.ub)
-        if not np.all(np.isfinite(z)) or self.violation(z) > 1e-7 * (1 + np.abs(w).max()):
+        z = self._restore(np.clip(res.x, self.bounds.lb, self.bounds.ub))
+        if not np.all(np.isfinite(z)) or self.violation(z) > 1e-9 * (1 + np.abs(z).max()):
             raise InfeasibleSetError("the projection onto {g <= 0, h = 0} failed: "
                                      + str(res.message))
         return z, None, None
