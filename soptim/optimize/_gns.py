@@ -47,6 +47,9 @@ __all__ = ["_minimize_gns", "HESSIAN_MODELS"]
 #: Values of ``options['hessian']``.
 HESSIAN_MODELS = ("exact", "gauss-newton", "fisher", "solve", "fd")
 
+#: Accepted steps in a row without a decrease of f before the run is declared stalled.
+_MAX_STALLED = 10
+
 _MESSAGES = {
     STATUS_SUCCESS: "Optimization terminated successfully: gradient norm <= gtol.",
     STATUS_CALLBACK: "`callback` raised `StopIteration`.",
@@ -185,8 +188,9 @@ def _minimize_gns(
         gamma), ``lam`` (last accepted regularization).
 
         ``status``: 0 gradient norm <= gtol; 1 ``maxiter`` reached; 2 no
-        acceptable step (trial budget spent, ``gamma`` at its floor, or the
-        step fell below the rounding level of ``x``); 3 NaN/inf in the
+        acceptable step (trial budget spent, ``gamma`` at its floor, the
+        step fell below the rounding level of ``x``, or ten accepted steps in
+        a row changed ``f`` only at rounding level); 3 NaN/inf in the
         curvature model or step; 99 ``StopIteration`` from the callback.
 
     Raises
@@ -214,8 +218,9 @@ def _minimize_gns(
     allowance ``4 eps (|f(x)| + |f(x+)|)`` added to the left side (exact
     arithmetic recovers the test of [1]_), which lets the method reach
     gradient tolerances near ``sqrt(eps)`` relative to the gradient scale. A
-    step that leaves ``x`` unchanged in floating point ends the run with
-    status 2 instead of looping.
+    step that leaves ``x`` unchanged in floating point, or ten accepted steps
+    in a row that change ``f`` only at rounding level, end the run with status
+    2 instead of looping until ``maxiter``.
 
     *Non-finite values.* A trial point where ``f`` or the gradient is NaN or
     inf is rejected like any other trial (the step was too long); NaN/inf in
@@ -280,6 +285,7 @@ def _minimize_gns(
     printer.row(0, f, gnorm, gamma, 0)
     runner = CallbackRunner(callback)
     nit = ntrials = 0
+    stalled = 0  # consecutive accepted steps whose decrease of f is at rounding level
     lam_acc = float("nan")
     message = ""
 
@@ -332,6 +338,8 @@ def _minimize_gns(
                 accepted, last_reason, f_new, g_new, gnew_norm = _trial(
                     of, x_new, f, lam, B, eps, xp)
                 if accepted:
+                    # a decrease within the rounding allowance: f is flat at rounding level
+                    stalled = stalled + 1 if f - f_new <= 4.0 * eps * (abs(f) + abs(f_new)) else 0
                     x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
                     lam_acc = lam
                     gamma = min(2.0 * gamma, gamma_max)
@@ -350,6 +358,12 @@ def _minimize_gns(
         printer.row(nit, f, gnorm, gamma, trials)
         if runner(x, fun=f, jac=g, nit=nit, gamma=gamma, lam=lam_acc, ntrials=ntrials):
             status = STATUS_CALLBACK
+            break
+        if stalled >= _MAX_STALLED and gnorm > gtol:
+            status = STATUS_FAILURE
+            message = (f"f changed only at rounding level in {stalled} accepted steps; "
+                       f"the gradient norm {gnorm:.3e} stays above "
+                       f"gtol={gtol:.1e}, which is probably below the attainable accuracy.")
             break
 
     message = message or _MESSAGES[status]
