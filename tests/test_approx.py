@@ -116,6 +116,18 @@ def test_cusp_warns_and_reports_honest_error():
     assert err <= ct.error_estimate <= 100 * err
 
 
+def test_tolerance_below_rounding_level_is_reported_not_chased():
+    def f(x, y):
+        return np.exp(-10 * (x**2 + y**2)) + x * y
+
+    with pytest.warns(ResolutionWarning, match="rounding level"):
+        ct = ChebTucker.fit(f, [(-1, 1)] * 2, tol=1e-16)
+    # the degree stops at the noise (no run to max_degree) and noise adds no ranks
+    assert max(ct.degrees) <= 64 and ct.ranks == (2, 2)
+    err = rel_max_error(ct, f, [(-1, 1)] * 2, n=5000)
+    assert err <= ct.error_estimate <= 1e-13
+
+
 # ----------------------------------------------------------------------------- grids, formats
 
 

@@ -339,7 +339,10 @@ class ChebTucker:
         tol : float
             Relative accuracy target: the adaptive degree aims at a maximum
             error ``tol * max|f|``, and the HOSVD keeps
-            ``||C - C_r||_F <= tol ||C||_F``.
+            ``||C - C_r||_F <= tol ||C||_F``. Below the rounding level of the
+            samples (about ``1e-14`` in 3-D) neither can be met: the degree
+            stops there with a :class:`ResolutionWarning` and the HOSVD
+            tolerance is raised to ``8 eps sqrt(d)``.
         max_degree : int or sequence of int, optional
             Cap for the adaptive degree (default: the largest ``2^k`` with
             ``(2^k + 1)^d <= 2^24`` samples). Reaching it before ``tol`` gives a
@@ -415,14 +418,25 @@ class ChebTucker:
                 threshold = tol * vscale
                 profiles = [tail_profile(C, l, xp) for l in range(d)]
                 outside = [2.0 * extrapolated_tail(p) for p in profiles]
-                unresolved = [l for l in range(d) if outside[l] > threshold / d]
+                # below the rounding level of the samples no degree helps
+                limits = [max(threshold / d, _noise_floor(C.shape, l) * vscale)
+                          for l in range(d)]
+                unresolved = [l for l in range(d) if outside[l] > limits[l]]
                 grow = [l for l in unresolved if 2 * (sampler.m[l] - 1) <= caps[l]]
                 if not grow:
                     break
                 values = sampler.refine(grow)
             converged = not unresolved
-            C, tail = _chop(C, profiles, outside, tol * vscale, xp)
-            if converged:
+            C, tail = _chop(C, profiles, outside, limits, xp)
+            noisy = [l for l in range(d) if limits[l] > threshold / d]
+            if converged and noisy:
+                message = (
+                    f"tol={tol:g} is below the rounding level of the samples along axis "
+                    f"{', '.join(map(str, noisy))}; resolved to about "
+                    f"{tail / vscale if vscale else 0.0:.1e} instead"
+                )
+                warnings.warn(message, ResolutionWarning, stacklevel=2)
+            elif converged:
                 message = f"resolved to tol={tol:g} with degrees {tuple(s - 1 for s in C.shape)}"
             else:
                 axes = ", ".join(map(str, unresolved))
@@ -915,12 +929,22 @@ def _chop_axis(profile: np.ndarray, outside: float, threshold: float) -> tuple[i
     return n, float(profile[n:].sum()) + outside
 
 
-def _chop(C: Any, profiles: list, outside: list, threshold: float, xp: Any) -> tuple[Any, float]:
-    """Chop every axis to its shortest sufficient length; return the total tail."""
+def _noise_floor(shape: tuple, axis: int) -> float:
+    """Relative rounding level of a mode-``axis`` slice sum of the coefficient tensor.
+
+    Each coefficient carries an error of a few ulps of ``max|f|``; a slice sum of
+    ``M`` such errors of random sign is about ``sqrt(M)`` ulps.
+    """
+    entries = float(np.prod(shape)) / shape[axis]
+    return np.finfo(float).eps * np.sqrt(entries)
+
+
+def _chop(C: Any, profiles: list, outside: list, limits: list, xp: Any) -> tuple[Any, float]:
+    """Chop every axis to its shortest length within its limit; return the total tail."""
     d = C.ndim
     lengths, tail = [], 0.0
     for l in range(d):
-        n, drop = _chop_axis(profiles[l], outside[l], threshold / d)
+        n, drop = _chop_axis(profiles[l], outside[l], limits[l])
         lengths.append(n)
         tail += drop
     return C[tuple(slice(0, n) for n in lengths)].copy(), tail
@@ -934,7 +958,9 @@ def _compress(C: Any, tol: float, method: str, xp: Any) -> tuple[Any, list, floa
     ``||C - C_r||_F <= tol ||C||_F`` alone can be off by the ratio of max to
     RMS of the dropped part).
     """
-    core, factors, _ = hosvd(C, eps=tol, xp=xp)
+    # below ~8 ulps the singular-value tail is rounding noise: keeping it only adds ranks
+    eps = max(tol, 8.0 * np.finfo(float).eps * np.sqrt(C.ndim))
+    core, factors, _ = hosvd(C, eps=eps, xp=xp)
     if method == "hooi":
         core, factors, _ = hooi(C, factors, xp=xp)
     # the truncation's largest effect on the values, measured on the Chebyshev grid
