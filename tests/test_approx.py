@@ -362,6 +362,31 @@ def test_numba_and_numpy_paths_agree(monkeypatch):
     np.testing.assert_allclose(slow, ref, atol=1e-12)
 
 
+def test_array_module_generic_path_matches_numpy(monkeypatch):
+    # The CuPy route runs the same code with another array module: emulate one with a
+    # namespace copy of NumPy (so ``xp is np`` is False), which takes the mirrored-FFT
+    # DCT-I and the chunked vectorized evaluation instead of scipy's DCT and numba.
+    import types
+
+    import scipy
+
+    from soptim.approx import _chebtucker, _kernels
+    from soptim.backend import Backend
+
+    shim = types.ModuleType("numpy_shim")
+    shim.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    f = erf_over_r(3.0, (0.1, -0.2, 0.0))
+    ref = ChebTucker.fit(f, CUBE, tol=1e-8)
+    monkeypatch.setattr(_chebtucker, "_backend_of", lambda name: Backend("numpy", shim, scipy))
+    gen = ChebTucker.fit(f, CUBE, tol=1e-8)
+    assert gen.degrees == ref.degrees and gen.ranks == ref.ranks
+    np.testing.assert_allclose(gen.coefficients(), ref.coefficients(), atol=1e-12)
+    P = random_points(CUBE, 500)
+    # on [-1, 1]^3 the points are their own unit coordinates
+    np.testing.assert_allclose(_kernels.evaluate_points(P, ref.core, ref.factors, shim),
+                               ref.evaluate(P), atol=1e-13)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
