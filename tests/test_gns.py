@@ -246,8 +246,11 @@ def test_metric_option(metric):
 def test_metric_with_woodbury_and_cg():
     fg, hess, fisher, xstar = quartic_problem(m=60, n=20)
     B = np.linspace(1.0, 3.0, 20)
+    Bd = np.diag(B) + 0.1 * np.ones((20, 20))  # dense metric: CG per trial
     for kw in (dict(options={"per_sample_grads": fisher, "metric": B}),
-               dict(hessp=lambda x, p: hess(x) @ p, options={"metric": B})):
+               dict(hessp=lambda x, p: hess(x) @ p, options={"metric": B}),
+               dict(hessp=lambda x, p: hess(x) @ p, options={"metric": Bd}),
+               dict(options={"per_sample_grads": fisher, "metric": Bd})):
         res = gns(fg, np.zeros(20), jac=True, tol=1e-12, **kw)
         assert res.success, res.message
         assert res.fun <= 1e-16

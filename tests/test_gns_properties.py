@@ -11,6 +11,7 @@ import soptim
 from soptim.backend import get_backend
 from soptim.optimize._curvature import (
     DenseCurvature,
+    KrylovCurvature,
     LowRankCurvature,
     Metric,
     OperatorCurvature,
@@ -123,3 +124,24 @@ def test_invariant_to_affine_changes_of_f(c, shift):
                               tol=1e-9 * c)
     assert res.success
     np.testing.assert_allclose(res.x, 1.0, atol=1e-7)
+
+
+@SETTINGS
+@given(n=st.integers(1, 15), seed=st.integers(0, 10 ** 6), diag=st.booleans(),
+       lams=st.lists(st.floats(1e-2, 1e2), min_size=1, max_size=4))
+def test_krylov_model_matches_dense_for_every_trial(n, seed, diag, lams):
+    """One Lanczos basis answers several lam (trials) like a dense solve of each."""
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((n, n))
+    H = Q @ Q.T
+    B = rng.uniform(0.5, 2.0, n) if diag else None
+    m = Metric(B, n, get_backend(H), np.float64)
+    rhs = rng.standard_normal(n)
+    products = []
+    model = KrylovCurvature(lambda v: products.append(1) or H @ v, m, rtol=1e-12,
+                            maxiter=10 * n)
+    dense = DenseCurvature(H, m)
+    for lam in lams:
+        np.testing.assert_allclose(model.solve(rhs, lam), dense.solve(rhs, lam), rtol=1e-6,
+                                   atol=1e-8 * np.linalg.norm(rhs) / lam)
+    assert len(products) <= n  # the basis is shared: at most n products in all

@@ -33,6 +33,7 @@ from ._common import (
 )
 from ._curvature import (
     DenseCurvature,
+    KrylovCurvature,
     LowRankCurvature,
     Metric,
     OperatorCurvature,
@@ -309,6 +310,7 @@ def _minimize_gns(
         status = None
         trials = 0
         last_reason = ""
+        rhs = -g
         while True:
             if trials >= max_trials:
                 status = STATUS_FAILURE
@@ -319,7 +321,7 @@ def _minimize_gns(
             trials += 1
             ntrials += 1
             lam = gnorm / gamma
-            d = model.solve(-g, lam)
+            d = model.solve(rhs, lam)
             if d is None:
                 last_reason = "H + lam*B not positive definite along the step"
             elif not bool(to_numpy(xp.isfinite(d).all())):
@@ -523,7 +525,7 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
                 xn = float(to_numpy(xp.sqrt(x @ x)))
                 h = float(np.sqrt(np.finfo(np.dtype(str(dtype))).eps)) * (1.0 + xn) / vn
                 return (of.grad(x + h * v) - g) / h
-            return OperatorCurvature(hv, B, cg_tol(gnorm), cg_maxiter)
+            return _matrix_free(hv, B, cg_tol(gnorm), cg_maxiter)
         return build
 
     # exact: hess (dense / sparse / LinearOperator) or hessp
@@ -536,7 +538,7 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
 
                 def hv(v):
                     return xp.asarray(H.matvec(v), dtype=dtype).reshape(-1)
-                return OperatorCurvature(hv, B, cg_tol(gnorm), cg_maxiter)
+                return _matrix_free(hv, B, cg_tol(gnorm), cg_maxiter)
             if is_sparse(H):
                 _check_shape("hess", H.shape, n)
                 H = H.astype(dtype)
@@ -556,10 +558,18 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
                     raise ValueError(f"hessp must return an array of shape ({n},), "
                                      f"got {out.shape}")
                 return out
-            return OperatorCurvature(hv, B, cg_tol(gnorm), cg_maxiter)
+            return _matrix_free(hv, B, cg_tol(gnorm), cg_maxiter)
         raise ValueError("hessian='exact' needs hess or hessp")  # guarded by _select_model
 
     return build
+
+
+def _matrix_free(hv, B: Metric, rtol: float, maxiter: int):
+    # One Lanczos basis shared by the trials of an iteration when B is the identity
+    # or diagonal; a dense metric breaks the shift structure: CG per trial.
+    if B.kind == "dense":
+        return OperatorCurvature(hv, B, rtol, maxiter)
+    return KrylovCurvature(hv, B, rtol, maxiter)
 
 
 def _check_shape(name: str, shape, n: int) -> None:
