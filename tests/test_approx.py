@@ -66,6 +66,8 @@ def test_shifted_newton_degree_16_ranks_5_at_1e6():
     # the fixed-degree route of the paper: degree 16, untruncated, is below 1e-6
     full = ChebTucker.fit(newton_shifted, CUBE, degree=16, tol=1e-14)
     assert rel_max_error(full, newton_shifted, CUBE) <= 1e-6
+    assert not full.converged and "above tol" in full.message  # 16 is not enough for 1e-14
+    assert ChebTucker.fit(newton_shifted, CUBE, degree=16, tol=1e-6).converged
 
 
 def test_separable_gaussian_has_ranks_one_exactly():

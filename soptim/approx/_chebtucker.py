@@ -240,7 +240,8 @@ class ChebTucker:
     error_estimate : float
         Estimate of ``max |f - ct| / vscale`` on the box.
     converged : bool
-        False when the degree was capped before ``tol`` was reached.
+        False when the degree (capped by ``max_degree`` or fixed by ``degree``)
+        leaves an estimated tail above ``tol``.
     message : str
         How the approximant was built or why it is not converged.
 
@@ -402,8 +403,12 @@ class ChebTucker:
             C = _values_to_coeffs(values, xp)
             vscale = float(xp.abs(values).max())
             outside = [2.0 * extrapolated_tail(tail_profile(C, l, xp)) for l in range(d)]
-            converged, message = True, f"fixed degree {tuple(k - 1 for k in m)}"
             tail = sum(outside)
+            # a fixed degree is the caller's choice: no warning, but say whether it sufficed
+            converged = tail <= tol * vscale
+            message = (f"fixed degree {tuple(k - 1 for k in m)}; estimated degree tail "
+                       f"{tail / vscale if vscale else 0.0:.1e} (relative) "
+                       f"{'within' if converged else 'above'} tol={tol:g}")
         else:
             if max_degree is None:
                 cap = 1 << max(1, int(np.floor(np.log2(_SAMPLE_BUDGET ** (1.0 / d) - 1))))
@@ -644,7 +649,10 @@ class ChebTucker:
             profiles = _cp_profiles(w, A, xp)
             outside = [2.0 * extrapolated_tail(p) for p in profiles]
             tail = sum(outside)
-            converged, message = True, f"fixed degree {tuple(k - 1 for k in ms)}"
+            converged = tail <= tol * vscale
+            message = (f"fixed degree {tuple(k - 1 for k in ms)}; estimated degree tail "
+                       f"{tail / vscale if vscale else 0.0:.1e} (relative) "
+                       f"{'within' if converged else 'above'} tol={tol:g}")
         else:
             if max_degree is None:
                 caps = [1 << 12] * d
