@@ -200,6 +200,14 @@ def test_non_convergence_reports_and_warns():
     assert not res.success and np.isfinite(res.plan).all()
 
 
+def test_unreachable_tolerance_stops_with_a_reason():
+    a, b, M = _problem(30, 40, seed=15)
+    with pytest.warns(OptimizeWarning, match="rounding"):
+        res = solve(a, b, M, 0.005, tol=1e-19)
+    assert not res.success and res.status == 2
+    assert res.marginal_error < 1e-13 and np.isfinite(res.plan).all()
+
+
 def test_unknown_option_warns():
     a, b, M = _problem(5, 5)
     with pytest.warns(OptimizeWarning, match="Unknown solver options"):

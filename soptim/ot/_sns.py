@@ -42,6 +42,7 @@ class NewtonOptions:
     armijo: float = 1e-4  # sufficient-increase constant c1
     backtrack: float = 0.5
     max_backtracks: int = 30
+    max_stall: int = 10  # steps at the rounding level without halving the error
     shift: float = 1e-3  # Tikhonov shift of the g-block, times min(err, 1) * mean(c)
 
 
@@ -85,6 +86,9 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
     if not math.isfinite(err):
         st.failed, st.message = True, "the starting plan overflows (non-finite marginals)"
         return st
+    best, stall = err, 0
+    # marginal sums of n or m terms are exact only to about this level
+    rounding = 100 * _EPS * mass * math.sqrt(n + m)
     while err > tol and st.nit < max_steps:
         thresh, _ = choose_threshold(counts, window, ctrl.drop, min_nnz, max_nnz)
         Ps = select_entries(ws.P, thresh, ws.be)
@@ -100,7 +104,8 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
         scale = abs(float(a @ f)) + abs(float(b @ g)) + reg * total
         t = 1.0
         accepted = False
-        for _ in range(opts.max_backtracks):
+        # not an ascent direction (CG broke down in rounding): no line search, densify
+        for _ in range(opts.max_backtracks if slope > 0 else 0):
             fn, gn = f + t * df, g + t * dg
             rn, cn, totn, countsn = ws.plan(fn, gn, window)
             st.n_plans += 1
@@ -110,14 +115,14 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
             if math.isfinite(dualn) and math.isfinite(errn) and (
                     dualn >= dual + opts.armijo * t * slope
                     # below rounding, the dual cannot rank steps: the error can
-                    or (errn < err and dualn >= dual - 64 * 2.2e-16 * scale)):
+                    or (errn < err and dualn >= dual - 64 * _EPS * scale)):
                 accepted = True
                 break
             t *= opts.backtrack
         if not accepted:
             # restore the plan at (f, g) and retry with a denser Hessian
             r, c, total, counts = ws.plan(f, g, window)
-            if ctrl.densify():
+            if Ps.nnz < n * m and ctrl.densify():
                 continue
             st.failed = True
             st.message = ("the line search found no ascent step with an exact Hessian "
@@ -129,8 +134,20 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
         err, dual = errn, dualn
         st.nit += 1
         history.append(err)
+        if err <= 0.5 * best or err > rounding:
+            best, stall = min(err, best), 0
+        else:
+            stall += 1
+            if stall >= opts.max_stall:
+                st.failed = True
+                st.message = (f"no progress in {stall} Newton steps (the error is at the "
+                              "rounding level of this problem)")
+                break
     st.f, st.g, st.r, st.c, st.total, st.err = f, g, r, c, total, err
     return st
+
+
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def _l1(xp: Any, u: Any, v: Any) -> float:

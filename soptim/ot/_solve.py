@@ -115,7 +115,9 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
         error is below it; ``drop0`` (1e-2) initial and ``drop_min`` (1e-14) smallest
         dropped-mass fraction of the sparsified Hessian; ``max_density`` (1.0);
         ``cg_maxiter`` (1000); ``armijo`` (1e-4); ``backtrack`` (0.5);
-        ``max_backtracks`` (30); ``shift`` (1e-3). Unknown options warn.
+        ``max_backtracks`` (30); ``shift`` (1e-3); ``reg_scaling`` (True),
+        ``scaling_start``, ``scaling_factor``, ``stage_tol`` (see Notes). Unknown
+        options warn.
 
     Returns
     -------
@@ -132,6 +134,11 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
 
     Notes
     -----
+    A batch ``b`` of shape (m, k) is solved column by column inside soptim with one
+    shared workspace (the cost, its transpose and the plan buffer are set up once);
+    Newton steps are not vectorized across the k problems, whose sparsity patterns
+    differ.
+
     Rows of ``a`` and columns of ``b`` with zero mass are removed before solving
     and restored as zero rows/columns of the plan; their potentials are the
     unregularized c-transforms ``min_j (M_ij - g_j)`` (finite, never NaN).
@@ -139,7 +146,12 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
     SNS [1]_ runs log-domain Sinkhorn until its linear convergence slows, then
     Newton steps on the dual whose Hessian keeps only the largest plan entries
     (the kept mass adapts to the progress), solved by Jacobi-preconditioned CG on
-    the Schur complement with an Armijo line search.
+    the Schur complement with an Armijo line search. When ``reg`` is small compared
+    with the spread of ``M`` the solve is continued over a decreasing ``reg``
+    schedule (``reg_scaling``, ``scaling_start`` = 0.02, ``scaling_factor`` = 4,
+    intermediate stages solved to ``stage_tol`` = 1e-3): from the previous stage's
+    potentials Newton converges in a few steps, where from a cold start at tiny
+    ``reg`` it needs many damped ones. ``history`` then spans all stages.
 
     References
     ----------
