@@ -79,6 +79,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "maxiter": 5000,
     "inner_maxiter": 2000,
     "memory": 10,
+    "lbfgs_memory": 10,
     "constraints": "auto",
     "disp": False,
 }
@@ -265,6 +266,22 @@ class _ProxLowerLevel:
         return theta, z_g, z_h, ok
 
 
+def _lbfgs_apply(xp, pairs, grad):
+    """L-BFGS two-loop recursion: an approximation of ``H^{-1} grad`` from the stored pairs."""
+    q = grad
+    alphas = []
+    for s, yv, rho in reversed(pairs):
+        a = rho * float(xp.sum(s * q))
+        alphas.append(a)
+        q = q - a * yv
+    _, yv, rho = pairs[-1]
+    q = q / (rho * float(xp.sum(yv * yv)))
+    for (s, yv, rho), a in zip(pairs, reversed(alphas)):
+        b = rho * float(xp.sum(yv * q))
+        q = q + (a - b) * s
+    return q
+
+
 def _options(options: dict | None) -> dict:
     if options is None:
         options = {}
@@ -282,9 +299,11 @@ def _options(options: dict | None) -> dict:
     if not (isinstance(opts["penalty_growth"], (int, float)) and opts["penalty_growth"] > 1):
         raise ValueError("options['penalty_growth'] must be a number > 1, got "
                          f"{opts['penalty_growth']!r}")
-    for name in ("maxiter", "inner_maxiter", "memory"):
-        if not (isinstance(opts[name], (int, np.integer)) and opts[name] >= 1):
-            raise ValueError(f"options[{name!r}] must be a positive integer, got {opts[name]!r}")
+    for name in ("maxiter", "inner_maxiter", "memory", "lbfgs_memory"):
+        low = 0 if name == "lbfgs_memory" else 1
+        if not (isinstance(opts[name], (int, np.integer)) and opts[name] >= low):
+            raise ValueError(f"options[{name!r}] must be an integer >= {low}, got "
+                             f"{opts[name]!r}")
     if opts["constraints"] not in ("auto", "affine", "nonlinear"):
         raise ValueError("options['constraints'] must be 'auto', 'affine' or 'nonlinear', got "
                          f"{opts['constraints']!r}")
@@ -352,6 +371,10 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
             Outer iterations; iterations of one inner (lower-level) solve.
         ``memory`` (10)
             Length of the nonmonotone line search's memory.
+        ``lbfgs_memory`` (10)
+            Curvature pairs of the quasi-Newton steps taken along the current
+            face of ``C`` (when the projected-gradient step stays on it); 0
+            gives plain spectral projected gradient.
         ``constraints`` ('auto')
             ``'affine'``, ``'nonlinear'`` or ``'auto'``: affine ``g`` / ``h``
             are recognised by checking that the Jacobians are constant and
@@ -539,6 +562,9 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     # projected-gradient loop below then only checks (and if needed polishes) the result.
     use_lbfgsb = affine is not None and joint.kind == "box" and not prob.be.is_gpu
     level_runs = 0
+    use_face_qn = affine is not None and not use_lbfgsb and opts["lbfgs_memory"] > 0
+    pairs: list = []
+    face_key = None
     while nit < opts["maxiter"]:
         nit += 1
         if use_lbfgsb and level_runs < 3:  # a restart clears curvature pairs spoilt by rounding
@@ -579,8 +605,28 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
             c *= growth
             alpha /= growth
             level_runs = 0
+            pairs.clear()  # curvature pairs of the previous penalty
             hist = [pt.merit(c)]
             continue
+        qn_face = None
+        if use_face_qn:
+            # Where the projected-gradient step stays on the current face of C, take a
+            # quasi-Newton step along that face (the penalized problem's conditioning grows
+            # like c; spectral steps alone do not undo it); where it changes face, take it.
+            face = joint.face(pt.w, affine["b_eq"], affine["d_in"])
+            if face.key != joint.face(target, affine["b_eq"], affine["d_in"]).key:
+                pairs.clear()
+            else:
+                if face.key != face_key:
+                    pairs.clear()
+                    face_key = face.key
+                gf = face.project(grad)
+                d_qn = -face.project(_lbfgs_apply(xp, pairs, gf) if pairs else alpha * gf)
+                slope_qn = float(xp.sum(grad * d_qn))
+                if slope_qn < 0:
+                    t_max = joint.max_step(pt.w, d_qn, affine["b_eq"], affine["d_in"])
+                    d = d_qn * min(1.0, t_max)
+                    qn_face = face
         slope = float(xp.sum(grad * d))
         ref = max(hist[-opts["memory"]:])
         noise = 1e3 * np.finfo(float).eps * (abs(pt.F) + c * (abs(pt.f) + abs(pt.V)))
@@ -609,6 +655,12 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
         sy = float(xp.sum(s * yv))
         alpha = float(xp.sum(s * s)) / sy if sy > 0 else alpha * 10.0
         alpha = min(max(alpha, 1e-14), 1e14)
+        if qn_face is not None:
+            yf = qn_face.project(yv)
+            syf = float(xp.sum(s * yf))
+            if syf > 1e-12 * math.sqrt(float(xp.sum(s * s)) * float(xp.sum(yf * yf))):
+                pairs.append((s, yf, 1.0 / syf))
+                del pairs[:-opts["lbfgs_memory"]]
         pt = new
         hist.append(pt.merit(c))
         if runner(pt.w[:n], y=pt.w[n:], fun=pt.F, lower_gap=max(pt.gap, 0.0), penalty=c,

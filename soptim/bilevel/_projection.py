@@ -9,7 +9,8 @@ is passed at call time (for the slice it depends on ``x``).
 
 What is exact and how:
 
-- boxes only: a clip;
+- boxes only, or inequalities that each bound one coordinate (``y <= x``,
+  ``|w| <= r``), with or without a box: a clip;
 - affine equalities ``A z = b`` without a box: the closed form
   ``z = w - A^T (A A^T)^+ (A w - b)`` with ``(A A^T)^+`` factored once;
 - affine inequalities, or affine rows together with a box: the dual of the
@@ -27,13 +28,15 @@ as ``u / t``, which is how the solver reads off ``lam``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.linalg
 import scipy.optimize
 
 from ..backend import to_numpy
 
-__all__ = ["InfeasibleSetError", "AffineProjector", "NonlinearProjector",
+__all__ = ["InfeasibleSetError", "AffineProjector", "Face", "NonlinearProjector",
            "active_set_qp", "feasible_point"]
 
 
@@ -149,6 +152,9 @@ class AffineProjector:
         self._passive = None
         if self.p_eq == 0 and self.p_in == 0:
             self.kind = "box"
+        elif self.p_eq == 0 and self._rows_are_bounds():
+            # every inequality bounds one coordinate (y <= x, |w| <= r, ...): a clip
+            self.kind = "row-box"
         elif self.p_in == 0 and not self.has_box:
             self.kind = "affine-equality"
             # (A A^T)^+ once; rank-deficient rows (repeated constraints) are fine.
@@ -164,6 +170,30 @@ class AffineProjector:
             self._K = np.vstack(rows)
             self._M = self._K @ self._K.T
 
+    def _rows_are_bounds(self) -> bool:
+        nz = self.A_in != 0
+        if not np.all(nz.sum(axis=1) == 1):
+            return False
+        cols = np.argmax(nz, axis=1)
+        coef = self.A_in[np.arange(self.p_in), cols]
+        up, dn = coef > 0, coef < 0
+        if np.unique(cols[up]).size != up.sum() or np.unique(cols[dn]).size != dn.sum():
+            return False  # two rows bound the same side of one coordinate
+        xp = self.xp
+        self._up, self._dn = xp.asarray(np.flatnonzero(up)), xp.asarray(np.flatnonzero(dn))
+        self._j_up, self._j_dn = xp.asarray(cols[up]), xp.asarray(cols[dn])
+        self._coef = xp.asarray(coef)
+        return True
+
+    def _row_bounds(self, d_in):
+        """Coordinate bounds of the 'row-box' set for right-hand side ``d_in``."""
+        xp = self.xp
+        bound = xp.asarray(d_in, dtype=self.lb.dtype) / self._coef
+        lo, hi = self.lb.copy(), self.ub.copy()
+        hi[self._j_up] = xp.minimum(hi[self._j_up], bound[self._up])
+        lo[self._j_dn] = xp.maximum(lo[self._j_dn], bound[self._dn])
+        return lo, hi, bound
+
     def project(self, w, b_eq=None, d_in=None):
         """Project ``w``; return ``(z, nu, mu)`` with the equality / inequality multipliers.
 
@@ -177,6 +207,20 @@ class AffineProjector:
         xp = self.xp
         if self.kind == "box":
             return xp.clip(w, self.lb, self.ub), xp.zeros(0), xp.zeros(0)
+        if self.kind == "row-box":
+            lo, hi, bound = self._row_bounds(d_in)
+            if bool(xp.any(lo > hi + 1e-12 * (1.0 + xp.abs(lo) + xp.abs(hi)))):
+                raise InfeasibleSetError("the inequality constraints and bounds have no "
+                                         "common point")
+            z = xp.clip(w, lo, hi)
+            mu = xp.zeros(self.p_in, dtype=w.dtype)
+            # a row carries the multiplier where it (not the box) is the binding bound
+            for rows, j, binding in ((self._up, self._j_up, bound[self._up] <= self.ub[self._j_up]),
+                                     (self._dn, self._j_dn,
+                                      bound[self._dn] >= self.lb[self._j_dn])):
+                m = xp.maximum((w[j] - z[j]) / self._coef[rows], 0.0)
+                mu[rows] = xp.where(binding, m, 0.0)
+            return z, xp.zeros(0), mu
         if self.kind == "affine-equality":
             b = xp.asarray(b_eq, dtype=w.dtype)
             resid = self._A_dev @ w - b
@@ -207,6 +251,78 @@ class AffineProjector:
         nu = u[:self.p_eq]
         mu = u[self.p_eq:self.p_eq + self.p_in]
         return xp.asarray(z), xp.asarray(nu), xp.asarray(mu)
+
+
+    def _rows_and_rhs(self, b_eq, d_in):
+        parts = [np.asarray(to_numpy(b_eq), dtype=np.float64).reshape(-1),
+                 np.asarray(to_numpy(d_in), dtype=np.float64).reshape(-1)]
+        if self.has_box:
+            parts += [-self._lbh[self._lo_idx], self._ubh[self._hi_idx]]
+        return self._K, np.concatenate(parts)
+
+    def face(self, z, b_eq=None, d_in=None, tol=1e-10) -> Face:
+        """The face of the set on which ``z`` (a point of the set) lies."""
+        xp = self.xp
+        if self.kind == "affine-equality":
+            return Face("eq", N=self._A_dev, xp=xp)
+        if self.kind in ("box", "row-box"):
+            lo, hi = (self.lb, self.ub) if self.kind == "box" else self._row_bounds(d_in)[:2]
+            scale = 1.0 + float(xp.max(xp.abs(z)))
+            at = (z <= lo + tol * scale) | (z >= hi - tol * scale)
+            return Face(bytes(np.asarray(to_numpy(at))), free=(~at).astype(z.dtype), xp=xp)
+        K, c = self._rows_and_rhs(b_eq, d_in)
+        zh = np.asarray(to_numpy(z), dtype=np.float64)
+        resid = K @ zh - c
+        scale = 1.0 + np.abs(c).max(initial=0.0) + np.abs(zh).max(initial=0.0)
+        active = resid >= -tol * scale
+        active[:self.p_eq] = True
+        return Face(bytes(active), N=K[active], xp=xp)
+
+    def max_step(self, z, d, b_eq=None, d_in=None) -> float:
+        """Largest ``t`` with ``z + t d`` in the set (``d`` along the face of ``z``)."""
+        xp = self.xp
+        if self.kind == "affine-equality":
+            return math.inf
+        if self.kind in ("box", "row-box"):
+            lo, hi = (self.lb, self.ub) if self.kind == "box" else self._row_bounds(d_in)[:2]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                up = xp.where(d > 0, (hi - z) / d, math.inf)
+                lo = xp.where(d < 0, (lo - z) / d, math.inf)
+            return max(float(xp.min(xp.minimum(up, lo))), 0.0)
+        K, c = self._rows_and_rhs(b_eq, d_in)
+        zh = np.asarray(to_numpy(z), dtype=np.float64)
+        dh = np.asarray(to_numpy(d), dtype=np.float64)
+        Kd = K[self.p_eq:] @ dh
+        slack = c[self.p_eq:] - K[self.p_eq:] @ zh
+        moving = Kd > 1e-14 * (1.0 + np.abs(Kd).max(initial=0.0))
+        if not moving.any():
+            return math.inf
+        return max(float(np.min(slack[moving] / Kd[moving])), 0.0)
+
+
+class Face:
+    """Directions along the constraints active at a point: ``v -> v - N^T (N N^T)^+ N v``.
+
+    ``key`` identifies the active set (two faces with the same key are the same face).
+    """
+
+    def __init__(self, key, N=None, free=None, xp=np):
+        self.key = key
+        self.xp = xp
+        self.free = free  # box-only faces: a mask of the coordinates not at a bound
+        if N is not None and N.shape[0]:
+            self.N = xp.asarray(N)
+            self.NNt_pinv = xp.asarray(scipy.linalg.pinvh(np.asarray(to_numpy(N @ N.T))))
+        else:
+            self.N = None
+
+    def project(self, v):
+        """Project a direction onto the face."""
+        if self.free is not None:
+            return v * self.free
+        if self.N is None:
+            return v
+        return v - self.N.T @ (self.NNt_pinv @ (self.N @ v))
 
 
 class NonlinearProjector:
