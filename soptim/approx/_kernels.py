@@ -4,8 +4,9 @@ Per point ``x``: ``F_l = T(x_l) V_l`` for every axis (Clenshaw on all ``r_l``
 columns of ``V_l`` at once), then the core contracted with ``F_d``, ...,
 ``F_1``; cost ``O(sum m_l r_l + prod r_l)`` per point.
 
-The numba kernel fuses both steps and runs in parallel over blocks of points
-(work buffers are allocated once per block). The array-module fallback does
+The numba kernel fuses both steps and runs in parallel over blocks of points;
+within a block every inner loop runs over the block's points, so it
+vectorizes (work buffers are allocated once per block). The array-module fallback does
 the same computation in vectorized chunks and is the CuPy path.
 """
 
@@ -21,52 +22,68 @@ from ._chebyshev import clenshaw
 
 __all__ = ["evaluate_points", "pack_factors"]
 
-_BLOCK = 256  # points per parallel task in the numba kernel
+_BLOCK = 64  # points per parallel task in the numba kernel (at most)
 _CHUNK_ENTRIES = 1 << 22  # array entries per chunk in the vectorized path
 
 
 @njit(parallel=True, fastmath=True)
-def _evaluate_kernel(t, Vpack, ms, rs, core, out):  # pragma: no cover - compiled
+def _evaluate_kernel(t, Vpack, ms, rs, core, out, block):  # pragma: no cover - compiled
+    # Blocks of `block` points per task; every inner loop runs over the points of
+    # the block (contiguous, no reduction) so it vectorizes.
     n_pts, d = t.shape
     rmax = Vpack.shape[2]
-    nblk = (n_pts + _BLOCK - 1) // _BLOCK
+    nblk = (n_pts + block - 1) // block
+    wrows = core.size // rs[d - 1]
     for blk in prange(nblk):
-        F = np.empty((d, rmax))
-        b1 = np.empty(rmax)
-        b2 = np.empty(rmax)
-        work = np.empty(core.size)
-        stop = min(n_pts, (blk + 1) * _BLOCK)
-        for n in range(blk * _BLOCK, stop):
-            for l in range(d):
-                x = t[n, l]
-                two_x = 2.0 * x
-                r = rs[l]
+        F = np.empty((d, rmax, block))
+        b1 = np.empty((rmax, block))
+        b2 = np.empty((rmax, block))
+        xs = np.empty(block)
+        work = np.empty((wrows, block))
+        acc = np.empty(block)
+        start = blk * block
+        nb = min(n_pts, start + block) - start
+        # F_l[q, p] = sum_k V_l[k, q] T_k(x_p): Clenshaw on all columns at once
+        for l in range(d):
+            r = rs[l]
+            for p in range(nb):
+                xs[p] = t[start + p, l]
+            for q in range(r):
+                for p in range(nb):
+                    b1[q, p] = 0.0
+                    b2[q, p] = 0.0
+            for k in range(ms[l] - 1, 0, -1):
                 for q in range(r):
-                    b1[q] = 0.0
-                    b2[q] = 0.0
-                for k in range(ms[l] - 1, 0, -1):
-                    for q in range(r):
-                        tmp = Vpack[l, k, q] + two_x * b1[q] - b2[q]
-                        b2[q] = b1[q]
-                        b1[q] = tmp
+                    c = Vpack[l, k, q]
+                    for p in range(nb):
+                        tmp = c + 2.0 * xs[p] * b1[q, p] - b2[q, p]
+                        b2[q, p] = b1[q, p]
+                        b1[q, p] = tmp
+            for q in range(r):
+                c = Vpack[l, 0, q]
+                for p in range(nb):
+                    F[l, q, p] = c + xs[p] * b1[q, p] - b2[q, p]
+        # contract the core (C order) with F_d, ..., F_1; row j of `work` is only
+        # written after rows j*r .. j*r + r - 1 (>= j) have been read
+        size = core.size
+        for l in range(d - 1, -1, -1):
+            r = rs[l]
+            size //= r
+            for j in range(size):
+                for p in range(nb):
+                    acc[p] = 0.0
                 for q in range(r):
-                    F[l, q] = Vpack[l, 0, q] + x * b1[q] - b2[q]
-            # contract the core (C order) from the last axis to the first
-            size = core.size
-            for l in range(d - 1, -1, -1):
-                r = rs[l]
-                size //= r
-                for j in range(size):
-                    s = 0.0
-                    base = j * r
                     if l == d - 1:
-                        for q in range(r):
-                            s += core[base + q] * F[l, q]
+                        c = core[j * r + q]
+                        for p in range(nb):
+                            acc[p] += c * F[l, q, p]
                     else:
-                        for q in range(r):
-                            s += work[base + q] * F[l, q]
-                    work[j] = s
-            out[n] = work[0]
+                        for p in range(nb):
+                            acc[p] += work[j * r + q, p] * F[l, q, p]
+                for p in range(nb):
+                    work[j, p] = acc[p]
+        for p in range(nb):
+            out[start + p] = work[0, p]
 
 
 def pack_factors(factors: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -109,7 +126,10 @@ def evaluate_points(t: Any, core: Any, factors: Sequence[Any], xp: Any = np) -> 
     if xp is np and numba_available():
         Vpack, ms, rs = pack_factors(factors)
         out = np.empty(t.shape[0])
+        # keep the per-task work array (rows x block) near 2^18 entries
+        rows = max(1, int(np.prod(core.shape[:-1], dtype=np.int64)))
+        block = int(max(4, min(_BLOCK, (1 << 18) // rows)))
         _evaluate_kernel(np.ascontiguousarray(t, dtype=np.float64), Vpack, ms, rs,
-                         np.ascontiguousarray(core, dtype=np.float64).reshape(-1), out)
+                         np.ascontiguousarray(core, dtype=np.float64).reshape(-1), out, block)
         return out
     return _evaluate_chunked(t, core, factors, xp)
