@@ -199,6 +199,22 @@ def test_indefinite_dense_uses_absolute_eigenvalues():
     np.testing.assert_allclose(d, rhs / np.array([2.0, 5.0, 7.0]))
 
 
+def test_krylov_negative_curvature_truncates_like_cg():
+    from soptim.backend import get_backend
+    from soptim.optimize._curvature import KrylovCurvature, Metric
+
+    H = np.diag([-1.0, 2.0])
+    m = Metric(None, 2, get_backend(H), np.float64)
+    rhs = np.array([1.0, 1.0])
+    # T_1 = q^T H q = 0.5 > -lam, but T_2 + lam I is indefinite: keep the 1-step solution
+    d = KrylovCurvature(lambda v: H @ v, m, rtol=1e-12, maxiter=10).solve(rhs, 0.5)
+    np.testing.assert_allclose(d, [1.0, 1.0])
+    assert rhs @ d > 0  # a descent direction for g = -rhs
+    # negative curvature at the first step: no direction, the trial is rejected
+    minus_i = KrylovCurvature(lambda v: -v, m, rtol=1e-12, maxiter=10)
+    assert minus_i.solve(rhs, 0.1) is None
+
+
 # -- other curvature options ----------------------------------------------------------------
 
 def test_user_solve_option():
@@ -504,9 +520,10 @@ def test_cupy_rosenbrock_and_fisher():
         return cp.asarray(rosen_hess(cp.asnumpy(x)))
 
     x0 = cp.asarray(rosen_x0(10))
-    res = gns(f, x0, jac=g, hess=h, tol=1e-10)
-    assert isinstance(res.x, cp.ndarray) and res.success
-    np.testing.assert_allclose(cp.asnumpy(res.x), 1.0, atol=1e-8)
+    for kw in (dict(hess=h), dict(hessp=lambda x, p: h(x) @ p)):
+        res = gns(f, x0, jac=g, tol=1e-10, **kw)
+        assert isinstance(res.x, cp.ndarray) and res.success
+        np.testing.assert_allclose(cp.asnumpy(res.x), 1.0, atol=1e-8)
     fg, hess, fisher, xstar = quartic_problem(m=60, n=20)
     res = gns(lambda x: fg(cp.asnumpy(x))[0], cp.zeros(20), jac=lambda x: cp.asarray(
         fg(cp.asnumpy(x))[1]), tol=1e-12,

@@ -170,10 +170,13 @@ class Metric:
         sp = self.be.scipy.sparse
         n = self.n
         if self.kind == "identity":
-            return (H + lam * sp.identity(n, dtype=H.dtype, format="csr")).tocsc()
-        if self.kind == "diagonal":
-            return (H + sp.diags(lam * self.diag, format="csr")).tocsc()
-        return (H + sp.csr_matrix(lam * self.matrix)).tocsc()
+            M = H + lam * sp.identity(n, dtype=H.dtype, format="csr")
+        elif self.kind == "diagonal":
+            M = H + sp.diags(lam * self.diag, format="csr")
+        else:
+            M = H + sp.csr_matrix(lam * self.matrix)
+        # scipy's spsolve factorizes CSC; cupyx's (cuSOLVER csrlsvqr) works on CSR.
+        return M.tocsr() if self.be.is_gpu else M.tocsc()
 
     def _diag_index(self):
         idx = self.be.xp.arange(self.n)
