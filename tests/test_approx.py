@@ -292,18 +292,20 @@ def test_fixed_degree_anisotropic_and_from_values():
 
 
 def test_sampling_reuses_points():
-    calls = []
+    seen = []
 
     def f(x, y, z):
-        out = gauss10(x, y, z) + 0.1 * x * y
-        calls.append(out.size)
-        return out
+        X, Y, Z = np.broadcast_arrays(x, y, z)
+        seen.append(np.stack([X.ravel(), Y.ravel(), Z.ravel()], axis=1))
+        return gauss10(x, y, z) + 0.1 * x * y
 
     ct = ChebTucker.fit(f, CUBE, tol=1e-9)
-    assert sum(calls) == ct.nfev
-    # doubling 17 -> 33 -> ... evaluates every grid point exactly once
-    final = 2 ** int(np.ceil(np.log2(max(ct.degrees)))) + 1
-    assert ct.nfev == final**3
+    pts = np.vstack(seen)
+    assert len(seen) > 1 and pts.shape[0] == ct.nfev
+    # doubling m = 2^k + 1 -> 2^(k+1) + 1 evaluates every grid point exactly once
+    assert np.unique(pts, axis=0).shape[0] == pts.shape[0]
+    sizes = [np.unique(pts[:, l]).size for l in range(3)]
+    assert ct.nfev == np.prod(sizes) and all(((m - 1) & (m - 2)) == 0 for m in sizes)
 
 
 # ----------------------------------------------------------------------------- HOOI, arithmetic
