@@ -447,6 +447,8 @@ def _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve) -> s
             raise ValueError(f"hessian={name!r} needs the option {need[name][0]!r}")
         if name == "exact" and hess is None and hessp is None:
             raise ValueError("hessian='exact' needs hess or hessp")
+        if name == "exact" and not callable(hess) and hessp is None:
+            return "fd"  # hess='2-point' / '3-point': finite-difference products
         return name
     given = [k for k, f in (("solve", solve), ("gauss-newton", residuals),
                             ("fisher", per_sample_grads)) if f is not None]
