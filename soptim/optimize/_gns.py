@@ -335,7 +335,7 @@ def _minimize_gns(
                     status = STATUS_FAILURE
                     message = (f"The step fell below the rounding level of x (gradient norm "
                                f"{gnorm:.3e}); gtol={gtol:.1e} is probably below the "
-                               "attainable accuracy.")
+                               "attainable accuracy, or the gradient (jac) is inaccurate.")
                     break
                 accepted, last_reason, f_new, g_new, gnew_norm = _trial(
                     of, x_new, f, lam, B, eps, xp)
