@@ -557,8 +557,9 @@ class ChebTucker:
             ``k`` of ``factors[l]`` is ``u_k^(l)`` at ``grid[l]``); they are
             interpolated to Chebyshev points by quintic splines (lower order
             for grids of fewer than 6 points); the spline error, ``O(h^6)``
-            for smooth vectors, is not part of ``error_estimate``. Or callables ``u_l(x) -> (len(x), R)`` evaluated
-            directly (then give ``domain``).
+            for smooth vectors, is not part of ``error_estimate``. Or
+            callables ``u_l(x) -> (len(x), R)`` evaluated directly (then give
+            ``domain``).
         grid : sequence of d 1-D increasing arrays, optional
             The tensor grid of array factors; the box is
             ``[grid[l][0], grid[l][-1]]``.
