@@ -116,6 +116,9 @@ class BilevelToy:
     def time_soptim(self, n):
         soptim_solve(n)
 
+    def time_soptim_gap_tol_1e6(self, n):
+        soptim_solve(n, gap_tol=1e-6)  # stops at c = 1e3: rel. error ~3e-4 (< 1e-3)
+
     def track_soptim_iterations(self, n):
         return soptim_solve(n).nit
 
@@ -146,6 +149,11 @@ def main():
         t_ours = time.perf_counter() - t0
         print(f"n={n:5d} soptim: {res.nit} it ({res.inner_nit} inner, {res.njev} gradients), "
               f"{t_ours:.3f} s, rel err {rel_error(res.x):.2e}, success={res.success}")
+        t0 = time.perf_counter()
+        loose = soptim_solve(n, gap_tol=1e-6)
+        t_loose = time.perf_counter() - t0
+        print(f"        soptim gap_tol=1e-6: {loose.nit} it ({loose.njev} gradients), "
+              f"{t_loose:.3f} s, rel err {rel_error(loose.x):.2e}")
         for alternating in (False, True):
             t0 = time.perf_counter()
             it_pub, err_pub, reached = published_loop(n, CAPS[n], alternating=alternating)

@@ -29,10 +29,12 @@ The published method takes one fixed step on each of ``theta``, ``lam``,
   which ``z`` is the multiplier estimate (the published ``z`` step, taken to
   its fixed point ``z = lam``) when they are not;
 - the outer problem ``min F + c G`` over ``C`` is solved by spectral projected
-  gradient: Barzilai-Borwein step sizes (a curvature estimate) with a
-  nonmonotone Armijo backtracking on the penalized merit; when ``C`` is a box
-  (no coupled constraints), by L-BFGS-B, whose curvature pairs cope better
-  with the conditioning of the penalized problem (it grows like ``c``);
+  gradient (Barzilai-Borwein step sizes, a curvature estimate, with a
+  nonmonotone Armijo backtracking on the penalized merit), switching to
+  L-BFGS steps along the current face of ``C`` whenever the projected-gradient
+  step does not change the face; when ``C`` is a box (no coupled
+  constraints), by L-BFGS-B. The quasi-Newton metric is what copes with the
+  conditioning of the penalized problem, which grows like ``c``;
 - the penalty is increased geometrically (``c <- 10 c`` from ``c = 10``) each
   time the penalized problem is stationary, until the gap is below its
   tolerance.
@@ -404,8 +406,11 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     Projections onto ``C = {x in X, y in Y, g <= 0, h = 0}`` (and onto its
     slices at fixed ``x``, used by the inner solve):
 
-    - boxes: a clip; affine equalities without a box: a closed form; both
-      run on CuPy arrays too (the method then runs on the GPU);
+    - boxes, and affine inequalities whose rows each involve one variable
+      (``y_j <= u_j``; for the inner solve at fixed ``x`` also ``y <= x``,
+      ``|w| <= x``): a clip; affine equalities without a box: a closed
+      form. These run on CuPy arrays too (the method then runs on the GPU;
+      a box-only ``C`` uses SciPy's L-BFGS-B on NumPy input only);
     - affine inequalities, or affine constraints with a box: the dual QP
       (one variable per constraint and finite bound) solved exactly by an
       active-set method, on the host; the set is first checked non-empty by
