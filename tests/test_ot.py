@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import OptimizeWarning
 
 from soptim.ot import (
@@ -206,6 +208,26 @@ def test_unreachable_tolerance_stops_with_a_reason():
         res = solve(a, b, M, 0.005, tol=1e-19)
     assert not res.success and res.status == 2
     assert res.marginal_error < 1e-13 and np.isfinite(res.plan).all()
+
+
+def test_totals_within_tolerance_are_rescaled():
+    a, b, M = _problem(6, 8, seed=16)
+    res = solve(a, b * (1 + 1e-9), M, 0.1)
+    assert res.success
+    np.testing.assert_allclose(res.plan.sum(0), b, atol=1e-9)
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 12), m=st.integers(1, 12), seed=st.integers(0, 10**6),
+       logreg=st.floats(-3, 0))
+def test_property_marginals_and_cost_bounds(n, m, seed, logreg):
+    a, b, M = _problem(n, m, seed=seed)
+    reg = 10.0**logreg
+    res = solve(a, b, M, reg, tol=1e-10)
+    assert res.success, res.message
+    assert (res.plan >= 0).all() and _l1_error(res.plan, a, b) <= 1e-10
+    exact = ot.emd2(a, b, M)
+    assert exact - 1e-9 <= res.cost <= exact + reg * np.log(n * m) + 1e-9
 
 
 def test_unknown_option_warns():

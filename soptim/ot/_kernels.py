@@ -469,7 +469,7 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
     xp = be.xp
     A, AT = Ps.mat, Ps.tmat
     res = g2 - AT @ (g1 / r)
-    diag = xp.maximum(c + shift - _col_sq_over_r(AT, r, xp), 1e-300)
+    diag = xp.maximum(c + shift - _col_sq_over_r(AT, r, be), 1e-300)
     bnorm2 = float(res @ res)
     dg = xp.zeros_like(c)
     z = res / diag
@@ -497,8 +497,8 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
     return df, dg, it
 
 
-def _col_sq_over_r(AT, r, xp):
+def _col_sq_over_r(AT, r, be):
     """sum_i P_ij^2 / r_i for every column j (AT is P_s^T in CSR)."""
-    sq = AT.copy()
-    sq.data = AT.data * AT.data / r[AT.indices]
-    return xp.asarray(sq.sum(axis=1)).ravel()
+    sq = be.scipy.sparse.csr_matrix((AT.data * AT.data / r[AT.indices], AT.indices,
+                                     AT.indptr), shape=AT.shape)
+    return be.xp.asarray(sq.sum(axis=1)).ravel()
