@@ -22,25 +22,88 @@ __all__ = ["plan_from_potentials", "dual_value", "dual_gradient", "dual_hessian"
 
 
 def plan_from_potentials(M: Any, f: Any, g: Any, reg: float) -> Any:
-    """``P_ij = exp((f_i + g_j - M_ij) / reg)`` (dense)."""
+    """Plan of the potentials: ``P_ij = exp((f_i + g_j - M_ij) / reg)`` (dense).
+
+    Parameters
+    ----------
+    M : array, shape (n, m)
+        Cost matrix.
+    f, g : arrays, shapes (n,) and (m,)
+        Dual potentials (``OTResult.potentials``).
+    reg : float
+        Entropic regularization.
+
+    Returns
+    -------
+    P : array, shape (n, m)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from soptim.ot import plan_from_potentials
+    >>> plan_from_potentials(np.zeros((1, 2)), np.zeros(1), np.log([0.25, 0.75]), 1.0)
+    array([[0.25, 0.75]])
+    """
     xp = get_backend(M, f, g).xp
     return xp.exp((f[:, None] + g[None, :] - M) / reg)
 
 
 def dual_value(a: Any, b: Any, M: Any, f: Any, g: Any, reg: float) -> float:
-    """``L(f, g) = <a, f> + <b, g> - reg * sum(P)``."""
+    """Dual objective ``L(f, g) = <a, f> + <b, g> - reg * sum(P)`` (concave).
+
+    At the optimum it equals the entropic cost ``OTResult.reg_cost``.
+
+    Parameters
+    ----------
+    a, b : arrays, shapes (n,) and (m,)
+        Marginals.
+    M : array, shape (n, m)
+        Cost matrix.
+    f, g : arrays, shapes (n,) and (m,)
+        Dual potentials.
+    reg : float
+        Entropic regularization.
+
+    Returns
+    -------
+    float
+    """
     P = plan_from_potentials(M, f, g, reg)
     return float(a @ f + b @ g - reg * P.sum())
 
 
 def dual_gradient(a: Any, b: Any, M: Any, f: Any, g: Any, reg: float) -> tuple[Any, Any]:
-    """Gradient of ``L``: ``(a - P 1, b - P^T 1)``."""
+    """Gradient of the dual: ``(a - P 1, b - P^T 1)``, the marginal violation.
+
+    Parameters are those of :func:`dual_value`.
+
+    Returns
+    -------
+    grad_f, grad_g : arrays, shapes (n,) and (m,)
+    """
     P = plan_from_potentials(M, f, g, reg)
     return a - P.sum(axis=1), b - P.sum(axis=0)
 
 
 def dual_hessian(M: Any, f: Any, g: Any, reg: float) -> Any:
-    """Dense Hessian of ``L``: ``-(1/reg) [[diag(P 1), P], [P^T, diag(P^T 1)]]``."""
+    """Dense Hessian of the dual: ``-(1/reg) [[diag(P 1), P], [P^T, diag(P^T 1)]]``.
+
+    Negative semidefinite, singular along ``(1, -1)``. SNS never forms it: it keeps
+    the diagonal blocks and the largest entries of ``P``.
+
+    Parameters
+    ----------
+    M : array, shape (n, m)
+        Cost matrix.
+    f, g : arrays, shapes (n,) and (m,)
+        Dual potentials.
+    reg : float
+        Entropic regularization.
+
+    Returns
+    -------
+    H : array, shape (n + m, n + m)
+    """
     xp = get_backend(M, f, g).xp
     P = plan_from_potentials(M, f, g, reg)
     n, m = P.shape
