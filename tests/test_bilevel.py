@@ -280,6 +280,8 @@ def test_unconstrained_simple_problem():
     (dict(options={"gtol": -1.0}), "gtol"),
     (dict(options={"constraints": "quadratic"}), "constraints"),
     (dict(method="bfgs"), "Unknown method"),
+    (dict(options={"maxiter": 0}), "maxiter"),
+    (dict(options={"penalty_growth": 1.0}), "penalty_growth"),
 ])
 def test_bad_inputs_raise_clear_errors(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -293,12 +295,41 @@ def test_non_callable_and_wrong_types():
         _simple(jac_F=lambda x, y: 1.0)
     with pytest.raises(TypeError, match="options"):
         _simple(options=[1])
+    with pytest.raises(TypeError, match="method must be a string"):
+        _simple(method=None)
+    with pytest.raises(TypeError, match="jac_f must be callable"):
+        _simple(jac_f=3)
 
 
 def test_nan_at_start_raises():
     with pytest.raises(ValueError, match="F\\(x0, y0\\) is not finite"):
         minimize(lambda x, y: np.nan, lambda x, y: 0.0, [0.0], [0.0],
                  jac_F=lambda x, y: (x, y), jac_f=lambda x, y: (x, y))
+
+
+def test_objective_returning_a_vector_is_rejected():
+    with pytest.raises(TypeError, match="F\\(x, y\\) must return a scalar.*shape \\(2,\\)"):
+        minimize(lambda x, y: x + y, lambda x, y: 0.0, np.zeros(2), np.zeros(2),
+                 jac_F=lambda x, y: (x, y), jac_f=lambda x, y: (x, y))
+
+
+def test_nan_outside_the_domain_is_backtracked_not_returned():
+    # F = -log(2 - x) + (x - 3)^2 / 2 is NaN for x > 2; its minimum over y = x is inside
+    def F(x, y):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(-np.log(2 - x[0]) + 0.5 * (y[0] - 3) ** 2)
+
+    def jac_F(x, y):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.array([1 / (2 - x[0])]), y - 3
+
+    res = minimize(F, lambda x, y: 0.5 * (y[0] - x[0]) ** 2, [0.0], [0.0], jac_F=jac_F,
+                   jac_f=lambda x, y: (x - y, y - x))
+    assert res.success, res.message
+    # reduced problem: -log(2 - x) + (x - 3)^2/2, stationary at (3 - x)(2 - x) = 1
+    x_star = (5 - np.sqrt(5)) / 2
+    np.testing.assert_allclose(res.x, [x_star], atol=1e-4)
+    assert np.isfinite(res.fun)
 
 
 def test_nonlinear_constraint_declared_affine_raises():

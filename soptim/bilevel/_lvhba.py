@@ -450,9 +450,10 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     >>> round(float(res.multipliers['lam_g'][0]), 6)
     1.0
     """
-    if not isinstance(method, str) or method.lower() != "lv-hba":
-        raise TypeError(f"method must be 'lv-hba', got {method!r}") if not isinstance(
-            method, str) else ValueError(f"Unknown method {method!r}; available: 'lv-hba'")
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {type(method).__name__}")
+    if method.lower() != "lv-hba":
+        raise ValueError(f"Unknown method {method!r}; available: 'lv-hba'")
     opts = _options(options)
     runner = CallbackRunner(callback)
     prob = BilevelProblem(F, f, jac_F, jac_f, g, jac_g, h, jac_h, x0, y0)
@@ -487,8 +488,9 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
                       "Ah_x": xp.asarray(A_h[:, :n]), "Ag_x": xp.asarray(A_g[:, :n])}
             w = xp.concatenate([prob.x0, prob.y0])
             if joint.kind == "active-set":
-                w0 = feasible_point(to_numpy(lb), to_numpy(ub), A_h, -c_h, A_g, -c_g)
-                del w0  # only its existence matters: the projection of (x0, y0) is used
+                # An empty C would make the projection fail less clearly: a linear program
+                # proves emptiness (only the existence of a point matters).
+                feasible_point(to_numpy(lb), to_numpy(ub), A_h, -c_h, A_g, -c_g)
             w = joint.project(w, affine["b_eq"], affine["d_in"])[0]
         else:
             if prob.be.is_gpu:
@@ -597,9 +599,15 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
             gap = abs(pt.gap)
             printer.row(nit, c, pt.F, gap, stat)
             if gap <= gap_tol * max(1.0, abs(pt.f)):
-                status, message = STATUS_SUCCESS, ("Optimization terminated successfully: "
-                                                   "stationary and value-function gap below "
-                                                   "gap_tol.")
+                if pt.inner_ok:
+                    status, message = STATUS_SUCCESS, ("Optimization terminated successfully: "
+                                                       "stationary and value-function gap "
+                                                       "below gap_tol.")
+                else:
+                    status, message = STATUS_FAILURE, (
+                        "the proximal lower-level solve did not converge at the final point, "
+                        "so the gap certificate is unreliable; raise options['inner_maxiter'] "
+                        "or check that f is convex in y")
                 break
             if c * growth > opts["c_max"]:
                 status, message = STATUS_FAILURE, (

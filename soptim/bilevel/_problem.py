@@ -138,9 +138,13 @@ class BilevelProblem:
 
     def _as_float(self, name, v) -> float:
         try:
-            return float(to_numpy(v))
+            a = np.asarray(to_numpy(v), dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{name}(x, y) must return a scalar, got {type(v).__name__}") from None
+            a = None
+        if a is None or a.size != 1:
+            raise TypeError(f"{name}(x, y) must return a scalar, got {type(v).__name__}"
+                            + ("" if a is None else f" of shape {a.shape}"))
+        return float(a.reshape(()))
 
     def _split_grad(self, name, out):
         try:
