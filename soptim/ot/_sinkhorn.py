@@ -34,7 +34,7 @@ def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any 
     f, g : arrays
         Potentials.
     sweeps : int
-        Number of completed sweeps.
+        Number of sweeps (row updates) performed, one ``history`` entry each.
     converged : bool
         Whether the error reached ``tol``.
     """
@@ -48,9 +48,9 @@ def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any 
         err = float(xp.sum(a * xp.abs(xp.expm1((f - f_new) / reg))))
         history.append(err)
         if err <= tol:
-            return f, g, k, True
+            return f, g, k + 1, True
         if switch is not None and switch(history[start:]):
-            return f_new, g, k, False
+            return f_new, g, k + 1, False
         f = f_new
         g = ws.update_g(f, logb)
     return f, g, max_sweeps, False
