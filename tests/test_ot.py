@@ -284,6 +284,25 @@ def test_numba_kernels_agree_with_numpy(monkeypatch):
                                atol=1e-12)
 
 
+def test_parallel_hessian_products_give_the_same_direction(monkeypatch):
+    from soptim.backend import get_backend
+    from soptim.ot import _kernels as K
+
+    rng = np.random.default_rng(17)
+    P = rng.random((80, 60)) ** 6 / 4800
+    r, c = P.sum(1), P.sum(0)
+    g1, g2 = 1e-3 * rng.standard_normal(80) * r, 1e-3 * rng.standard_normal(60) * c
+    g2 += (g1.sum() - g2.sum()) / 60
+    be = get_backend(P)
+    Ps = K.select_entries(P, np.quantile(P, 0.6), be)
+    serial = K.newton_direction(Ps, r, c, g1, g2, 1e-9, 1e-12, 500, be)
+    monkeypatch.setattr(K, "PARALLEL_MIN_NNZ", 0)  # the path of > 2^20 kept entries
+    parallel = K.newton_direction(Ps, r, c, g1, g2, 1e-9, 1e-12, 500, be)
+    assert serial[2] == parallel[2]
+    np.testing.assert_allclose(parallel[0], serial[0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(parallel[1], serial[1], rtol=1e-10, atol=1e-14)
+
+
 # ---------------------------------------------------------------- GPU
 @pytest.mark.gpu
 def test_cupy_arrays_in_cupy_arrays_out():

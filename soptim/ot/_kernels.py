@@ -46,6 +46,8 @@ HIST_SAMPLE = 1 << 18
 #: Below this many plan entries the kernels run on one thread: a parallel launch costs more
 #: than the work (and waits for a descheduled worker on a busy machine).
 PARALLEL_MIN_SIZE = 1 << 18
+#: Kept entries from which the CG's sparse products run in parallel.
+PARALLEL_MIN_NNZ = 1 << 20
 
 
 @contextlib.contextmanager
@@ -257,6 +259,17 @@ def _nb_spmv(indptr, indices, data, x, out):  # pragma: no cover - compiled
         out[i] = s
 
 
+@njit(parallel=True)
+def _nb_spmv_par(indptr, indices, data, x, out):  # pragma: no cover - compiled
+    """out = A x for A in CSR, rows in parallel (the sparse Hessian-vector product)."""
+    n = indptr.size - 1
+    for i in prange(n):
+        s = 0.0
+        for k in range(indptr[i], indptr[i + 1]):
+            s += data[k] * x[indices[k]]
+        out[i] = s
+
+
 @njit
 def _nb_newton_direction(indptr, indices, data, tindptr, tindices, tdata,
                          r, c, g1, g2, shift, rtol, maxiter, df, dg):  # pragma: no cover
@@ -458,8 +471,12 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
     of the dual times ``reg``). Conjugate gradient with a Jacobi preconditioner on
     the Schur complement ``S = diag(c) + shift - P_s^T diag(1/r) P_s``.
     Returns ``(df, dg, cg_iterations)``.
+
+    With numba: below :data:`PARALLEL_MIN_NNZ` kept entries the whole CG runs in
+    one serial kernel (a parallel launch per product would cost more than the
+    product); above it, the Hessian-vector products are parallel kernels.
     """
-    if be.use_numba:
+    if be.use_numba and Ps.nnz < PARALLEL_MIN_NNZ:
         df = np.empty(r.size)
         dg = np.empty(c.size)
         it = _nb_newton_direction(Ps.indptr, Ps.indices, Ps.data, Ps.tindptr, Ps.tindices,
@@ -467,9 +484,24 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
                                   int(maxiter), df, dg)
         return df, dg, int(it)
     xp = be.xp
-    A, AT = Ps.mat, Ps.tmat
-    res = g2 - AT @ (g1 / r)
-    diag = xp.maximum(c + shift - _col_sq_over_r(AT, r, be), 1e-300)
+    if be.use_numba:
+        tmp_n, tmp_m = np.empty(r.size), np.empty(c.size)
+
+        def A(x):  # P_s x
+            _nb_spmv_par(Ps.indptr, Ps.indices, Ps.data, x, tmp_n)
+            return tmp_n.copy()
+
+        def AT(y):  # P_s^T y
+            _nb_spmv_par(Ps.tindptr, Ps.tindices, Ps.tdata, y, tmp_m)
+            return tmp_m.copy()
+
+        colsq = np.empty(c.size)
+        _nb_spmv_par(Ps.tindptr, Ps.tindices, Ps.tdata * Ps.tdata, 1.0 / r, colsq)
+    else:
+        A, AT = Ps.mat.__matmul__, Ps.tmat.__matmul__
+        colsq = _col_sq_over_r(Ps.tmat, r, be)
+    res = g2 - AT(g1 / r)
+    diag = xp.maximum(c + shift - colsq, 1e-300)
     bnorm2 = float(res @ res)
     dg = xp.zeros_like(c)
     z = res / diag
@@ -479,7 +511,7 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
     it = 0
     rnorm2 = bnorm2
     while it < maxiter and rnorm2 > tol2:
-        q = (c + shift) * p - AT @ ((A @ p) / r)
+        q = (c + shift) * p - AT(A(p) / r)
         pq = float(p @ q)
         if not pq > 0.0:
             break
@@ -493,7 +525,7 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
         rz = rz_new
         p = z + beta * p
         it += 1
-    df = (g1 - A @ dg) / r
+    df = (g1 - A(dg)) / r
     return df, dg, it
 
 
