@@ -41,8 +41,9 @@ class OTResult(OptimizeResult):
         columns). With a batch ``b`` of shape (m, k): shape (n, m, k).
     cost : float
         Linear transport cost ``<M, P>`` (POT's ``sinkhorn2`` value).
-    reg_cost : float
-        Entropic objective ``<M, P> + reg * sum P_ij (log P_ij - 1)``.
+    reg_cost, fun : float
+        Entropic objective ``<M, P> + reg * sum P_ij (log P_ij - 1)`` (``fun`` as in
+        scipy: the objective value).
     potentials : tuple of arrays
         Dual potentials ``(f, g)``; ``log_u = f/reg`` and ``log_v = g/reg`` in POT's terms.
     marginal_error : float
@@ -315,8 +316,10 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
                    "(max_iter). Increase max_iter, "
                    + ("or use method='sns' (Newton steps converge fast at small reg)."
                       if method == "sinkhorn" else "increase reg, or loosen tol."))
-    if not np.isfinite(cost):
+    if not (np.isfinite(cost) and np.isfinite(reg_cost)):
         success, status = False, STATUS_FAILURE
+        message = (f"The plan is not finite (L1 marginal error {err:.3e}): the potentials "
+                   "overflowed. Increase reg or rescale M.")
     return OTResult(
         plan=P, cost=cost, reg_cost=reg_cost, fun=reg_cost, potentials=(f, g),
         marginal_error=err, history=history, n_sinkhorn=int(n_sink), n_newton=int(n_newton),
