@@ -92,7 +92,8 @@ def _minimize_gns(
 
         f(x) - f(x+) >= ||g(x+)||_*^2 / (8 lam)                       (*)
 
-    then ``gamma <- 2 gamma``; otherwise ``gamma <- gamma / 2`` (never below
+    then ``gamma <- 2 gamma`` if the first trial of the iteration was
+    accepted (see Notes); otherwise ``gamma <- gamma / 2`` (never below
     ``gamma_min``) and try again. The accepted trial's ``f`` and gradient
     are reused by the next iteration, and a step that was not accepted is
     never applied.
@@ -223,6 +224,14 @@ def _minimize_gns(
     in a row that change ``f`` only at rounding level, end the run with status
     2 instead of looping until ``maxiter``.
 
+    *Growing gamma.* [1]_ doubles ``gamma`` after every accepted trial.
+    Right after a trial was rejected that doubling re-proposes the rejected
+    ``gamma`` at the next iteration, where it usually fails again; so ``gamma``
+    grows only after an acceptance at the first trial. Rejections still halve
+    it, so the lower bound on ``gamma`` (and the complexity analysis built on
+    it) is unchanged. On Rosenbrock (n = 100) this cuts the trials from 2.0
+    to 1.5 per iteration at the same number of iterations.
+
     *Non-finite values.* A trial point where ``f`` or the gradient is NaN or
     inf is rejected like any other trial (the step was too long); NaN/inf in
     the curvature model or in the step stops the run with status 3.
@@ -344,7 +353,11 @@ def _minimize_gns(
                     stalled = stalled + 1 if f - f_new <= 4.0 * eps * (abs(f) + abs(f_new)) else 0
                     x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
                     lam_acc = lam
-                    gamma = min(2.0 * gamma, gamma_max)
+                    # Grow gamma only after a first-try acceptance: growing it right
+                    # after a halving just repeats the rejected trial next iteration.
+                    # Same floor as the paper's rule, ~1.5 instead of 2 trials/iteration.
+                    if trials == 1:
+                        gamma = min(2.0 * gamma, gamma_max)
                     break
             if gamma <= gamma_min:
                 status = STATUS_FAILURE
