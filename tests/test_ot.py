@@ -284,6 +284,22 @@ def test_numba_kernels_agree_with_numpy(monkeypatch):
                                atol=1e-12)
 
 
+def test_one_pass_selection_equals_two_pass():
+    from soptim.backend import get_backend
+    from soptim.ot import _kernels as K
+
+    P = np.random.default_rng(18).random((90, 70)) ** 8
+    be = get_backend(P)
+    thresh = np.quantile(P, 0.9)
+    ref = K.select_entries(P, thresh, be)
+    keep = P >= np.minimum(thresh, P.max(1))[:, None]
+    assert ref.nnz == keep.sum()
+    for hint in (5, ref.nnz, 10 * ref.nnz):  # 5: buffers overflow, two-pass fallback
+        got = K.select_entries(P, thresh, be, nnz_hint=hint)
+        for name in ("indptr", "indices", "data", "tindptr", "tindices", "tdata"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(ref, name))
+
+
 def test_parallel_hessian_products_give_the_same_direction(monkeypatch):
     from soptim.backend import get_backend
     from soptim.ot import _kernels as K

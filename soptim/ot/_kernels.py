@@ -229,6 +229,45 @@ def _nb_select_fill(P, rowthr, indptr, indices, data):  # pragma: no cover - com
                 k += 1
 
 
+@njit(parallel=True)
+def _nb_select_onepass(P, thresh, step, cap, counts, bidx, bdat, used):  # pragma: no cover
+    """One pass: kept entries of the rows of chunk ch go to bidx/bdat[ch*cap : (ch+1)*cap].
+
+    Returns False when a chunk's buffer overflows (the caller then takes two passes).
+    """
+    n, m = P.shape
+    nch = used.size
+    ok = np.ones(nch, dtype=np.bool_)
+    for ch in prange(nch):
+        pos = ch * cap
+        end = pos + cap
+        for i in range(ch * step, min(n, (ch + 1) * step)):
+            pm = 0.0
+            for j in range(m):
+                pm = max(pm, P[i, j])
+            t = min(thresh, pm)
+            cnt = 0
+            for j in range(m):
+                if P[i, j] >= t:
+                    if pos < end:
+                        bidx[pos] = j
+                        bdat[pos] = P[i, j]
+                        pos += 1
+                    cnt += 1
+            counts[i] = cnt
+        used[ch] = pos - ch * cap
+        ok[ch] = pos < end or used[ch] == _sum_range(counts, ch * step, min(n, (ch + 1) * step))
+    return ok.all()
+
+
+@njit
+def _sum_range(x, i0, i1):  # pragma: no cover - compiled
+    s = 0
+    for i in range(i0, i1):
+        s += x[i]
+    return s
+
+
 @njit
 def _nb_transpose(indptr, indices, data, m, tindptr, tindices, tdata):  # pragma: no cover
     """CSR -> CSR of the transpose (counting sort, O(nnz)); rows stay sorted."""
@@ -428,12 +467,34 @@ class SparsePlan:
         return int(self.data.size)
 
 
-def select_entries(P, thresh, be):
+def select_entries(P, thresh, be, nnz_hint=None):
     """Entries ``P_ij >= min(thresh, max_j P_ij)``: a global threshold, row maxima always kept.
 
-    O(nm): two passes over P (count, then fill), no sort.
+    O(nm), no sort. With numba and an estimate ``nnz_hint`` of the count, one pass
+    fills per-thread buffers; without one (or if they overflow), two passes (count,
+    then fill).
     """
     n, m = P.shape
+    if be.use_numba and nnz_hint is not None:
+        nch = _n_chunks(n)
+        step = (n + nch - 1) // nch
+        cap = int(1.5 * nnz_hint / nch) + 2 * m + 16
+        counts = np.empty(n, dtype=np.int64)
+        bidx = np.empty(nch * cap, dtype=np.int64)
+        bdat = np.empty(nch * cap)
+        used = np.zeros(nch, dtype=np.int64)
+        if _nb_select_onepass(P, float(thresh), step, cap, counts, bidx, bdat, used):
+            indptr = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(counts, out=indptr[1:])
+            nnz = int(indptr[-1])
+            indices = np.empty(nnz, dtype=np.int64)
+            data = np.empty(nnz)
+            for ch in range(nch):
+                k0 = int(indptr[min(n, ch * step)])
+                k = int(used[ch])
+                indices[k0:k0 + k] = bidx[ch * cap:ch * cap + k]
+                data[k0:k0 + k] = bdat[ch * cap:ch * cap + k]
+            return _with_transpose(n, m, indptr, indices, data)
     if be.use_numba:
         rowthr = np.empty(n)
         counts = np.empty(n, dtype=np.int64)
@@ -444,11 +505,7 @@ def select_entries(P, thresh, be):
         indices = np.empty(nnz, dtype=np.int64)
         data = np.empty(nnz)
         _nb_select_fill(P, rowthr, indptr, indices, data)
-        tindptr = np.empty(m + 1, dtype=np.int64)
-        tindices = np.empty(nnz, dtype=np.int64)
-        tdata = np.empty(nnz)
-        _nb_transpose(indptr, indices, data, m, tindptr, tindices, tdata)
-        return SparsePlan((n, m), indptr, indices, data, tindptr, tindices, tdata)
+        return _with_transpose(n, m, indptr, indices, data)
     xp, sparse = be.xp, be.scipy.sparse
     t = xp.minimum(thresh, P.max(axis=1))
     rows, cols = xp.nonzero(P >= t[:, None])
@@ -462,6 +519,15 @@ def select_entries(P, thresh, be):
     tmat = mat.T.tocsr()
     return SparsePlan((n, m), indptr, cols, data, tmat.indptr, tmat.indices, tmat.data,
                       mat, tmat)
+
+
+def _with_transpose(n, m, indptr, indices, data):
+    nnz = data.size
+    tindptr = np.empty(m + 1, dtype=np.int64)
+    tindices = np.empty(nnz, dtype=np.int64)
+    tdata = np.empty(nnz)
+    _nb_transpose(indptr, indices, data, m, tindptr, tindices, tdata)
+    return SparsePlan((n, m), indptr, indices, data, tindptr, tindices, tdata)
 
 
 def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):

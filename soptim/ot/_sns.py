@@ -90,8 +90,8 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
     # marginal sums of n or m terms are exact only to about this level
     rounding = 100 * _EPS * mass * math.sqrt(n + m)
     while err > tol and st.nit < max_steps:
-        thresh, _ = choose_threshold(counts, window, ctrl.drop, min_nnz, max_nnz)
-        Ps = select_entries(ws.P, thresh, ws.be)
+        thresh, est = choose_threshold(counts, window, ctrl.drop, min_nnz, max_nnz)
+        Ps = select_entries(ws.P, thresh, ws.be, nnz_hint=est)
         g1, g2 = a - r, b - c
         rel = err / mass
         shift = opts.shift * min(rel, 1.0) * mass / m
