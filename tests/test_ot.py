@@ -284,6 +284,15 @@ def test_numba_kernels_agree_with_numpy(monkeypatch):
                                atol=1e-12)
 
 
+def test_vectorized_exp_is_accurate_to_an_ulp():
+    from soptim.ot._kernels import _exp_row
+
+    x = np.concatenate([np.linspace(-700, 700, 20001), [0.0, -1e-300, 1e-12, -0.5, 0.5]])
+    out = np.empty_like(x)
+    _exp_row(x, out, np.empty(x.size, dtype=np.int64))
+    np.testing.assert_allclose(out, np.exp(x), rtol=3e-16, atol=0)
+
+
 def test_one_pass_selection_equals_two_pass():
     from soptim.backend import get_backend
     from soptim.ot import _kernels as K
