@@ -94,8 +94,9 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
         ``eta = 1/reg``).
     method : {'sns', 'sinkhorn'}
         ``'sns'``: Sinkhorn warm start, then sparse Newton steps (fast and accurate at
-        small ``reg``). ``'sinkhorn'`` (alias ``'sinkhorn_log'``): log-domain Sinkhorn,
-        the stable choice for large ``reg``.
+        small ``reg``; at large ``reg`` the warm start converges by itself and no
+        Newton step is taken). ``'sinkhorn'`` (alias ``'sinkhorn_log'``): log-domain
+        Sinkhorn only, the stable choice for large ``reg``.
     tol : float
         Target **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``.
     max_iter : int, optional
