@@ -1,9 +1,13 @@
 """method='sketched-alm': published Hock–Schittkowski optima, peers, the PDE problem, errors."""
 
 
+import warnings
+
 import numpy as np
 import pytest
-from scipy.optimize import LinearConstraint
+import scipy.optimize
+import scipy.sparse as sps
+from scipy.optimize import LinearConstraint, NonlinearConstraint, OptimizeWarning
 
 import soptim
 from soptim.optimize._test_problems import HS_PROBLEMS, hs_constraint, pde_control_problem
@@ -14,7 +18,7 @@ SKETCHES = ["block", "kaczmarz", "gaussian", "countsketch"]
 def _solve_hs(p, sketch, **opts):
     return soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
                            constraints=hs_constraint(p),
-                           options=dict(sketch=sketch, rng=0, **opts))
+                           options={"sketch": sketch, "rng": 0, **opts})
 
 
 @pytest.mark.parametrize("sketch", SKETCHES)
@@ -49,3 +53,349 @@ def test_pde_control_matches_direct_kkt_solve():
     assert res.optimality <= 1e-8
     np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-8 * np.abs(x_ref).max())
     np.testing.assert_allclose(res.v[0], lam_ref, rtol=0, atol=1e-8 * np.abs(lam_ref).max())
+
+
+# -- constrained logistic regression against scipy's trust-constr -------------------------
+
+def _logistic_problem():
+    from scipy.special import expit
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    yy = 2.0 * y - 1
+    n = X.shape[1]
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((10, n))
+    u = rng.standard_normal(n)
+    b = A @ (u / np.linalg.norm(u))  # consistent with ||x|| = 1
+
+    def f(x):
+        return float(np.mean(np.logaddexp(0, -yy * (X @ x))))
+
+    def g(x):
+        return -(X.T @ (yy * expit(-yy * (X @ x)))) / X.shape[0]
+
+    def h(x):
+        m = yy * (X @ x)
+        return (X.T * (expit(m) * expit(-m))) @ X / X.shape[0]
+
+    cons = [LinearConstraint(A, b, b),
+            NonlinearConstraint(lambda x: x @ x, 1, 1, jac=lambda x: 2 * x[None, :],
+                                hess=lambda x, v: 2 * v[0] * np.eye(n))]
+    return f, g, h, cons, np.ones(n)
+
+
+def test_constrained_logistic_regression_matches_trust_constr():
+    f, g, h, cons, x0 = _logistic_problem()
+    ours = soptim.minimize(f, x0, method="sketched-alm", jac=g, hess=h, constraints=cons,
+                           options={"rng": 0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = scipy.optimize.minimize(f, x0, method="trust-constr", jac=g, hess=h,
+                                      constraints=cons,
+                                      options={"gtol": 1e-12, "xtol": 1e-15, "maxiter": 3000})
+    assert ours.success, ours.message
+    assert ref.optimality < 1e-10
+    np.testing.assert_allclose(ours.x, ref.x, rtol=0, atol=1e-6)
+    assert ours.fun == pytest.approx(ref.fun, rel=1e-10)
+    for v_ours, v_ref in zip(ours.v, ref.v):  # same sign convention as trust-constr
+        np.testing.assert_allclose(v_ours, v_ref, rtol=0, atol=1e-6)
+    assert abs(np.linalg.norm(ours.x) - 1) < 1e-10
+
+
+# -- every scipy constraint form, Hessians given or not -------------------------------------
+
+def _hs(name):
+    return HS_PROBLEMS[name]
+
+
+def _hs42_forms():
+    p = _hs("HS42")
+    A = np.array([[1.0, 0, 0, 0]])
+    quad = NonlinearConstraint(lambda x: x[2] ** 2 + x[3] ** 2, 2, 2,
+                               jac=lambda x: np.array([[0, 0, 2 * x[2], 2 * x[3]]]),
+                               hess=lambda x, v: v[0] * np.diag([0.0, 0, 2, 2]))
+    quad_nohess = NonlinearConstraint(lambda x: x[2] ** 2 + x[3] ** 2, 2, 2,
+                                      jac=lambda x: np.array([[0, 0, 2 * x[2], 2 * x[3]]]))
+    quad_fd = NonlinearConstraint(lambda x: x[2] ** 2 + x[3] ** 2, 2, 2)  # jac '2-point'
+    return p, {
+        "dict": hs_constraint(p),
+        "dict-no-jac": {"type": "eq", "fun": p.c},
+        "linear+nonlinear-hess": [LinearConstraint(A, 2, 2), quad],
+        "linear-sparse+nonlinear": [LinearConstraint(sps.csr_matrix(A), [2], [2]), quad_nohess],
+        "dict+nonlinear-fd": [{"type": "eq", "fun": lambda x: x[0] - 2,
+                               "jac": lambda x: A}, quad_fd],
+    }
+
+
+@pytest.mark.parametrize("form", ["dict", "dict-no-jac", "linear+nonlinear-hess",
+                                  "linear-sparse+nonlinear", "dict+nonlinear-fd"])
+def test_constraint_forms_give_the_published_optimum(form):
+    p, forms = _hs42_forms()
+    res = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                          constraints=forms[form], options={"rng": 0})
+    assert res.success, res.message
+    assert res.optimality <= 1e-8
+    assert res.fun == pytest.approx(p.fstar, rel=1e-8)
+    np.testing.assert_allclose(res.x, [2, 2, 0.6 * np.sqrt(2), 0.8 * np.sqrt(2)], atol=1e-7)
+    assert sum(len(v) for v in res.v) == 2
+
+
+@pytest.mark.parametrize("curvature", ["hess-dense", "hess-sparse", "hess-operator", "hessp",
+                                       "none", "no-gradient"])
+def test_objective_curvature_forms(curvature):
+    from scipy.sparse.linalg import LinearOperator
+
+    p = _hs("HS61")
+    H = np.diag([8.0, 4.0, 4.0])
+    kw = {"jac": p.g}
+    if curvature == "hess-dense":
+        kw["hess"] = lambda x: H
+    elif curvature == "hess-sparse":
+        kw["hess"] = lambda x: sps.csr_matrix(H)
+    elif curvature == "hess-operator":
+        kw["hess"] = lambda x: LinearOperator((3, 3), matvec=lambda v: H @ v)
+    elif curvature == "hessp":
+        kw["hessp"] = lambda x, v: H @ v
+    elif curvature == "no-gradient":
+        kw["jac"] = None
+    res = soptim.minimize(p.f, np.zeros(3), method="sketched-alm", constraints=hs_constraint(p),
+                          options={"rng": 0}, **kw)
+    assert res.success, res.message
+    assert res.fun == pytest.approx(p.fstar, rel=1e-6)
+    if curvature.startswith("hess") and curvature != "hessp":
+        assert res.nhev >= 1
+    assert res.nfev >= 1 and res.constr_njev >= 1
+
+
+def test_result_fields():
+    p = _hs("HS40")
+    res = _solve_hs(p, "block")
+    for key in ("x", "fun", "jac", "v", "constr_violation", "optimality", "nit", "nfev", "njev",
+                "nhev", "n_sketch_iter", "mu", "nu", "status", "success", "message"):
+        assert key in res
+    np.testing.assert_allclose(res.jac, p.g(res.x))
+    assert res.constr_violation == pytest.approx(np.abs(p.c(res.x)).max())
+    assert res.status == 0 and res.mu >= 1.0 and res.nu <= 0.1
+
+
+# -- reproducibility -------------------------------------------------------------------------
+
+def _iterates(sketch, seed):
+    p = _hs("HS39")
+    xs = []
+    soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                    constraints=hs_constraint(p), callback=lambda xk: xs.append(xk),
+                    options={"sketch": sketch, "rng": seed})
+    return np.array(xs)
+
+
+@pytest.mark.parametrize("sketch", ["kaczmarz", "countsketch"])
+def test_same_seed_same_iterates(sketch):
+    a, b = _iterates(sketch, 7), _iterates(sketch, 7)
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(a, b)
+    c = _iterates(sketch, 8)
+    assert c.shape != a.shape or not np.array_equal(a, c)  # the seed matters ...
+    np.testing.assert_allclose(c[-1], a[-1], atol=1e-7)  # ... not the answer
+
+
+@pytest.mark.parametrize("name", ["HS27", "HS40", "HS61"])
+def test_different_sketches_same_solution(name):
+    p = _hs(name)
+    sols = [_solve_hs(p, sk).x for sk in SKETCHES]
+    for x in sols[1:]:
+        np.testing.assert_allclose(x, sols[0], atol=1e-7)
+
+
+def test_generator_rng_accepted():
+    p = _hs("HS28")
+    res = _solve_hs(p, "gaussian", rng=None)
+    assert res.success
+    res = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                          constraints=hs_constraint(p),
+                          options={"sketch": "gaussian", "rng": np.random.default_rng(3)})
+    assert res.success
+
+
+# -- degenerate input and errors ---------------------------------------------------------------
+
+def test_dependent_constraints_report_licq_failure():
+    p = _hs("HS48")
+    c2 = {"type": "eq", "fun": lambda x: p.c(x).sum(keepdims=True),
+          "jac": lambda x: p.J(x).sum(axis=0, keepdims=True)}
+    with pytest.warns(OptimizeWarning, match="LICQ"):
+        res = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                              constraints=[hs_constraint(p), c2], options={"rng": 0})
+    assert not res.success
+    assert "LICQ" in res.message and "dependent" in res.message
+    for arr in (res.x, np.concatenate(res.v), res.jac):
+        assert np.isfinite(arr).all()
+    assert np.isfinite(res.fun)
+
+
+def test_dependent_sparse_constraints_report_licq_failure():
+    prob = pde_control_problem(12)
+    A = prob["A"]
+    A2 = sps.vstack([A, A[:3]], format="csr")  # three constraints repeated
+    con = LinearConstraint(A2, 0, 0)
+    with pytest.warns(OptimizeWarning, match="LICQ"):
+        res = soptim.minimize(prob["fun"], prob["x0"], method="sketched-alm", jac=prob["jac"],
+                              hess=prob["hess"], constraints=con, options={"rng": 0})
+    assert not res.success and "LICQ" in res.message
+    assert np.isfinite(res.x).all() and np.isfinite(np.concatenate(res.v)).all()
+
+
+@pytest.mark.parametrize("constraints, match", [
+    ({"type": "ineq", "fun": lambda x: x[0]}, "equality constraints only.*trust-constr"),
+    (NonlinearConstraint(lambda x: x[0], 0, 1), "lb != ub.*trust-constr"),
+    (LinearConstraint([[1.0, 1.0]], -np.inf, 1), "lb != ub.*trust-constr"),
+    ([{"type": "eq", "fun": lambda x: x[0]}, {"type": "ineq", "fun": lambda x: x[1]}],
+     "inequality"),
+])
+def test_inequalities_are_rejected_with_advice(constraints, match):
+    with pytest.raises(ValueError, match=match):
+        soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm",
+                        constraints=constraints)
+
+
+def test_bounds_are_rejected_with_advice():
+    with pytest.raises(ValueError, match="bounds.*trust-constr"):
+        soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm",
+                        constraints={"type": "eq", "fun": lambda x: x[0] - 1},
+                        bounds=[(0, 1), (0, 1)])
+
+
+def test_no_constraints_is_an_error():
+    with pytest.raises(ValueError, match="at least one equality constraint"):
+        soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm", constraints=[])
+
+
+@pytest.mark.parametrize("con, exc, match", [
+    ({"type": "eq", "fun": lambda x: np.array([x[0], x[1]]),
+      "jac": lambda x: np.ones((3, 2))}, ValueError, r"jac returned shape \(3, 2\)"),
+    ({"type": "eq", "fun": lambda x: np.ones((2, 2))}, ValueError, "1-D"),
+    ({"type": "eq", "fun": lambda x: np.array([np.nan])}, ValueError, "NaN or inf at x0"),
+    ({"type": "eq", "fun": lambda x: x[0], "jac": lambda x: np.array([[np.inf, 0.0]])},
+     ValueError, "jac returned NaN"),
+    ({"type": "eq", "fun": 3}, TypeError, "'fun' must be callable"),
+    ({"type": "equal", "fun": lambda x: x[0]}, ValueError, "'type' must be 'eq'"),
+    (LinearConstraint(np.ones((1, 3)), 1, 1), ValueError, r"shape \(m, 2\)"),
+    (LinearConstraint([[np.nan, 1.0]], 1, 1), ValueError, "NaN"),
+    ("x = 0", TypeError, "constraint 0 must be"),
+])
+def test_bad_constraints(con, exc, match):
+    with pytest.raises(exc, match=match):
+        soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm", constraints=con)
+
+
+@pytest.mark.parametrize("options, exc, match", [
+    ({"sketch": "srht"}, ValueError, "option sketch must be one of"),
+    ({"rho": 0.5}, ValueError, "rho must be > 1"),
+    ({"beta": 1.5}, ValueError, "beta must be in"),
+    ({"mu0": -1.0}, ValueError, "mu0 must be a positive"),
+    ({"tol": np.nan}, ValueError, "tol must be a positive"),
+    ({"maxiter": 0}, ValueError, "maxiter must be a positive integer"),
+    ({"block_size": 0}, ValueError, "block_size must be a positive integer"),
+    ({"accel": -1}, ValueError, "accel must be a non-negative"),
+    ({"lam0": [1.0, 2.0]}, ValueError, r"lam0 must have shape \(1,\)"),
+    ({"lam0": [np.nan]}, ValueError, "lam0 contains NaN"),
+])
+def test_bad_options(options, exc, match):
+    p = _hs("HS6")
+    with pytest.raises(exc, match=match):
+        soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                        constraints=hs_constraint(p), options=options)
+
+
+def test_bad_x0_and_hessians():
+    p = _hs("HS6")
+    with pytest.raises(ValueError, match="x0 contains NaN"):
+        soptim.minimize(p.f, [np.nan, 1.0], method="sketched-alm", constraints=hs_constraint(p))
+    with pytest.raises(ValueError, match="x0 must be 1-D"):
+        soptim.minimize(p.f, np.ones((2, 2)), method="sketched-alm",
+                        constraints=hs_constraint(p))
+    with pytest.raises(TypeError, match="hess must be"):
+        soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                        hess=scipy.optimize.BFGS(), constraints=hs_constraint(p))
+    with pytest.raises(ValueError, match=r"hess must return shape \(2, 2\)"):
+        soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                        hess=lambda x: np.eye(3), constraints=hs_constraint(p))
+    with pytest.raises(ValueError, match="fun is not finite at x0"):
+        soptim.minimize(lambda x: np.nan, np.array(p.x0), method="sketched-alm",
+                        constraints=hs_constraint(p))
+
+
+def test_unknown_option_warns():
+    p = _hs("HS28")
+    with pytest.warns(OptimizeWarning, match="Unknown solver options.*frobnicate"):
+        _solve_hs(p, "block", frobnicate=1)
+
+
+def test_maxiter_reached_warns_and_fails_cleanly():
+    p = _hs("HS7")
+    with pytest.warns(OptimizeWarning, match="Maximum number of iterations"):
+        res = _solve_hs(p, "block", maxiter=2)
+    assert not res.success and res.status == 1 and res.nit == 2
+    assert np.isfinite(res.x).all() and "maxiter" in res.message
+
+
+def test_nan_during_line_search_is_backtracked():
+    # f is NaN for x1 > 1.5, which the first full Newton step from x0 visits
+    p = _hs("HS6")
+
+    def f(x):
+        return np.nan if x[0] > 1.5 else p.f(x)
+
+    res = soptim.minimize(f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                          constraints=hs_constraint(p), options={"rng": 0})
+    assert res.success and abs(res.fun) < 1e-8
+
+
+def test_callback_stop_iteration():
+    p = _hs("HS7")
+    seen = []
+
+    def cb(intermediate_result):
+        seen.append(intermediate_result.optimality)
+        if len(seen) == 3:
+            raise StopIteration
+
+    res = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                          constraints=hs_constraint(p), callback=cb)
+    assert res.status == 99 and not res.success and res.nit == 3 and len(seen) == 3
+
+
+def test_disp_prints_table(capsys):
+    _solve_hs(_hs("HS28"), "block", disp=True)
+    out = capsys.readouterr().out
+    assert "kkt" in out and "terminated successfully" in out
+
+
+def test_numpy_fallback_matches_numba(monkeypatch):
+    p = _hs("HS39")
+    a = _solve_hs(p, "kaczmarz")
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    b = _solve_hs(p, "kaczmarz")
+    assert b.success
+    np.testing.assert_allclose(a.x, b.x, atol=1e-8)
+
+
+@pytest.mark.gpu
+def test_cupy_input_gives_cupy_output():
+    cp = pytest.importorskip("cupy")
+    from soptim.backend import cupy_available
+
+    if not cupy_available():
+        pytest.skip("no CUDA device")
+    p = _hs("HS28")
+    res = soptim.minimize(lambda x: float(p.f(cp.asnumpy(x))), cp.asarray(p.x0),
+                          method="sketched-alm",
+                          jac=lambda x: cp.asarray(p.g(cp.asnumpy(x))),
+                          constraints={"type": "eq",
+                                       "fun": lambda x: cp.asarray(p.c(cp.asnumpy(x))),
+                                       "jac": lambda x: cp.asarray(p.J(cp.asnumpy(x)))},
+                          options={"sketch": "gaussian", "rng": 0})
+    assert isinstance(res.x, cp.ndarray)
+    assert res.success and abs(res.fun) < 1e-8

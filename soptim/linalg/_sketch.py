@@ -41,7 +41,7 @@ LARGE_BLOCK_SIZE = 256
 #: A dense row block is projected with its SVD when b^2 N is at most this.
 SVD_FLOPS = 50_000_000
 #: Sparse row blocks up to this many rows use a dense Gram matrix; larger ones a sparse LU.
-DENSE_GRAM_ROWS = 500
+DENSE_GRAM_ROWS = 128
 
 
 def default_block_size(sketch: str, M: int) -> int:
@@ -222,18 +222,28 @@ class SketchProjector:
             def solve(v):
                 return Vc.T @ ((Uc.T @ v) / sc)
         elif not _is_sparse(A) or b <= DENSE_GRAM_ROWS:
-            # moderate block: pseudo-inverse of the b x b Gram matrix A A^T by eigh
+            # moderate block: the b x b Gram matrix A A^T, by Cholesky when it is safely
+            # positive definite, else by a pseudo-inverse (eigh)
             gram = A @ A.T
             gram = gram.toarray() if _is_sparse(gram) else xp.asarray(gram)
-            w, V = xp.linalg.eigh(0.5 * (gram + gram.T))
-            wmax = float(xp.abs(w).max()) if w.size else 0.0
-            keep = w > wmax * eps * b * 10
-            k = int(keep.sum())
-            Vk, wk = V[:, keep], w[keep]
+            gram = 0.5 * (gram + gram.T)
             AT = A.T.tocsr() if _is_sparse(A) else A.T
+            L = _safe_cholesky(gram, xp, eps * b * 10)
+            k = b
+            if L is not None:
+                tri = self.be.scipy.linalg.solve_triangular
 
-            def solve(v):
-                return AT @ (Vk @ ((Vk.T @ v) / wk))
+                def solve(v):
+                    return AT @ tri(L, tri(L, v, lower=True), lower=True, trans="T")
+            else:
+                w, V = xp.linalg.eigh(gram)
+                wmax = float(xp.abs(w).max()) if w.size else 0.0
+                keep = w > wmax * eps * b * 10
+                k = int(keep.sum())
+                Vk, wk = V[:, keep], w[keep]
+
+                def solve(v):
+                    return AT @ (Vk @ ((Vk.T @ v) / wk))
         else:
             # large sparse block: sparse LU of the Gram matrix
             gram = (A @ A.T).tocsc()
@@ -385,6 +395,21 @@ class SketchProjector:
         """``z -= dz`` and the incremental residual update ``res -= K dz``."""
         z -= dz
         res -= self.matvec(dz)
+
+
+def _safe_cholesky(gram, xp, rel: float):
+    """Lower Cholesky factor of an SPD ``gram``, or None if it is (numerically) singular."""
+    try:
+        L = xp.linalg.cholesky(gram)
+    except Exception:  # numpy LinAlgError / CuPy errors: not positive definite
+        return None
+    d = xp.abs(xp.diag(L))
+    if d.size == 0 or not bool(xp.isfinite(L).all()):
+        return None
+    dmin, dmax = float(d.min()), float(d.max())
+    if dmax == 0.0 or (dmin / dmax) ** 2 <= rel:
+        return None
+    return L
 
 
 class _RowPicker:

@@ -132,6 +132,19 @@ def _kkt_matrix(B, J, shift: float, xp, dense: bool) -> Any:
     return sps.bmat([[Bs, Js.T], [Js, None]], format="csr")
 
 
+def _same_matrix(A, B) -> bool:
+    """Exact equality of two dense or sparse matrices (False for operators)."""
+    if isinstance(A, LinearOperator) or isinstance(B, LinearOperator):
+        return False
+    if A is B:
+        return True
+    if A.shape != B.shape or sps.issparse(A) != sps.issparse(B):
+        return False
+    if sps.issparse(A):
+        return (A != B).nnz == 0
+    return bool(to_numpy((A == B).all()))
+
+
 def _null_space_check(B, J, c, xp) -> tuple[int, float, Any]:
     """Rank of J, the smallest eigenvalue of the reduced Hessian Z^T B Z, and the part of c
     in the range of J (dense)."""
@@ -404,6 +417,22 @@ class _SketchedALM:
         return _assemble(terms, self.n, self.xp)
 
     # -- the Newton direction by sketching ----------------------------------------
+    def _kkt_projector(self, B, J, shift: float):
+        """The KKT matrix and its sketch projector, reused while B, J and the shift repeat.
+
+        For quadratic objectives with linear constraints (the PDE-constrained
+        problem) B and J never change, so the block factorizations of a row
+        paving are computed once for the whole run.
+        """
+        last = getattr(self, "_last_kkt", None)
+        if (last is not None and last[2] == shift and _same_matrix(last[0], B)
+                and _same_matrix(last[1], J)):
+            return last[3], last[4]
+        K = _kkt_matrix(B, J, shift, self.xp, self.dense)
+        proj = self._projector(K)
+        self._last_kkt = (B, J, shift, K, proj)
+        return K, proj
+
     def _projector(self, K):
         blocks = None
         if (self.sketch == "block" and self.block_size is None
@@ -440,8 +469,7 @@ class _SketchedALM:
         elif not isinstance(B, LinearOperator):
             diag = B.diagonal() if sps.issparse(B) else xp.diag(B)
             scale = max(1.0, float(xp.abs(diag).max()) if diag.size else 1.0)
-        K = _kkt_matrix(B, s.J, shift, xp, self.dense)
-        proj = self._projector(K)
+        K, proj = self._kkt_projector(B, s.J, shift)
         z, res = self._warm_start(K, r)
         target = self._target(s.kkt)
         budget = self.max_sketch_iter
@@ -459,8 +487,7 @@ class _SketchedALM:
                 if curv < -1e-12 * scale * float(dx @ dx) and curvature_fixes < 30:
                     curvature_fixes += 1
                     shift = max(2 * shift, 1e-4 * scale)
-                    K = _kkt_matrix(B, s.J, shift, xp, self.dense)
-                    proj = self._projector(K)
+                    K, proj = self._kkt_projector(B, s.J, shift)
                     z = xp.zeros(n + self.m)
                     res = r.copy()
                     budget = self.max_sketch_iter
@@ -518,6 +545,14 @@ class _SketchedALM:
                         "and the multipliers v are not unique. Remove the dependent "
                         "constraints.")
             return ""
+        last = getattr(self, "_last_kkt", None)
+        if last is not None and _same_matrix(last[1], s.J):
+            proj = last[4]
+            if proj.blocks is not None and len(proj.blocks) == 2:
+                # the paving's constraint block is [J, 0]: its Gram J J^T is factored already
+                proj._minnorm(proj._rows(proj.blocks[1]), 1)
+                if 1 not in proj.singular_blocks:
+                    return ""
         J = s.J if sps.issparse(s.J) else sps.csr_matrix(to_numpy(s.J))
         try:
             import scipy.sparse.linalg as spla
