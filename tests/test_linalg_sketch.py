@@ -1,0 +1,194 @@
+"""soptim.linalg.sketch_solve: every sketch against a direct solve, kernels, errors."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+from scipy.sparse.linalg import aslinearoperator
+
+from soptim.linalg import SKETCHES, _kernels, sketch_solve
+
+
+def _spd_system(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    K = Q @ np.diag(np.linspace(1.0, 10.0, n)) @ Q.T  # condition number 10
+    x = rng.standard_normal(n)
+    return K, K @ x, x
+
+
+def _sparse_system(n=300, seed=0):
+    # a 2-D Laplacian-like, diagonally dominant sparse matrix (well conditioned)
+    rng = np.random.default_rng(seed)
+    K = sps.random(n, n, density=0.01, random_state=seed, format="csr")
+    K = K + K.T + sps.diags(4.0 + np.abs(K).sum(axis=1).A.ravel())
+    x = rng.standard_normal(n)
+    return K.tocsr(), K @ x, x
+
+
+@pytest.mark.parametrize("sketch", SKETCHES)
+def test_dense_solution_matches_direct_solve(sketch):
+    K, r, x = _spd_system()
+    res = sketch_solve(K, r, sketch=sketch, rng=0, rtol=1e-12)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, np.linalg.solve(K, r), atol=1e-9)
+    assert res.residual == pytest.approx(np.linalg.norm(K @ res.x - r), abs=1e-12)
+    assert res.residual <= 1e-12 * np.linalg.norm(r)
+
+
+@pytest.mark.parametrize("sketch", SKETCHES)
+def test_sparse_solution_matches_spsolve(sketch):
+    from scipy.sparse.linalg import spsolve
+
+    K, r, _ = _sparse_system()
+    res = sketch_solve(K, r, sketch=sketch, rng=1, rtol=1e-10, block_size=None)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, spsolve(K.tocsc(), r), atol=1e-8)
+
+
+@pytest.mark.parametrize("sketch, block_size", [("block", 7), ("gaussian", 5),
+                                                ("countsketch", 6), ("kaczmarz", None)])
+def test_linear_operator(sketch, block_size):
+    K, r, x = _spd_system(20)
+    res = sketch_solve(aslinearoperator(K), r, sketch=sketch, block_size=block_size, rng=0,
+                       rtol=1e-10)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, x, atol=1e-8)
+
+
+def test_min_norm_solution_of_underdetermined_system():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((5, 12))
+    r = A @ rng.standard_normal(12)
+    for sketch in SKETCHES:
+        res = sketch_solve(A, r, sketch=sketch, rng=0, rtol=1e-12)
+        assert res.success
+        # from x0 = 0, sketch-and-project stays in the row space: the min-norm solution
+        np.testing.assert_allclose(res.x, np.linalg.pinv(A) @ r, atol=1e-9)
+
+
+def test_kkt_paving_blocks():
+    from scipy.sparse.linalg import spsolve
+
+    from soptim.optimize._test_problems import pde_control_problem
+
+    prob = pde_control_problem(10)
+    n, m = prob["n"], prob["m"]
+    K = sps.bmat([[prob["hess"](None), prob["A"].T], [prob["A"], None]], format="csr")
+    r = np.r_[prob["wstar"], np.zeros(n - m), np.zeros(m)]
+    res = sketch_solve(K, r, blocks=[np.arange(n), np.arange(n, n + m)], rng=0, rtol=1e-10)
+    assert res.success
+    np.testing.assert_allclose(res.x, spsolve(K.tocsc(), r), atol=1e-8)
+
+
+def test_same_seed_same_result_different_seed_different_path():
+    K, r, _ = _spd_system(30)
+    a = sketch_solve(K, r, sketch="kaczmarz", rng=5, rtol=1e-3)
+    b = sketch_solve(K, r, sketch="kaczmarz", rng=5, rtol=1e-3)
+    c = sketch_solve(K, r, sketch="kaczmarz", rng=6, rtol=1e-3)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.nit == b.nit
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_uniform_row_sampling_and_x0():
+    K, r, x = _spd_system(15)
+    res = sketch_solve(K, r, sketch="kaczmarz", row_sampling="uniform", x0=x + 1e-3, rng=0,
+                       rtol=1e-12)
+    assert res.success
+    np.testing.assert_allclose(res.x, x, atol=1e-9)
+
+
+def test_inconsistent_system_reports_failure():
+    K = np.array([[1.0, 0.0], [1.0, 0.0]])
+    r = np.array([1.0, 2.0])
+    res = sketch_solve(K, r, sketch="kaczmarz", rng=0, maxiter=5000)
+    assert not res.success and res.status == 1 and res.nit >= 5000
+    assert "maxiter" in res.message and np.isfinite(res.x).all()
+
+
+def _random_csr(M, N, seed):
+    K = sps.random(M, N, density=0.2, random_state=seed, format="csr") + sps.eye(M, N)
+    K = K.tocsr()
+    K.sum_duplicates()
+    K.sort_indices()
+    return K, K.T.tocsr()
+
+
+def test_kaczmarz_kernel_numba_matches_numpy():
+    K, KT = _random_csr(30, 30, 0)
+    rng = np.random.default_rng(0)
+    r = rng.standard_normal(30)
+    rows = rng.integers(0, 30, 500).astype(np.int64)
+    rn2 = np.asarray(K.multiply(K).sum(axis=1)).ravel()
+    out = []
+    for use_numba in (True, False):
+        z = np.zeros(30)
+        res = -r.copy()
+        _kernels.kaczmarz_sweep(K, KT, rn2, rows, z, res, use_numba)
+        out.append((z, res))
+        # the incremental residual is the true residual
+        np.testing.assert_allclose(res, K @ z - r, atol=1e-10)
+    np.testing.assert_allclose(out[0][0], out[1][0], atol=1e-12)
+
+
+def test_gaussian_kernel_numba_matches_numpy():
+    K, KT = _random_csr(25, 20, 1)
+    rng = np.random.default_rng(1)
+    r = K @ rng.standard_normal(20)
+    S = rng.standard_normal((200, 25))
+    out = []
+    for use_numba in (True, False):
+        z = np.zeros(20)
+        res = -r.copy()
+        _kernels.gaussian_steps(K, KT, S, z, res, use_numba)
+        np.testing.assert_allclose(res, K @ z - r, atol=1e-10)
+        out.append(z)
+    np.testing.assert_allclose(out[0], out[1], atol=1e-12)
+
+
+def test_numpy_fallback_end_to_end(monkeypatch):
+    K, r, x = _spd_system(12)
+    a = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10)
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    b = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10)
+    assert a.success and b.success
+    np.testing.assert_allclose(a.x, b.x, atol=1e-9)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"K": np.ones((3, 3)), "r": np.ones(4)}, ValueError, r"r must have shape \(3,\)"),
+    ({"K": np.ones(3), "r": np.ones(3)}, ValueError, "K must have 2"),
+    ({"K": np.array([[np.nan, 1.0], [1.0, 1.0]]), "r": np.ones(2)}, ValueError, "K contains NaN"),
+    ({"K": sps.csr_matrix(np.array([[np.inf, 1.0], [1.0, 1.0]])), "r": np.ones(2)}, ValueError,
+     "K contains NaN"),
+    ({"K": np.eye(2), "r": np.array([1.0, np.nan])}, ValueError, "r contains NaN"),
+    ({"K": np.eye(2), "r": np.ones(2), "x0": np.ones(3)}, ValueError, r"x0 must have shape"),
+    ({"K": np.eye(2), "r": np.ones(2), "sketch": "srht"}, ValueError, "sketch must be one of"),
+    ({"K": np.eye(2), "r": np.ones(2), "block_size": 0}, ValueError, "block_size must be >= 1"),
+    ({"K": np.eye(2), "r": np.ones(2), "block_size": 1.5}, TypeError, "block_size must be an int"),
+    ({"K": np.eye(2), "r": np.ones(2), "blocks": [[0, 5]]}, ValueError, "row indices in"),
+    ({"K": np.eye(2), "r": np.ones(2), "blocks": [[0], [1]], "sketch": "kaczmarz"}, ValueError,
+     "only used with sketch='block'"),
+    ({"K": np.eye(2), "r": np.ones(2), "rtol": -1.0}, ValueError, "rtol must be >= 0"),
+    ({"K": np.eye(2), "r": np.ones(2), "row_sampling": "rows"}, ValueError, "row_sampling"),
+    ({"K": "matrix", "r": np.ones(2)}, TypeError, "K must be"),
+    ({"K": np.eye(2), "r": np.ones(2), "rng": "seed"}, TypeError, "rng must be"),
+])
+def test_bad_input(kwargs, exc, match):
+    K, r = kwargs.pop("K"), kwargs.pop("r")
+    with pytest.raises(exc, match=match):
+        sketch_solve(K, r, **kwargs)
+
+
+@pytest.mark.gpu
+def test_cupy_block_and_gaussian():
+    cp = pytest.importorskip("cupy")
+    from soptim.backend import cupy_available
+
+    if not cupy_available():
+        pytest.skip("no CUDA device")
+    K, r, x = _spd_system(20)
+    for sketch in ("block", "gaussian", "countsketch"):
+        res = sketch_solve(cp.asarray(K), cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
+        assert isinstance(res.x, cp.ndarray) and res.success
+        np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-8)
