@@ -204,43 +204,66 @@ def _minimize_sketched_alm(
 ) -> OptimizeResult:
     """Equality-constrained minimization by exact augmented Lagrangian Newton with sketching.
 
-    Solves ``min f(x) s.t. c(x) = 0`` (Hong et al. 2023, "AdaSketch-Newton").
-    Every Newton (KKT) system is solved inexactly by randomized
-    sketch-and-project, to an accuracy that tightens as the iterates converge;
-    a step is taken when it is a descent direction of the exact augmented
-    Lagrangian, with Armijo backtracking on that merit.
+    ``soptim.minimize(fun, x0, method='sketched-alm', constraints=...)`` solves
+    ``min f(x) s.t. c(x) = 0`` (Hong et al. 2023, "AdaSketch-Newton"). Every
+    Newton (KKT) system is solved inexactly by randomized sketch-and-project,
+    to an accuracy that tightens as the iterates converge; a step is taken
+    when it is a descent direction of the exact augmented Lagrangian, with
+    Armijo backtracking on that merit.
 
-    Options
-    -------
+    Parameters
+    ----------
+    fun, x0, args, jac, callback :
+        As in :func:`soptim.minimize`. ``jac=None`` uses central differences.
+    hess : callable, optional
+        ``hess(x, *args)`` returning a dense, sparse or ``LinearOperator``
+        Hessian of f. Without ``hess`` and ``hessp``: central differences of
+        the gradient.
+    hessp : callable, optional
+        ``hessp(x, p, *args)``, the product of the Hessian of f with ``p``.
+    bounds : None
+        Not supported: any bounds raise ``ValueError`` (use 'trust-constr').
+    constraints : dict, NonlinearConstraint, LinearConstraint or a list of them
+        Equality constraints in any scipy form: ``{'type': 'eq', 'fun', 'jac',
+        'args'}``, ``NonlinearConstraint(fun, lb, ub, jac, hess)`` and
+        ``LinearConstraint(A, lb, ub)`` with ``lb == ub``. A constraint's
+        ``hess(x, v)`` is used when given, otherwise the Hessian of ``v^T c`` is
+        approximated by central differences of ``J(x)^T v``; missing Jacobians
+        by central differences of ``c``.
     tol : float
-        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (default 1e-8,
+        Stop when the KKT residual ``||(grad_x L, c)||_2 <= tol`` (default 1e-8;
         the ``tol`` argument of ``minimize``).
     maxiter : int
         Maximum number of (outer) Newton iterations (default 200).
     sketch : {'block', 'kaczmarz', 'gaussian', 'countsketch'}
         The sketch of the KKT system (see :func:`soptim.linalg.sketch_solve`).
-        The default ``'block'`` without ``block_size`` is chosen by size: when
+        How the default ``'block'`` without ``block_size`` is chosen: when
         ``n + m <= 500`` one block holds the whole KKT system, so the sketch
         step is an exact (min-norm) Newton step; for larger problems the rows
         are paved into two fixed blocks, the ``n`` stationarity rows
         ``[B, G^T]`` and the ``m`` constraint rows ``[G, 0]``, each projected
         with a sparse factorization of its Gram matrix (computed once per
-        iteration) -- a randomized block Kaczmarz whose rate does not depend on
-        the mesh size on the PDE-constrained control problem. Give
+        change of B or G) -- a randomized block Kaczmarz whose rate does not
+        depend on the mesh size on the PDE-constrained control problem. Give
         ``block_size`` for random row blocks of that size instead.
     block_size : int, optional
         Sketch dimension (rows per block; columns of a Gaussian or CountSketch
         sketch).
     rng : None, int or numpy.random.Generator
         Randomness of the sketches; the same seed gives the same iterates.
+    accel : int
+        Window of the minimal-residual (Anderson) extrapolation of the sketch
+        sweeps (default 8; 0 gives plain sketch-and-project). It recovers the
+        near-null directions of ill-conditioned KKT matrices (degenerate
+        minimizers such as HS26) that single-row sketches resolve slowly.
     mu0, nu0, delta0, theta, beta, rho : float
         Initial penalties ``mu`` (constraint) and ``nu`` (stationarity), initial
         accuracy ``delta``, cap ``theta`` of the forcing term, Armijo constant
         ``beta`` and penalty factor ``rho`` (defaults 1, 0.1, 0.1, 1, 0.1, 1.5,
         those of the authors' code).
     lam0 : array_like, shape (m,), optional
-        Initial multipliers (default: least-squares multipliers at x0 for dense
-        problems, zeros for large ones).
+        Initial multipliers (default: least-squares multipliers at x0 for
+        small problems, zeros for large ones).
     max_sketch_iter : int, optional
         Sketch steps allowed per Newton iteration.
     max_penalty_updates : int
@@ -252,10 +275,50 @@ def _minimize_sketched_alm(
     disp : bool
         Print an iteration table.
 
-    Hessians: ``hess(x, *args)`` (dense, sparse or LinearOperator) or
-    ``hessp(x, p, *args)``; without them, central differences of the gradient.
-    Constraint Hessians: ``NonlinearConstraint.hess(x, v)`` when given,
-    otherwise central differences of ``J(x)^T v``.
+    Returns
+    -------
+    OptimizeResult
+        ``x``, ``fun``, ``jac`` (gradient of f), ``v`` (multipliers, one array
+        per constraint, with trust-constr's sign: ``grad f + sum J_i^T v_i =
+        0``), ``constr`` (constraint values), ``constr_violation`` (max
+        ``|c|``), ``optimality`` (the KKT residual), ``nit``, ``nfev``,
+        ``njev``, ``nhev``, ``constr_nfev``, ``constr_njev``,
+        ``constr_nhev``, ``n_sketch_iter`` (sketch steps in all), ``mu`` and
+        ``nu`` (final penalties), ``status`` (0 converged, 1 ``maxiter``, 2
+        failure -- including linearly dependent constraints at the solution
+        (LICQ) --, 3 non-finite values, 99 callback), ``success``, ``message``.
+
+    Raises
+    ------
+    ValueError
+        Inequality constraints or bounds (the message names 'trust-constr'),
+        no constraints, constraint values or Jacobians with wrong shapes or
+        NaN/inf at x0, ``fun`` not finite at x0, bad option values.
+    TypeError
+        Non-callable constraint functions, unknown constraint objects, a
+        quasi-Newton ``hess`` strategy.
+
+    References
+    ----------
+    .. [1] I. Hong, S. Na, M. W. Mahoney, M. Kolar. "Constrained Optimization via
+       Exact Augmented Lagrangian and Randomized Iterative Sketching." ICML 2023.
+       arXiv:2305.18379.
+    .. [2] R. M. Gower, P. Richtárik. "Randomized Iterative Methods for Linear
+       Systems." SIAM J. Matrix Anal. Appl. 36(4), 2015.
+
+    Examples
+    --------
+    HS28: ``min (x1 + x2)^2 + (x2 + x3)^2  s.t.  x1 + 2 x2 + 3 x3 = 1``.
+
+    >>> import numpy as np
+    >>> import soptim
+    >>> from scipy.optimize import LinearConstraint
+    >>> f = lambda x: (x[0] + x[1])**2 + (x[1] + x[2])**2
+    >>> con = LinearConstraint([[1.0, 2.0, 3.0]], 1.0, 1.0)
+    >>> res = soptim.minimize(f, [-4.0, 1.0, 1.0], method='sketched-alm',
+    ...                       constraints=con, options={'sketch': 'kaczmarz', 'rng': 0})
+    >>> res.success, np.round(res.x, 6), res.optimality < 1e-8
+    (True, array([ 0.5, -0.5,  0.5]), True)
     """
     check_unknown_options(unknown_options, "sketched-alm")
     if bounds is not None:
