@@ -16,9 +16,9 @@ sides once and prints the ratios.
 import time
 
 import numpy as np
-from scipy.special import erf
 
 from soptim.approx import ChebTucker
+from soptim.approx._examples import erf_over_r
 
 from ._peers import optional, require
 
@@ -27,16 +27,6 @@ tensorly = optional("tensorly")
 CUBE = [(-1.0, 1.0)] * 3
 GRID_N = 256
 TOL = 1e-6
-
-
-def erf_over_r(a):
-    def f(x, y, z):
-        r = np.sqrt(x * x + y * y + z * z)
-        small = r < 1e-6
-        rs = np.where(small, 1.0, r)
-        return np.where(small, 2 * a / np.sqrt(np.pi) * (1 - (a * r) ** 2 / 3), erf(a * rs) / rs)
-
-    return f
 
 
 def _grid_values(f, n=GRID_N):

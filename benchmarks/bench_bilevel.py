@@ -15,31 +15,15 @@ import time
 import numpy as np
 
 from soptim.bilevel import minimize
+from soptim.bilevel._examples import lower_constrained_toy
 
 TARGET = 1e-3
 CAPS = {100: 5000, 2000: 20000}
 
 
 def toy(n):
-    def F(x, y):
-        return 0.5 * np.sum((x - y[n:]) ** 2) + 0.5 * np.sum((y[:n] - 1) ** 2)
-
-    def jac_F(x, y):
-        return x - y[n:], np.concatenate([y[:n] - 1, y[n:] - x])
-
-    def f(x, y):
-        return 0.5 * y[:n] @ y[:n] - x @ y[:n] + y[n:].sum()
-
-    def jac_f(x, y):
-        return -y[:n], np.concatenate([y[:n] - x, np.ones(n)])
-
-    def h(x, y):
-        return np.array([x.sum() + y.sum()])
-
-    def jac_h(x, y):
-        return np.ones((1, n)), np.ones((1, 2 * n))
-
-    return F, f, jac_F, jac_f, h, jac_h
+    p = lower_constrained_toy(n)
+    return p["F"], p["f"], p["jac_F"], p["jac_f"], p["h"], p["jac_h"]
 
 
 def rel_error(x):

@@ -12,29 +12,10 @@ from scipy import integrate
 from scipy.special import erf
 
 from soptim.approx import ChebTucker, ResolutionWarning, TuckerTensor, chebpts
+from soptim.approx._examples import erf_over_r, gauss10
+from soptim.approx._examples import shifted_newton as newton_shifted
 
 CUBE = [(-1.0, 1.0)] * 3
-
-
-def erf_over_r(a, center=(0.0, 0.0, 0.0)):
-    """erf(a r)/r with its limit 2a/sqrt(pi) at r = 0 (safe formula)."""
-
-    def f(x, y, z):
-        r = np.sqrt((x - center[0]) ** 2 + (y - center[1]) ** 2 + (z - center[2]) ** 2)
-        small = r < 1e-6
-        rs = np.where(small, 1.0, r)
-        series = 2 * a / np.sqrt(np.pi) * (1 - (a * r) ** 2 / 3)
-        return np.where(small, series, erf(a * rs) / rs)
-
-    return f
-
-
-def newton_shifted(x, y, z):
-    return 1.0 / np.sqrt((x - 2.0) ** 2 + y**2 + z**2)
-
-
-def gauss10(x, y, z):
-    return np.exp(-10.0 * (x**2 + y**2 + z**2))
 
 
 def random_points(domain, n=20000, seed=0):

@@ -8,43 +8,17 @@ import scipy.optimize
 from scipy.optimize import OptimizeWarning
 
 from soptim.bilevel import BilevelResult, minimize
+from soptim.bilevel._examples import lower_constrained_toy
 
 
 # -- the lower-level-constrained toy of the LV-HBA paper -------------------------------------
 def toy(n):
-    """min 1/2||x - y2||^2 + 1/2||y1 - 1||^2, y in argmin 1/2||y1||^2 - x.y1 + 1.y2
-    s.t. 1.x + 1.y1 + 1.y2 = 0 (lower level linear in y2: S(x) is not a singleton)."""
-
-    def F(x, y):
-        y1, y2 = y[:n], y[n:]
-        return 0.5 * np.sum((x - y2) ** 2) + 0.5 * np.sum((y1 - 1) ** 2)
-
-    def jac_F(x, y):
-        y1, y2 = y[:n], y[n:]
-        return x - y2, np.concatenate([y1 - 1, y2 - x])
-
-    def f(x, y):
-        y1, y2 = y[:n], y[n:]
-        return 0.5 * y1 @ y1 - x @ y1 + y2.sum()
-
-    def jac_f(x, y):
-        y1 = y[:n]
-        return -y1, np.concatenate([y1 - x, np.ones(n)])
-
-    def h(x, y):
-        return np.array([x.sum() + y.sum()])
-
-    def jac_h(x, y):
-        return np.ones((1, n)), np.ones((1, 2 * n))
-
-    return dict(F=F, f=f, jac_F=jac_F, jac_f=jac_f, h=h, jac_h=jac_h)
+    return lower_constrained_toy(n)
 
 
 def toy_solution(n):
-    """Checked by hand: S(x) = {y1 = x + 1, sum(y2) = -2 sum(x) - n} (lam = -1 from the y2
-    stationarity 1 + lam = 0); the upper level over S(x) is a strictly convex QP whose KKT
-    point is x = -0.3, y2 = -0.4, y1 = 0.7, F = n/2 (0.1^2 + 0.3^2) = n/20."""
-    return np.full(n, -0.3), np.full(n, 0.7), np.full(n, -0.4), n / 20.0
+    p = lower_constrained_toy(n)
+    return p["x_star"], p["y1_star"], p["y2_star"], p["F_star"]
 
 
 def solve_toy(n, **kw):

@@ -11,29 +11,12 @@ import time
 import numpy as np
 from scipy.special import erf
 
+from ..approx._examples import erf_over_r, gauss10, shifted_newton
 from . import DemoRow
 
 __all__ = ["rows"]
 
 _CUBE = [(-1.0, 1.0)] * 3
-
-
-def _erf_over_r(a: float):
-    def f(x, y, z):
-        r = np.sqrt(x * x + y * y + z * z)
-        small = r < 1e-6
-        rs = np.where(small, 1.0, r)
-        return np.where(small, 2 * a / np.sqrt(np.pi) * (1 - (a * r) ** 2 / 3), erf(a * rs) / rs)
-
-    return f
-
-
-def _shifted_newton(x, y, z):
-    return 1.0 / np.sqrt((x - 2.0) ** 2 + y * y + z * z)
-
-
-def _gauss(x, y, z):
-    return np.exp(-10.0 * (x * x + y * y + z * z))
 
 
 def _fit_row(name: str, f, tol: float) -> DemoRow:
@@ -56,11 +39,11 @@ def rows() -> list[DemoRow]:
     from soptim.approx import ChebTucker
 
     out = [
-        _fit_row("1/|x-(2,0,0)| on [-1,1]^3, tol 1e-6", _shifted_newton, 1e-6),
-        _fit_row("erf(5r)/r on [-1,1]^3, tol 1e-6", _erf_over_r(5.0), 1e-6),
+        _fit_row("1/|x-(2,0,0)| on [-1,1]^3, tol 1e-6", shifted_newton, 1e-6),
+        _fit_row("erf(5r)/r on [-1,1]^3, tol 1e-6", erf_over_r(5.0), 1e-6),
     ]
     t = time.perf_counter()
-    ct = ChebTucker.fit(_gauss, _CUBE, tol=1e-12)
+    ct = ChebTucker.fit(gauss10, _CUBE, tol=1e-12)
     value = ct.integrate()
     seconds = time.perf_counter() - t
     exact = (np.sqrt(np.pi / 10.0) * erf(np.sqrt(10.0))) ** 3

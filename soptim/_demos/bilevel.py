@@ -15,39 +15,18 @@ import numpy as np
 from . import DemoRow
 
 
-def _toy(n: int):
-    def F(x, y):
-        return 0.5 * np.sum((x - y[n:]) ** 2) + 0.5 * np.sum((y[:n] - 1) ** 2)
-
-    def jac_F(x, y):
-        return x - y[n:], np.concatenate([y[:n] - 1, y[n:] - x])
-
-    def f(x, y):
-        return 0.5 * y[:n] @ y[:n] - x @ y[:n] + y[n:].sum()
-
-    def jac_f(x, y):
-        return -y[:n], np.concatenate([y[:n] - x, np.ones(n)])
-
-    def h(x, y):
-        return np.array([x.sum() + y.sum()])
-
-    def jac_h(x, y):
-        return np.ones((1, n)), np.ones((1, 2 * n))
-
-    return F, f, jac_F, jac_f, h, jac_h
-
-
 def rows() -> list[DemoRow]:
     """Solve the toy at n = 100 and compare with its known solution."""
     from ..bilevel import minimize
+    from ..bilevel._examples import lower_constrained_toy
 
     n = 100
-    F, f, jac_F, jac_f, h, jac_h = _toy(n)
+    p = lower_constrained_toy(n)
     t0 = time.perf_counter()
-    res = minimize(F, f, np.zeros(n), np.zeros(2 * n), jac_F=jac_F, jac_f=jac_f, h=h,
-                   jac_h=jac_h)
+    res = minimize(p["F"], p["f"], p["x0"], p["y0"], jac_F=p["jac_F"], jac_f=p["jac_f"],
+                   h=p["h"], jac_h=p["jac_h"])
     seconds = time.perf_counter() - t0
-    x_star = np.full(n, -0.3)
+    x_star = p["x_star"]
     err_x = float(np.linalg.norm(res.x - x_star) / np.linalg.norm(x_star))
     ok = 0.0 if res.success else np.inf
     return [
