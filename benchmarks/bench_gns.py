@@ -16,41 +16,16 @@ track_* benchmarks record the gradient norm each method actually reached.
 import numpy as np
 import scipy.optimize
 from scipy.optimize import rosen, rosen_der, rosen_hess, rosen_hess_prod
-from scipy.special import expit
 
 import soptim
+from soptim.optimize._gns_examples import synthetic_logistic
 
 GTOL = 1e-8
 
 
 def _logistic(N=20_000, d=200, seed=0, alpha=1e-6):
-    rng = np.random.default_rng(seed)
-    scales = np.logspace(0, -3, d)  # condition number of the features ~1e6
-    X = rng.standard_normal((N, d)) * scales
-    w_true = rng.standard_normal(d) / scales / np.sqrt(d)
-    y = (rng.random(N) < expit(X @ w_true)).astype(float)
-
-    def fg(w):
-        z = X @ w
-        f = np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * alpha * (w @ w)
-        return f, X.T @ (expit(z) - y) / N + alpha * w
-
-    def hess(w):
-        p = expit(X @ w)
-        H = X.T @ (X * (p * (1 - p) / N)[:, None])
-        H[np.diag_indices(d)] += alpha
-        return H
-
-    def hessp(w, v):
-        p = expit(X @ w)
-        return X.T @ (p * (1 - p) / N * (X @ v)) + alpha * v
-
-    def gauss_newton(w):  # generalized Gauss-Newton J = X, weights p(1-p)/N
-        p = expit(X @ w)
-        return X, p * (1 - p) / N
-
-    return dict(fg=fg, hess=hess, hessp=hessp, gauss_newton=gauss_newton, alpha=alpha,
-                x0=np.zeros(d))
+    # feature scales 1 ... 1e-3: condition number of the features ~1e6
+    return synthetic_logistic(N, d, cond_exponent=3, alpha=alpha, seed=seed)
 
 
 def _rosen(n=100):

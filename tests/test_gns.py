@@ -15,15 +15,15 @@ from scipy.optimize import (
     rosen_hess,
     rosen_hess_prod,
 )
-from test_gns_problems import (
+
+import soptim
+from soptim.optimize._gns_examples import (
     breast_cancer_logistic,
     digits_softmax,
     logsumexp_problem,
     quartic_problem,
     rosen_hess_sparse,
 )
-
-import soptim
 
 
 def rosen_x0(n):

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import scipy.optimize
 from scipy.optimize import rosen, rosen_der, rosen_hess
-from scipy.special import expit
 
 from ..optimize import minimize
+from ..optimize._gns_examples import synthetic_logistic
 from . import DemoRow
 
 
@@ -24,26 +24,10 @@ def _rosenbrock(n: int, x0) -> DemoRow:
 
 
 def _logistic() -> list[DemoRow]:
-    rng = np.random.default_rng(0)
     N, d, alpha = 2000, 20, 1e-3
-    X = rng.standard_normal((N, d)) * np.logspace(0, -2, d)
-    y = (rng.random(N) < expit(X @ rng.standard_normal(d) * 3)).astype(float)
-
-    def fg(w):
-        z = X @ w
-        return (np.mean(np.logaddexp(0.0, z) - y * z) + 0.5 * alpha * (w @ w),
-                X.T @ (expit(z) - y) / N + alpha * w)
-
-    def hess(w):
-        p = expit(X @ w)
-        return X.T @ (X * (p * (1 - p) / N)[:, None]) + alpha * np.eye(d)
-
-    def gauss_newton(w):
-        p = expit(X @ w)
-        return X, p * (1 - p) / N
-
-    def per_sample_grads(w):
-        return (expit(X @ w) - y)[:, None] * X
+    p = synthetic_logistic(N, d, cond_exponent=2, alpha=alpha)
+    fg, hess, gauss_newton, per_sample_grads = (p["fg"], p["hess"], p["gauss_newton"],
+                                                p["per_sample_grads"])
 
     # independent reference: scipy's trust-exact run to a gradient norm of 1e-13
     ref = scipy.optimize.minimize(fg, np.zeros(d), jac=True, hess=hess, method="trust-exact",

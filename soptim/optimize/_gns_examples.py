@@ -1,4 +1,5 @@
-"""Test problems with known answers for method 'gns' (shared by the gns tests and benchmarks)."""
+"""Problems with known answers for method 'gns', shared by the tests, the demo and the
+benchmarks."""
 
 import numpy as np
 import scipy.sparse as sps
@@ -68,8 +69,28 @@ def breast_cancer_logistic(alpha=1e-3):
     return logistic_problem(X, y.astype(float), alpha)
 
 
+def synthetic_logistic(N, d, cond_exponent, alpha, seed=0):
+    """Logistic regression on Gaussian features with column scales ``1 ... 10**-cond_exponent``.
+
+    The labels follow a planted model, so the problem is ill-conditioned (the
+    feature covariance has condition number ``10**(2 cond_exponent)``) but has
+    a well-defined optimum.
+    """
+    rng = np.random.default_rng(seed)
+    scales = np.logspace(0, -cond_exponent, d)
+    X = rng.standard_normal((N, d)) * scales
+    w_true = rng.standard_normal(d) / scales / np.sqrt(d)
+    y = (rng.random(N) < expit(X @ w_true)).astype(float)
+    return logistic_problem(X, y, alpha)
+
+
 def logistic_problem(X, y, alpha):
-    """``f(w) = mean(log(1 + exp(x_i^T w)) - y_i x_i^T w) + alpha ||w||^2 / 2``."""
+    """``f(w) = mean(log(1 + exp(x_i^T w)) - y_i x_i^T w) + alpha ||w||^2 / 2``.
+
+    Returns the oracles for every curvature source of 'gns': ``fg`` (f and
+    gradient), ``hess``, ``hessp``, ``gauss_newton`` (``J = X`` with weights
+    ``p(1-p)/N``), ``per_sample_grads``, and ``d``, ``alpha``, ``x0`` (zeros).
+    """
     N, d = X.shape
 
     def fg(w):
@@ -95,7 +116,7 @@ def logistic_problem(X, y, alpha):
         return (expit(X @ w) - y)[:, None] * X
 
     return dict(fg=fg, hess=hess, hessp=hessp, gauss_newton=gauss_newton,
-                per_sample_grads=per_sample_grads, d=d, alpha=alpha)
+                per_sample_grads=per_sample_grads, d=d, alpha=alpha, x0=np.zeros(d))
 
 
 def digits_softmax(n_samples=360, alpha=1e-2):
