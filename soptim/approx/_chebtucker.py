@@ -405,10 +405,7 @@ class ChebTucker:
             outside = [2.0 * extrapolated_tail(tail_profile(C, l, xp)) for l in range(d)]
             tail = sum(outside)
             # a fixed degree is the caller's choice: no warning, but say whether it sufficed
-            converged = tail <= tol * vscale
-            message = (f"fixed degree {tuple(k - 1 for k in m)}; estimated degree tail "
-                       f"{tail / vscale if vscale else 0.0:.1e} (relative) "
-                       f"{'within' if converged else 'above'} tol={tol:g}")
+            converged, message = _fixed_degree_report(m, tail, vscale, tol)
         else:
             if max_degree is None:
                 cap = 1 << max(1, int(np.floor(np.log2(_SAMPLE_BUDGET ** (1.0 / d) - 1))))
@@ -651,10 +648,7 @@ class ChebTucker:
             profiles = _cp_profiles(w, A, xp)
             outside = [2.0 * extrapolated_tail(p) for p in profiles]
             tail = sum(outside)
-            converged = tail <= tol * vscale
-            message = (f"fixed degree {tuple(k - 1 for k in ms)}; estimated degree tail "
-                       f"{tail / vscale if vscale else 0.0:.1e} (relative) "
-                       f"{'within' if converged else 'above'} tol={tol:g}")
+            converged, message = _fixed_degree_report(ms, tail, vscale, tol)
         else:
             if max_degree is None:
                 caps = [1 << 12] * d
@@ -1024,3 +1018,11 @@ def _spline(grid: np.ndarray, values: np.ndarray) -> Callable[[Any], Any]:
 
     return evaluate
 
+
+def _fixed_degree_report(m, tail: float, vscale: float, tol: float) -> tuple[bool, str]:
+    """Whether a caller-fixed number of points per axis ``m`` resolves f to ``tol``, and why."""
+    converged = tail <= tol * vscale
+    message = (f"fixed degree {tuple(k - 1 for k in m)}; estimated degree tail "
+               f"{tail / vscale if vscale else 0.0:.1e} (relative) "
+               f"{'within' if converged else 'above'} tol={tol:g}")
+    return converged, message
