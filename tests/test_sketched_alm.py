@@ -55,6 +55,19 @@ def test_pde_control_matches_direct_kkt_solve():
     np.testing.assert_allclose(res.v[0], lam_ref, rtol=0, atol=1e-8 * np.abs(lam_ref).max())
 
 
+@pytest.mark.parametrize("curvature", ["hessp", "finite-differences"])
+def test_pde_control_with_hessian_products(curvature):
+    prob = pde_control_problem(16)
+    x_ref, _ = prob["kkt_solution"]()
+    H = prob["hess"](None)
+    kw = {"hessp": lambda x, p: H @ p} if curvature == "hessp" else {}
+    res = soptim.minimize(prob["fun"], prob["x0"], method="sketched-alm", jac=prob["jac"],
+                          constraints=LinearConstraint(prob["A"], 0, 0), options={"rng": 0},
+                          **kw)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-8 * np.abs(x_ref).max())
+
+
 # -- constrained logistic regression against scipy's trust-constr -------------------------
 
 def _logistic_problem():

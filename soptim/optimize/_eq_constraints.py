@@ -214,10 +214,7 @@ class EqualityConstraints:
 
     def _part_fun(self, part: _Part, x) -> Any:
         if part.linear:
-            A = part.A
-            return self.xp.asarray(A @ to_numpy(x) if not get_backend(x).is_gpu else
-                                   self.xp.asarray(A.toarray() if sps.issparse(A) else A) @ x
-                                   ) - self.xp.asarray(part.offset)
+            return self._linear_A(part, x) @ x - self.xp.asarray(part.offset)
         c = self._raw_fun(part, x)
         if c.shape != (part.m,):
             raise ValueError(f"{part}: fun returned shape {tuple(c.shape)}, expected ({part.m},)")
@@ -225,9 +222,20 @@ class EqualityConstraints:
             c = c - self.xp.asarray(part.offset)
         return c
 
+    def _linear_A(self, part: _Part, x) -> Any:
+        """A of a LinearConstraint on the backend of x (copied to the GPU once)."""
+        if not get_backend(x).is_gpu:
+            return part.A
+        if getattr(part, "A_device", None) is None:
+            import cupyx.scipy.sparse as csp
+
+            part.A_device = (csp.csr_matrix(part.A) if sps.issparse(part.A)
+                             else self.xp.asarray(part.A))
+        return part.A_device
+
     def _part_jac(self, part: _Part, x) -> Any:
         if part.linear:
-            return part.A
+            return self._linear_A(part, x)
         if part._jac is not None:
             self.njev += 1
             J = part._jac(x, *part.args)

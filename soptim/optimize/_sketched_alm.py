@@ -53,8 +53,8 @@ from ._eq_constraints import INEQUALITY_MESSAGE, EqualityConstraints
 
 __all__ = ["_minimize_sketched_alm"]
 
-#: Up to this many variables, Hessians given as products are assembled densely.
-DENSE_HESSIAN_N = 500
+#: Up to this many variables, Hessians given as products are assembled (n products).
+DENSE_HESSIAN_N = 2000
 #: Up to this n + m, the KKT matrix is dense (its reduced Hessian checked exactly).
 DENSE_KKT_SIZE = 500
 
@@ -499,8 +499,11 @@ class _SketchedALM:
     def _projector(self, K):
         blocks = None
         if (self.sketch == "block" and self.block_size is None
-                and self.n + self.m > FULL_BLOCK_LIMIT):
+                and self.n + self.m > FULL_BLOCK_LIMIT and not isinstance(K, LinearOperator)):
             blocks = [np.arange(self.n), np.arange(self.n, self.n + self.m)]
+        # with B known only through products (hessp, a LinearOperator, finite differences)
+        # K is an operator: its rows come from products with K, so the default for large
+        # problems is random blocks of 256 rows (SketchProjector's default)
         return SketchProjector(K, sketch=self.sketch, block_size=self.block_size,
                                blocks=blocks, rng=self.rng, accel=self.accel)
 
