@@ -218,7 +218,12 @@ def _minimize_sketched_alm(
     hess : callable, optional
         ``hess(x, *args)`` returning a dense, sparse or ``LinearOperator``
         Hessian of f. Without ``hess`` and ``hessp``: central differences of
-        the gradient.
+        the gradient. Hessians known only through products (``hessp``, a
+        ``LinearOperator``, finite differences) are assembled from ``n``
+        products when ``n <= 2000``; above that the KKT matrix is an operator
+        and the default sketch takes random blocks of 256 rows through products
+        with it, which is slow on ill-conditioned problems: give a sparse
+        ``hess`` for large problems.
     hessp : callable, optional
         ``hessp(x, p, *args)``, the product of the Hessian of f with ``p``.
     bounds : None
@@ -531,7 +536,10 @@ class _SketchedALM:
             Bd = B.toarray() if sps.issparse(B) else B
             scale = max(1.0, float(xp.abs(Bd).max()))
             if lmin <= 1e-8 * scale:
-                shift = -lmin + max(1e-4 * scale, 0.1 * abs(lmin))
+                # reflect the most negative reduced curvature (|lmin|, as modified Newton
+                # methods do): a shift leaving it near zero gives huge steps that the line
+                # search then cuts to tiny ones (HS7 needed 54 iterations, now 15)
+                shift = -lmin + max(1e-4 * scale, abs(lmin))
         elif not isinstance(B, LinearOperator):
             diag = B.diagonal() if sps.issparse(B) else xp.diag(B)
             scale = max(1.0, float(xp.abs(diag).max()) if diag.size else 1.0)
