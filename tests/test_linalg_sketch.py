@@ -25,10 +25,11 @@ def _sparse_system(n=300, seed=0):
     return K.tocsr(), K @ x, x
 
 
+@pytest.mark.parametrize("accel", [0, 8])
 @pytest.mark.parametrize("sketch", SKETCHES)
-def test_dense_solution_matches_direct_solve(sketch):
+def test_dense_solution_matches_direct_solve(sketch, accel):
     K, r, x = _spd_system()
-    res = sketch_solve(K, r, sketch=sketch, rng=0, rtol=1e-12)
+    res = sketch_solve(K, r, sketch=sketch, rng=0, rtol=1e-12, accel=accel)
     assert res.success, res.message
     np.testing.assert_allclose(res.x, np.linalg.solve(K, r), atol=1e-9)
     assert res.residual == pytest.approx(np.linalg.norm(K @ res.x - r), abs=1e-12)
@@ -78,6 +79,19 @@ def test_kkt_paving_blocks():
     res = sketch_solve(K, r, blocks=[np.arange(n), np.arange(n, n + m)], rng=0, rtol=1e-10)
     assert res.success
     np.testing.assert_allclose(res.x, spsolve(K.tocsc(), r), atol=1e-8)
+
+
+def test_extrapolation_resolves_ill_conditioned_systems():
+    # condition number 1e5: plain Kaczmarz stalls, the extrapolated sweeps do not
+    rng = np.random.default_rng(1)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    K = Q @ np.diag([1.0, -0.5, 2.0, 3.0, -1.0, 1e-5]) @ Q.T
+    r = rng.standard_normal(6)
+    plain = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10, accel=0, maxiter=100_000)
+    fast = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10, maxiter=100_000)
+    assert not plain.success
+    assert fast.success
+    np.testing.assert_allclose(fast.x, np.linalg.solve(K, r), rtol=1e-6)
 
 
 def test_same_seed_same_result_different_seed_different_path():
@@ -173,6 +187,7 @@ def test_numpy_fallback_end_to_end(monkeypatch):
     ({"K": np.eye(2), "r": np.ones(2), "row_sampling": "rows"}, ValueError, "row_sampling"),
     ({"K": "matrix", "r": np.ones(2)}, TypeError, "K must be"),
     ({"K": np.eye(2), "r": np.ones(2), "rng": "seed"}, TypeError, "rng must be"),
+    ({"K": np.eye(2), "r": np.ones(2), "accel": -2}, ValueError, "accel must be"),
 ])
 def test_bad_input(kwargs, exc, match):
     K, r = kwargs.pop("K"), kwargs.pop("r")
