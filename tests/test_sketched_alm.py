@@ -354,6 +354,16 @@ def test_maxiter_reached_warns_and_fails_cleanly():
     assert np.isfinite(res.x).all() and "maxiter" in res.message
 
 
+def test_starved_sketch_fails_with_advice():
+    # plain Kaczmarz (no extrapolation) with a tiny budget cannot solve HS27's KKT systems
+    p = _hs("HS27")
+    with pytest.warns(OptimizeWarning, match="max_sketch_iter"):
+        res = _solve_hs(p, "kaczmarz", accel=0, max_sketch_iter=200)
+    assert not res.success and res.status == 2
+    assert "sketch='block'" in res.message
+    assert np.isfinite(res.x).all() and np.isfinite(res.fun) and res.mu < 1e6
+
+
 def test_nan_during_line_search_is_backtracked():
     # f is NaN for x1 > 1.5, which the first full Newton step from x0 visits
     p = _hs("HS6")

@@ -32,9 +32,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sps
+import scipy.sparse.linalg as spla
 from scipy.optimize import HessianUpdateStrategy, OptimizeResult
 from scipy.sparse.linalg import LinearOperator
 
+from .._validation import as_float_array, as_generator
 from ..backend import get_backend, to_numpy
 from ..linalg._sketch import FULL_BLOCK_LIMIT, SKETCHES, SketchProjector
 from ._common import (
@@ -390,8 +392,6 @@ class _SketchedALM:
         self.callback = CallbackRunner(callback)
         self.printer = IterationPrinter(["nit", "f", "kkt", "||c||", "mu", "nu", "alpha",
                                          "sketch it"], enabled=disp)
-        from .._validation import as_generator
-
         self.rng = as_generator(rng)
         self.tol, self.maxiter = float(tol), int(maxiter)
         self.sketch, self.block_size = sketch, block_size
@@ -412,8 +412,6 @@ class _SketchedALM:
         self.max_sketch_iter = int(max_sketch_iter)
         self.n_sketch = 0
         if lam0 is not None:
-            from .._validation import as_float_array
-
             self.lam0 = as_float_array("lam0", lam0, shape=(self.m,), xp=xp,
                                        dtype=np.float64)
         else:
@@ -548,10 +546,19 @@ class _SketchedALM:
         target = self._target(s.kkt)
         budget = self.max_sketch_iter
         curvature_fixes = 0
+        starved = 0
         for _ in range(self.max_penalty_updates + 1):
-            z, res, steps, _ok = proj.run(z, res, -r, target, budget)
+            z, res, steps, ok = proj.run(z, res, -r, target, budget)
             self.n_sketch += steps
             budget = max(budget - steps, 1)
+            if not ok and budget <= 1:
+                starved += 1
+                if starved > 5:  # penalty updates alone will not make this direction usable
+                    return None, None, 0.0, (
+                        f"The sketch solver did not reach the accuracy the descent test needs "
+                        f"within max_sketch_iter = {self.max_sketch_iter} steps (KKT matrix "
+                        "too ill-conditioned for this sketch): use sketch='block', a larger "
+                        "block_size or max_sketch_iter.")
             dx, dlam = z[:n], z[n:]
             if not self.dense or isinstance(B, LinearOperator):
                 # large problems: negative curvature along the step means the reduced
@@ -629,8 +636,6 @@ class _SketchedALM:
                     return ""
         J = s.J if sps.issparse(s.J) else sps.csr_matrix(to_numpy(s.J))
         try:
-            import scipy.sparse.linalg as spla
-
             spla.splu((J @ J.T).tocsc())
         except RuntimeError:
             return (f"Reached KKT residual {s.kkt:.2e} <= tol, but J J^T is singular at x: the "
