@@ -153,6 +153,10 @@ def test_constraint_forms_give_the_published_optimum(form):
     assert res.fun == pytest.approx(p.fstar, rel=1e-8)
     np.testing.assert_allclose(res.x, [2, 2, 0.6 * np.sqrt(2), 0.8 * np.sqrt(2)], atol=1e-7)
     assert sum(len(v) for v in res.v) == 2
+    if form == "linear+nonlinear-hess":
+        assert res.constr_nhev > 0  # the NonlinearConstraint's own hess(x, v) was used
+    else:
+        assert res.constr_nhev == 0  # finite differences of J^T v instead
 
 
 @pytest.mark.parametrize("curvature", ["hess-dense", "hess-sparse", "hess-operator", "hessp",
