@@ -287,7 +287,7 @@ class SketchProjector:
         hist: list = []
         plan, uses = None, 0
         while True:
-            rn = float(xp.linalg.norm(res))
+            rn = _vnorm(res, xp)
             if rn <= target:
                 if checked:
                     return z, res, nit, True
@@ -324,16 +324,28 @@ class SketchProjector:
         Z = xp.stack([h[0] - z_last for h in hist[:-1]], axis=1)
         # residual differences at the rounding level of the residuals carry no information
         # (only noise, in any direction of z): drop them instead of amplifying them
-        floor = 1e3 * np.finfo(np.float64).eps * max(float(xp.linalg.norm(h[1])) for h in hist)
-        U, sv, Vt = xp.linalg.svd(R, full_matrices=False)
-        keep = sv > floor
+        floor = 1e3 * np.finfo(np.float64).eps * max(_vnorm(h[1], xp) for h in hist)
+        # min ||r_last + R gamma|| through the small k x k Gram matrix of R (computed
+        # without BLAS on the host: tiny BLAS calls stall when threads are oversubscribed)
+        if xp is np:
+            G = np.einsum("ij,ik->jk", R, R)
+            rhs = -np.einsum("ij,i->j", R, r_last)
+        else:
+            G = R.T @ R
+            rhs = -(R.T @ r_last)
+        w, V = xp.linalg.eigh(0.5 * (G + G.T))
+        keep = w > floor * floor
         if not bool(keep.any()):
             return z_last, r_last
-        gamma = Vt[keep].T @ ((U[:, keep].T @ -r_last) / sv[keep])
-        r_new = r_last + R @ gamma
-        if not float(xp.linalg.norm(r_new)) < float(xp.linalg.norm(r_last)):
+        Vk = V[:, keep]
+        gamma = Vk @ ((Vk.T @ rhs) / w[keep])
+        if xp is np:
+            r_new = r_last + np.einsum("ij,j->i", R, gamma)
+        else:
+            r_new = r_last + R @ gamma
+        if not _vnorm(r_new, xp) < _vnorm(r_last, xp):
             return z_last, r_last
-        z_new = z_last + Z @ gamma
+        z_new = z_last + (np.einsum("ij,j->i", Z, gamma) if xp is np else Z @ gamma)
         hist[-1] = (z_new.copy(), r_new.copy())
         return z_new, r_new
 
@@ -384,12 +396,12 @@ class SketchProjector:
             for key, I in data:
                 Ix = xp.asarray(I) if self.be.is_gpu else I
                 rI = res[Ix]
-                if float(xp.linalg.norm(rI)) == 0.0:
+                if _vnorm(rI, xp) == 0.0:
                     continue  # already on this block's solution set: a no-op projection
                 solve = self._minnorm(self._rows(I), key)
                 self._apply(z, res, solve(rI))
                 taken += 1
-                if float(xp.linalg.norm(res)) <= target:
+                if _vnorm(res, xp) <= target:
                     break
             return max(taken, 1)
         for item in data:  # sketched systems (A = S^T K, v -> S^T v), solver cached
@@ -406,6 +418,14 @@ class SketchProjector:
         """``z -= dz`` and the incremental residual update ``res -= K dz``."""
         z -= dz
         res -= self.matvec(dz)
+
+
+def _vnorm(v, xp) -> float:
+    """Euclidean norm; on the host without BLAS (a BLAS call on a short vector can stall
+    for milliseconds when BLAS threads compete for busy cores)."""
+    if xp is np:
+        return math.sqrt(float(np.einsum("i,i->", v, v)))
+    return float(xp.linalg.norm(v))
 
 
 def _spd_splu(spl, gram):
