@@ -226,6 +226,13 @@ def test_different_sketches_same_solution(name):
         np.testing.assert_allclose(x, sols[0], atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ["HS39", "HS61"])
+def test_uniform_row_sampling(name):
+    p = _hs(name)
+    res = _solve_hs(p, "kaczmarz", row_sampling="uniform")
+    assert res.success and res.fun == pytest.approx(p.fstar, rel=1e-6)
+
+
 def test_generator_rng_accepted():
     p = _hs("HS28")
     res = _solve_hs(p, "gaussian", rng=None)
@@ -316,6 +323,7 @@ def test_bad_constraints(con, exc, match):
     ({"maxiter": 0}, ValueError, "maxiter must be a positive integer"),
     ({"block_size": 0}, ValueError, "block_size must be a positive integer"),
     ({"accel": -1}, ValueError, "accel must be a non-negative"),
+    ({"row_sampling": "rows"}, ValueError, "row_sampling must be"),
     ({"lam0": [1.0, 2.0]}, ValueError, r"lam0 must have shape \(1,\)"),
     ({"lam0": [np.nan]}, ValueError, "lam0 contains NaN"),
 ])

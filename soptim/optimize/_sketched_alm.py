@@ -190,6 +190,7 @@ def _minimize_sketched_alm(
     block_size: int | None = None,
     rng: Any = None,
     accel: int = 8,
+    row_sampling: str = "norm",
     mu0: float = 1.0,
     nu0: float = 0.1,
     delta0: float = 0.1,
@@ -258,6 +259,9 @@ def _minimize_sketched_alm(
         sketch).
     rng : None, int or numpy.random.Generator
         Randomness of the sketches; the same seed gives the same iterates.
+    row_sampling : {'norm', 'uniform'}
+        Kaczmarz row distribution: proportional to squared row norms (default)
+        or uniform.
     accel : int
         Window of the minimal-residual (Anderson) extrapolation of the sketch
         sweeps (default 8; 0 gives plain sketch-and-project). It recovers the
@@ -344,7 +348,7 @@ def _minimize_sketched_alm(
     solver = _SketchedALM(fun, x0, args=args, jac=jac, hess=hess if callable(hess) else None,
                           hessp=hessp, constraints=constraints, callback=callback, rng=rng,
                           lam0=lam0, finite_diff_rel_step=finite_diff_rel_step, disp=disp,
-                          accel=accel, **opts)
+                          accel=accel, row_sampling=row_sampling, **opts)
     return solver.solve()
 
 
@@ -374,9 +378,9 @@ class _SketchedALM:
     """The iteration of ``method='sketched-alm'`` (state kept between small steps)."""
 
     def __init__(self, fun, x0, *, args, jac, hess, hessp, constraints, callback, rng, lam0,
-                 finite_diff_rel_step, disp, accel, tol, maxiter, sketch, block_size, mu0, nu0,
-                 delta0, theta, beta, rho, max_sketch_iter, max_penalty_updates,
-                 max_linesearch):
+                 finite_diff_rel_step, disp, accel, row_sampling, tol, maxiter, sketch,
+                 block_size, mu0, nu0, delta0, theta, beta, rho, max_sketch_iter,
+                 max_penalty_updates, max_linesearch):
         self.be = get_backend(x0)
         self.xp = self.be.xp
         xp = self.xp
@@ -398,6 +402,10 @@ class _SketchedALM:
         if isinstance(accel, bool) or not isinstance(accel, (int, np.integer)) or accel < 0:
             raise ValueError(f"option accel must be a non-negative integer, got {accel!r}")
         self.accel = int(accel)
+        if row_sampling not in ("norm", "uniform"):
+            raise ValueError(f"option row_sampling must be 'norm' or 'uniform', got "
+                             f"{row_sampling!r}")
+        self.row_sampling = row_sampling
         self.mu, self.nu, self.delta = float(mu0), float(nu0), float(delta0)
         self.theta, self.beta, self.rho = float(theta), float(beta), float(rho)
         self.max_penalty_updates = int(max_penalty_updates)
@@ -508,7 +516,8 @@ class _SketchedALM:
         # K is an operator: its rows come from products with K, so the default for large
         # problems is random blocks of 256 rows (SketchProjector's default)
         return SketchProjector(K, sketch=self.sketch, block_size=self.block_size,
-                               blocks=blocks, rng=self.rng, accel=self.accel)
+                               blocks=blocks, rng=self.rng, accel=self.accel,
+                               row_sampling=self.row_sampling)
 
     def _target(self, kkt: float) -> float:
         eta = self.delta * min(self.theta, kkt)
