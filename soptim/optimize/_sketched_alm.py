@@ -126,7 +126,8 @@ def _kkt_matrix(B, J, shift: float, xp, dense: bool) -> Any:
     if dense:
         Bd = B.toarray() if sps.issparse(B) else B
         Jd = J.toarray() if sps.issparse(J) else J
-        return xp.block([[Bd + shift * xp.eye(n), Jd.T], [Jd, xp.zeros((m, m))]])
+        top = xp.concatenate([Bd + shift * xp.eye(n), Jd.T], axis=1)
+        return xp.concatenate([top, xp.concatenate([Jd, xp.zeros((m, m))], axis=1)], axis=0)
     Bs = sps.csr_matrix(to_numpy(B)) if not sps.issparse(B) else B
     Js = sps.csr_matrix(to_numpy(J)) if not sps.issparse(J) else J
     if shift:
