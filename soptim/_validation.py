@@ -9,7 +9,7 @@ import numpy as np
 
 from .backend import get_backend, to_numpy
 
-__all__ = ["as_generator", "check_callable", "as_float_array", "check_positive"]
+__all__ = ["as_generator", "check_callable", "as_float_array", "check_positive", "check_count"]
 
 
 def as_generator(rng: Any = None) -> np.random.Generator:
@@ -127,3 +127,16 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound} and finite, got {value!r}")
     return v
+
+
+def check_count(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Return ``int(value)``; raise naming ``name`` unless it is an integer >= ``minimum``.
+
+    ``TypeError`` for non-integers (``bool`` and ``2.5`` included), ``ValueError``
+    below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)

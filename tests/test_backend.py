@@ -64,3 +64,16 @@ def test_validation_errors_name_the_argument():
         check_positive("reg", 0.0)
     assert as_float_array("a", [1, 2]).dtype == np.float64
     assert as_float_array("a", np.ones(2, np.float32)).dtype == np.float32
+
+
+def test_check_count():
+    from soptim._validation import check_count
+
+    assert check_count("maxiter", 3) == 3
+    assert check_count("maxiter", 0, minimum=0) == 0
+    with pytest.raises(TypeError, match="maxiter must be an integer"):
+        check_count("maxiter", 2.5)
+    with pytest.raises(TypeError, match="maxiter must be an integer"):
+        check_count("maxiter", True)
+    with pytest.raises(ValueError, match="max_trials must be >= 1"):
+        check_count("max_trials", 0)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .._validation import check_count, check_positive
 from ..backend import get_backend, to_numpy
 from ._common import (
     STATUS_CALLBACK,
@@ -261,18 +262,18 @@ def _minimize_gns(
     dtype = x.dtype
     eps = float(np.finfo(np.dtype(str(dtype))).eps)
 
-    gtol = _nonneg("gtol", gtol)
-    maxiter = 200 * n if maxiter is None else _count("maxiter", maxiter, allow_zero=True)
-    max_trials = _count("max_trials", max_trials)
-    gamma = _positive("gamma0", gamma0)
-    gamma_min = _positive("gamma_min", gamma_min)
-    gamma_max = _positive("gamma_max", gamma_max)
+    gtol = check_positive("gtol", gtol, allow_zero=True)
+    maxiter = 200 * n if maxiter is None else check_count("maxiter", maxiter, minimum=0)
+    max_trials = check_count("max_trials", max_trials)
+    gamma = check_positive("gamma0", gamma0)
+    gamma_min = check_positive("gamma_min", gamma_min)
+    gamma_max = check_positive("gamma_max", gamma_max)
     if not gamma_min <= gamma <= gamma_max:
         raise ValueError(f"need gamma_min <= gamma0 <= gamma_max, got {gamma_min}, "
                          f"{gamma}, {gamma_max}")
     if cg_rtol is not None:
-        cg_rtol = _positive("cg_rtol", cg_rtol)
-    cg_maxiter = 2 * n if cg_maxiter is None else _count("cg_maxiter", cg_maxiter)
+        cg_rtol = check_positive("cg_rtol", cg_rtol)
+    cg_maxiter = 2 * n if cg_maxiter is None else check_count("cg_maxiter", cg_maxiter)
     B = Metric(metric, n, be, dtype)
     model_name = _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve)
     D = _check_hess_diag(hess_diag, model_name, n, xp, dtype)
@@ -411,34 +412,6 @@ def _trial(of: ObjectiveFunction, x_new, f: float, lam: float, B: Metric, eps: f
 
 
 # -- options ---------------------------------------------------------------------------------
-
-def _positive(name: str, v: Any) -> float:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}") from None
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be positive and finite, got {v!r}")
-    return v
-
-
-def _nonneg(name: str, v: Any) -> float:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}") from None
-    if not (np.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be >= 0 and finite, got {v!r}")
-    return v
-
-
-def _count(name: str, v: Any, allow_zero: bool = False) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
-    if v < (0 if allow_zero else 1):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '>= 1'}, got {v}")
-    return int(v)
-
 
 def _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve) -> str:
     for name, f in (("residuals", residuals), ("per_sample_grads", per_sample_grads),

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
-from .._validation import as_generator
+from .._validation import as_generator, check_positive
 from ..optimize._common import (
     STATUS_FAILURE,
     STATUS_MAXITER,
@@ -175,7 +175,7 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
     """
     as_generator(rng)
     method = _check_method(method)
-    tol = _check_tol(tol)
+    tol = check_positive("tol", tol)
     a, b, M, reg, be = validate_problem(a, b, M, reg, allow_batch=True)
     if max_iter is None:
         max_iter = _DEFAULT_MAX_ITER[method]
@@ -229,16 +229,6 @@ def _check_method(method: Any) -> str:
     if m not in METHODS:
         raise ValueError(f"method must be one of {METHODS + ('sinkhorn_log',)}, got {method!r}")
     return m
-
-
-def _check_tol(tol: Any) -> float:
-    try:
-        t = float(tol)
-    except (TypeError, ValueError):
-        raise TypeError(f"tol must be a real number, got {type(tol).__name__}") from None
-    if not (np.isfinite(t) and t > 0):
-        raise ValueError(f"tol must be > 0 and finite, got {tol!r}")
-    return t
 
 
 def _split_options(method: str, options: dict) -> dict:
