@@ -64,5 +64,14 @@ def _random_assignment() -> list[DemoRow]:
     ]
 
 
+def _compile_kernels() -> None:
+    # numba compiles the OT kernels on their first use (a few seconds, once: cache=True
+    # keeps them on disk). Do it on a tiny problem so the table times the solves.
+    from ..ot import solve
+
+    solve([], [], np.random.default_rng(0).random((8, 8)), 1e-2, warn=False)
+
+
 def rows() -> list[DemoRow]:
+    _compile_kernels()
     return [_w2_gaussians(), _w1_histograms(), *_random_assignment()]

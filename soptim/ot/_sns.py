@@ -203,7 +203,7 @@ def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
     mass = float(a.sum())
     loga, logb = xp.log(a), xp.log(b)
     regs = (reg_schedule(ws.M, reg, opts.get("scaling_start", 0.02),
-                         opts.get("scaling_factor", 4.0))
+                         opts.get("scaling_factor", 8.0))
             if opts.get("reg_scaling", True) else [reg])
     nopts = NewtonOptions(**{k: v for k, v in opts.items() if k in _NEWTON_FIELDS})
     out = SNSOutcome(f0, None, None, None, 0.0, regs=regs)

@@ -150,7 +150,7 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
     (the kept mass adapts to the progress), solved by Jacobi-preconditioned CG on
     the Schur complement with an Armijo line search. When ``reg`` is small compared
     with the spread of ``M`` the solve is continued over a decreasing ``reg``
-    schedule (``reg_scaling``, ``scaling_start`` = 0.02, ``scaling_factor`` = 4,
+    schedule (``reg_scaling``, ``scaling_start`` = 0.02, ``scaling_factor`` = 8,
     intermediate stages solved to ``stage_tol`` = 1e-3): from the previous stage's
     potentials Newton converges in a few steps, where from a cold start at tiny
     ``reg`` it needs many damped ones. ``history`` then spans all stages.
