@@ -173,7 +173,8 @@ def test_deterministic_for_any_rng():
 # ---------------------------------------------------------------- bad input / failures
 @pytest.mark.parametrize("kwargs, name", [
     (dict(a=np.array([0.5, -0.1, 0.6])), "a"),
-    (dict(b=np.array([0.2, 0.2, 0.2, 0.3])), "same total"),
+    (dict(b=np.array([0.2, 0.2, 0.2, 0.3])), r"same total mass.*sum\(a\) = 1, sum\(b\) = 0.9;"),
+    (dict(b=np.full((4, 2), 0.5)), r"sum\(b\) = \[2\. 2\.\]"),
     (dict(M=np.array([[0, 1, np.nan, 1]] * 3, dtype=float)), "M"),
     (dict(M=np.array([[0, 1, np.inf, 1]] * 3, dtype=float)), "M"),
     (dict(M=np.ones((3, 5))), "b"),

@@ -114,7 +114,7 @@ def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = Fa
     if np.any(np.abs(sb - sa) > MASS_RTOL * max(sa, float(np.max(sb)))):
         raise ValueError(
             f"a and b must have the same total mass (balanced OT): sum(a) = {sa:.10g}, "
-            f"sum(b) = {np.array2string(np.atleast_1d(sb), precision=10)}; normalize both "
+            f"sum(b) = {_format_sums(sb)}; normalize both "
             "(e.g. a / a.sum()) or use unbalanced OT")
     b = b * (sa / xp.asarray(sb))
     return a, b, M, reg, be
@@ -122,3 +122,9 @@ def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = Fa
 
 def _given(x: Any) -> bool:
     return x is not None and not (hasattr(x, "__len__") and len(x) == 0)
+
+
+def _format_sums(s) -> str:
+    """A total mass as a number, or the per-column totals of a batched ``b``."""
+    s = np.asarray(s)
+    return f"{float(s):.10g}" if s.ndim == 0 else np.array2string(s, precision=10)
