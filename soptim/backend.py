@@ -186,6 +186,8 @@ def to_numpy(a: Any) -> Any:
     >>> to_numpy(np.arange(3))
     array([0, 1, 2])
     """
+    if isinstance(a, (np.ndarray, np.generic)):  # the common case first: called per step
+        return a
     if is_cupy_array(a):
         if hasattr(a, "get"):
             return a.get()

@@ -97,6 +97,7 @@ class ObjectiveFunction:
         self._x = None
         self._f = None
         self._g = None
+        self._xp = None  # array module of the iterates, fixed at the first gradient
         self.finite_difference = self._jac_mode in ("2-point", "3-point")
 
     # -- evaluation --------------------------------------------------------
@@ -113,8 +114,9 @@ class ObjectiveFunction:
         return _as_scalar(out), None
 
     def _check_grad(self, g, x):
-        xp = get_backend(x).xp
-        g = xp.asarray(g, dtype=x.dtype).reshape(-1)
+        if self._xp is None:
+            self._xp = get_backend(x).xp
+        g = self._xp.asarray(g, dtype=x.dtype).reshape(-1)
         if g.shape != x.shape:
             raise ValueError(f"jac must return an array of shape {x.shape}, got {g.shape}")
         return g
@@ -128,9 +130,16 @@ class ObjectiveFunction:
         if not self._same_x(x):
             self._x, self._f, self._g = x.copy(), None, None
 
-    def value(self, x) -> float:
-        """f(x)."""
-        self._at(x)
+    def value(self, x, *, new_point: bool = False) -> float:
+        """f(x).
+
+        ``new_point=True``: ``x`` is a point the caller has just built (a trial point),
+        so the comparison with the cached point is skipped.
+        """
+        if new_point:
+            self._x, self._f, self._g = x.copy(), None, None
+        else:
+            self._at(x)
         if self._f is None:
             f, g = self._call_fun(x)
             self._f = f
@@ -138,13 +147,17 @@ class ObjectiveFunction:
                 self._g = g
         return self._f
 
-    def grad(self, x):
-        """grad f(x) (analytic or by finite differences)."""
-        self._at(x)
+    def grad(self, x, *, last_point: bool = False):
+        """grad f(x) (analytic or by finite differences).
+
+        ``last_point=True``: ``x`` is the point of the last ``value`` call (no cache check).
+        """
+        if not last_point:
+            self._at(x)
         if self._g is None:
             if self._jac_mode == "fun":
                 self._f = None
-                self.value(x)
+                self.value(x, new_point=last_point)
             elif self._jac_mode == "callable":
                 self.njev += 1
                 self._g = self._check_grad(self._jac(x, *self._args), x)
