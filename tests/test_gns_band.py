@@ -204,3 +204,51 @@ def test_rosenbrock_100_needs_fewer_iterations_and_trials_than_the_paper_rule():
     res = soptim.minimize(rosen, x0, method="gns", jac=rosen_der, hess=rosen_hess, tol=1e-8)
     assert res.success
     assert res.nit < 0.9 * nit and res.ntrials < 0.7 * ntrials
+
+
+# -- larger radii on the same model ------------------------------------------------------------
+
+def _accepted_steps(fg, x0, **kw):
+    """Run gns and return its result and the (f, ||g||, lam) of every accepted iterate."""
+    steps = [(fg(x0)[0], None, None)]
+
+    def callback(intermediate_result):
+        r = intermediate_result
+        steps.append((r.fun, float(np.linalg.norm(r.jac)), r.lam))
+
+    res = soptim.minimize(fg, x0, method="gns", jac=True, callback=callback, **kw)
+    return res, steps
+
+
+@pytest.mark.parametrize("problem", ["logistic", "rosenbrock"])
+def test_every_accepted_step_passes_the_acceptance_test(problem):
+    if problem == "logistic":
+        from soptim.optimize._gns_examples import synthetic_logistic
+
+        p = synthetic_logistic(2000, 50, cond_exponent=3, alpha=1e-6)
+        fg, hess, x0 = p["fg"], p["hess"], p["x0"]
+    else:
+        def fg(x):
+            return rosen(x), rosen_der(x)
+
+        hess, x0 = rosen_hess, np.full(30, -1.0)
+    res, steps = _accepted_steps(fg, x0, hess=hess, tol=1e-8)
+    assert res.success
+    eps = np.finfo(float).eps
+    for (f0, _, _), (f1, g1, lam) in zip(steps[:-1], steps[1:]):
+        # test (*) of [1], with the documented rounding allowance
+        assert f0 - f1 + 4 * eps * (abs(f0) + abs(f1)) >= g1**2 / (8 * lam)
+
+
+def test_larger_radii_save_models_on_ill_conditioned_logistic(monkeypatch):
+    from soptim.optimize import _gns
+    from soptim.optimize._gns_examples import synthetic_logistic
+
+    p = synthetic_logistic(2000, 50, cond_exponent=3, alpha=1e-6)
+    kw = dict(method="gns", jac=True, hess=p["hess"], tol=1e-9)
+    res = soptim.minimize(p["fg"], p["x0"], **kw)
+    monkeypatch.setattr(_gns, "_BINDING", np.inf)  # never extrapolate: the rule of [1]
+    ref = soptim.minimize(p["fg"], p["x0"], **kw)
+    assert res.success and ref.success
+    assert res.nhev < ref.nhev  # fewer Hessians
+    assert abs(res.fun - ref.fun) <= 1e-12 * abs(ref.fun)

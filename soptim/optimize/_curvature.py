@@ -152,6 +152,10 @@ class Metric:
         y = _solve_triangular(self.chol, g, lower=True, be=self.be)
         return _float(xp.sqrt(y @ y))
 
+    def norm(self, d) -> float:
+        """``||d||_B = sqrt(d^T B d)``."""
+        return _float(self.be.xp.sqrt(d @ self.matvec(d)))
+
     def matvec(self, v):
         """``B v``."""
         if self.kind == "identity":

@@ -53,6 +53,10 @@ HESSIAN_MODELS = ("exact", "gauss-newton", "fisher", "solve", "fd")
 #: factor: an old rejection stops capping the growth of gamma after a few such iterations.
 _REJECTED_FADE = 1.2
 
+#: A step of B-length >= _BINDING * gamma was limited by the radius gamma (for PSD H the
+#: length is at most gamma); then larger radii are tried on the same model.
+_BINDING = 0.25
+
 #: Accepted steps in a row without a decrease of f before the run is declared stalled.
 _MAX_STALLED = 10
 
@@ -97,7 +101,8 @@ def _minimize_gns(
 
         f(x) - f(x+) >= ||g(x+)||_*^2 / (8 lam)                       (*)
 
-    then ``gamma`` grows (x2, or x4 after repeated success) if the first
+    then ``gamma`` grows (x2, or x4 after repeated success; larger radii are
+    tried on the same model when the radius limited the step) if the first
     trial of the iteration was accepted (see Notes); otherwise
     ``gamma <- gamma / 2`` (never below ``gamma_min``) and try again. The
     accepted trial's ``f`` and gradient are reused by the next iteration, and
@@ -242,8 +247,17 @@ def _minimize_gns(
     acceptance. Rejections still halve ``gamma``, so its lower bound (and the
     complexity analysis built on it) is unchanged. Measured on Rosenbrock
     n = 100 (to ``||g|| <= 1e-8``): the paper's rule 288 iterations / 576
-    trials, this one 250 / 330; the ill-conditioned logistic regression of the
+    trials, this one 251 / 335; the ill-conditioned logistic regression of the
     benchmarks: 11 -> 9 iterations.
+
+    *Larger radii on the same model.* When the step accepted at the first
+    trial has ``B``-length at least ``gamma / 4``, the radius rather than the
+    model limited it; since a new model costs far more than a trial, larger
+    ``gamma`` (x4 each) are tried on the same model while the step stays at
+    the radius, below the last rejected value: a trial that passes (*) and
+    lowers ``f`` further replaces the accepted one, a failure of (*) is a
+    rejection. Every accepted step still satisfies (*). The ill-conditioned
+    logistic regression of the benchmarks: 9 -> 7 iterations (Hessians).
 
     *Banded Hessians.* A dense Hessian whose lower bandwidth ``kd`` is at most
     ``n / 4`` (measured once per iteration) is factorized in band storage,
@@ -370,15 +384,22 @@ def _minimize_gns(
                 accepted, last_reason, f_new, g_new, gnew_norm = _trial(
                     of, x_new, f, lam, B, eps, xp)
                 if accepted:
-                    # a decrease within the rounding allowance: f is flat at rounding level
-                    stalled = stalled + 1 if f - f_new <= 4.0 * eps * (abs(f) + abs(f_new)) else 0
-                    x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
-                    lam_acc = lam
                     # Grow gamma only after a first-try acceptance (growing it right after
                     # a halving re-proposes the rejected trial), and by 4 after two in a
                     # row (gamma far below its working value costs an iteration per
                     # doubling). Rejections halve it as in the paper: same lower bound.
                     first_try = first_try + 1 if trials == 1 else 0
+                    if first_try and B.norm(d) >= _BINDING * gamma:
+                        # the radius gamma limited the step: try larger ones on this model
+                        (x_new, f_new, g_new, gnew_norm, lam, gamma, gamma_rejected,
+                         extra) = _extrapolate(model, rhs, x, f, gnorm, gamma, gamma_rejected,
+                                               gamma_max, (x_new, f_new, g_new, gnew_norm, lam),
+                                               of, B, eps, xp, dtype)
+                        ntrials += extra
+                    # a decrease within the rounding allowance: f is flat at rounding level
+                    stalled = stalled + 1 if f - f_new <= 4.0 * eps * (abs(f) + abs(f_new)) else 0
+                    x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
+                    lam_acc = lam
                     if first_try:
                         gamma = _grown_gamma(gamma, first_try, gamma_rejected, gamma_max)
                         gamma_rejected *= _REJECTED_FADE
@@ -428,6 +449,48 @@ def _grown_gamma(gamma: float, first_try: int, gamma_rejected: float, gamma_max:
     if target >= gamma_rejected:
         target = max(gamma, float(np.sqrt(gamma * gamma_rejected)))
     return min(target, gamma_max)
+
+
+def _extrapolate(model, rhs, x, f: float, gnorm: float, gamma: float, gamma_rejected: float,
+                 gamma_max: float, best: tuple, of: ObjectiveFunction, B: Metric, eps: float, xp,
+                 dtype):
+    """Larger trust radii on the same curvature model after a first-try acceptance.
+
+    The accepted step had ``B``-length close to ``gamma``: the radius, not the
+    model, limited it, and a new model costs far more than a trial (a Hessian
+    against a solve and an evaluation of ``f``). So ``gamma`` is multiplied by
+    4 while the step stays at the radius, below the last rejected value; a
+    trial that passes test (*) and lowers ``f`` further replaces the accepted
+    one. A failure of (*) is a rejection like any other (it is remembered); a
+    trial that passes (*) but does not lower ``f`` just ends the search.
+
+    Returns ``(x, f, g, ||g||_*, lam, gamma, gamma_rejected, trials)``: the
+    best point with its ``lam`` and ``gamma``.
+    """
+    x_best, f_best, g_best, gn_best, lam_best = best
+    trials = 0
+    while True:
+        trial_gamma = 4.0 * gamma
+        if trial_gamma >= gamma_rejected or trial_gamma > gamma_max:
+            break
+        lam = gnorm / trial_gamma
+        d = model.solve(rhs, lam)
+        trials += 1
+        if d is None or not bool(to_numpy(xp.isfinite(d).all())):
+            gamma_rejected = trial_gamma
+            break
+        x_new = x + d.astype(dtype, copy=False)
+        accepted, _, f_new, g_new, gnew_norm = _trial(of, x_new, f, lam, B, eps, xp)
+        if not accepted:
+            gamma_rejected = trial_gamma
+            break
+        if not f_new < f_best:
+            break
+        x_best, f_best, g_best, gn_best, lam_best = x_new, f_new, g_new, gnew_norm, lam
+        gamma = trial_gamma
+        if B.norm(d) < _BINDING * gamma:  # the model, not the radius, limits the step now
+            break
+    return x_best, f_best, g_best, gn_best, lam_best, gamma, gamma_rejected, trials
 
 
 def _trial(of: ObjectiveFunction, x_new, f: float, lam: float, B: Metric, eps: float, xp):
