@@ -535,34 +535,6 @@ class KrylovCurvature:
             raise FloatingPointError("NaN or inf in a Hessian-vector product.")
         return True
 
-    def _tridiagonal_solve(self, lam: float):
-        """Solve ``(T_k + lam I) z = beta0 e_1``; return (z, k_pd) or (None, k_pd) on failure.
-
-        ``k_pd`` is the size of the largest leading block that is positive definite.
-        """
-        k = len(self.alpha)
-        a = np.asarray(self.alpha) + lam
-        b = np.asarray(self.beta[:k - 1])
-        # LDL^T of the symmetric tridiagonal: pivots dj must stay positive.
-        dpiv = np.empty(k)
-        lsub = np.empty(max(k - 1, 0))
-        dpiv[0] = a[0]
-        if dpiv[0] <= 0:
-            return None, 0
-        for j in range(1, k):
-            lsub[j - 1] = b[j - 1] / dpiv[j - 1]
-            dpiv[j] = a[j] - lsub[j - 1] * b[j - 1]
-            if dpiv[j] <= 0:
-                return None, j
-        y = np.empty(k)
-        y[0] = self.beta0
-        for j in range(1, k):
-            y[j] = -lsub[j - 1] * y[j - 1]
-        z = y / dpiv
-        for j in range(k - 2, -1, -1):
-            z[j] -= lsub[j] * z[j + 1]
-        return z, k
-
     def solve(self, rhs, lam: float):
         xp = self.be.xp
         # One right-hand side per iteration (-g): the basis is built for the first one.
@@ -573,27 +545,47 @@ class KrylovCurvature:
             return xp.zeros_like(rhs)
         if not self.alpha:
             self._extend()
+        # LDL^T of T_k + lam I, grown one row per Lanczos vector: adding a row leaves the
+        # earlier pivots unchanged, and the last entry of z = (T_k + lam I)^{-1} beta0 e_1
+        # is y_k / d_k before back substitution, so the CG residual beta_k |z_k| costs O(1)
+        # per Lanczos step. Back substitution runs once, for the returned solution.
+        alpha, beta = self.alpha, self.beta
+        piv: list[float] = []  # pivots d_j, all > 0
+        low: list[float] = []  # subdiagonal l_j of the unit lower factor
+        y: list[float] = []  # forward substitution of beta0 e_1
         while True:
-            z, kpd = self._tridiagonal_solve(lam)
-            if z is None:  # negative curvature at block kpd + 1
-                if kpd == 0:
-                    return None
-                saved = (self.alpha, self.beta)
-                self.alpha, self.beta = saved[0][:kpd], saved[1][:kpd]
-                z, _ = self._tridiagonal_solve(lam)
-                self.alpha, self.beta = saved
-                return self._assemble(z)
-            k = len(z)
-            if self.beta[k - 1] * abs(z[-1]) <= self.rtol * self.beta0:
-                return self._assemble(z)
+            for j in range(len(piv), len(alpha)):
+                if j == 0:
+                    dj, yj = alpha[0] + lam, self.beta0
+                else:
+                    lj = beta[j - 1] / piv[j - 1]
+                    dj, yj = alpha[j] + lam - lj * beta[j - 1], -lj * y[j - 1]
+                if not dj > 0.0:  # negative curvature at block j + 1: stop, as CG does
+                    return None if j == 0 else self._assemble(_back_substitute(piv, low, y))
+                if j:
+                    low.append(lj)
+                piv.append(dj)
+                y.append(yj)
+            k = len(piv)
+            if beta[k - 1] * abs(y[-1] / piv[-1]) <= self.rtol * self.beta0:
+                break
             if k >= self.maxk or not self._extend():
-                return self._assemble(z)
+                break
+        return self._assemble(_back_substitute(piv, low, y))
 
     def _assemble(self, z):
         xp = self.be.xp
         Qm = self._Q[:, :len(z)]
         y = Qm @ xp.asarray(z, dtype=Qm.dtype)
         return self._scaled(y)
+
+
+def _back_substitute(piv: list, low: list, y: list) -> np.ndarray:
+    """``z`` from ``L D L^T z = beta0 e_1`` given ``D`` (``piv``), ``L`` (``low``) and ``y``."""
+    z = np.asarray(y) / np.asarray(piv)
+    for j in range(len(z) - 2, -1, -1):
+        z[j] -= low[j] * z[j + 1]
+    return z
 
 
 class LowRankCurvature:
