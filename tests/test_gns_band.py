@@ -10,7 +10,7 @@ from scipy.optimize import rosen, rosen_der, rosen_hess
 
 import soptim
 from soptim.backend import get_backend
-from soptim.optimize._band import band_cholesky_solve, band_storage
+from soptim.optimize._band import band_cholesky_solve, band_storage, bandwidth
 from soptim.optimize._curvature import DenseCurvature, Metric
 from soptim.optimize._gns import _grown_gamma
 
@@ -26,7 +26,7 @@ def banded_spd(n, kd, seed=0, shift=None):
     return A
 
 
-# -- the kernels -------------------------------------------------------------------------------
+# -- band storage and solves -------------------------------------------------------------------
 
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(1, 40), kd=st.integers(0, 12), seed=st.integers(0, 2**16),
@@ -34,46 +34,52 @@ def banded_spd(n, kd, seed=0, shift=None):
 def test_band_storage_matches_the_definition(n, kd, seed, dtype):
     kd = min(kd, n - 1)
     A = banded_spd(n, kd, seed).astype(dtype)
-    A[np.triu_indices(n, 1)] = 7.0  # the upper triangle is never read
-    for use_numba in (True, False):
-        ab = band_storage(A, n, use_numba)
-        assert ab.shape == (kd + 1, n) and ab.dtype == dtype
-        for i in range(n):
-            for j in range(max(0, i - kd), i + 1):
-                assert ab[i - j, j] == A[i, j]
-        # a band wider than allowed is refused
-        assert kd == 0 or band_storage(A, kd - 1, use_numba) is None
+    assert bandwidth(A, n) == kd
+    ab = band_storage(A, n)
+    assert ab.shape == (kd + 1, n) and ab.dtype == dtype
+    for i in range(n):
+        for j in range(max(0, i - kd), i + 1):
+            assert ab[i - j, j] == A[i, j]
+    # a band wider than allowed is refused
+    assert kd == 0 or band_storage(A, kd - 1) is None
 
 
-def test_band_storage_counts_nan_as_nonzero():
+@pytest.mark.parametrize("where", [(19, 2), (2, 19), (19, 0), (0, 19), (10, 0)])
+def test_bandwidth_sees_every_far_entry(where):
     A = np.eye(20)
-    A[19, 2] = np.nan
-    for use_numba in (True, False):
-        assert band_storage(A, 20, use_numba).shape == (18, 20)
-        assert band_storage(A, 5, use_numba) is None
+    A[where] = np.nan  # NaN counts as nonzero
+    kd = abs(where[0] - where[1])
+    assert bandwidth(A, 20) == kd
+    assert bandwidth(A, kd - 1) == -1
 
 
-@pytest.mark.parametrize("use_numba", [True, False])
+def test_bandwidth_of_a_dense_matrix_is_refused_early():
+    A = np.random.default_rng(0).standard_normal((300, 300))
+    assert bandwidth(A, 75) == -1
+    assert bandwidth(np.zeros((5, 5)), 1) == 0
+
+
 @pytest.mark.parametrize("n,kd", [(16, 0), (50, 1), (64, 3), (100, 8), (120, 30)])
-def test_band_cholesky_solve_against_dense_solve(use_numba, n, kd):
+@pytest.mark.parametrize("vector_shift", [False, True])
+def test_band_cholesky_solve_against_dense_solve(n, kd, vector_shift):
     A = banded_spd(n, kd, seed=n)
-    ab = band_storage(A, n, use_numba=False)
+    ab = band_storage(A, n)
+    ab0 = ab.copy()
     rng = np.random.default_rng(1)
     rhs = rng.standard_normal(n)
-    shift = rng.uniform(0.1, 2.0, n)
-    d = band_cholesky_solve(ab, shift, rhs, use_numba)
-    np.testing.assert_allclose(d, np.linalg.solve(A + np.diag(shift), rhs), rtol=1e-10,
-                               atol=1e-12)
-    assert np.array_equal(ab, band_storage(A, n, use_numba=False))  # ab left unchanged
+    shift = rng.uniform(0.1, 2.0, n) if vector_shift else 0.7
+    d = band_cholesky_solve(ab, shift, rhs)
+    np.testing.assert_allclose(d, np.linalg.solve(A + np.diag(np.broadcast_to(shift, n)), rhs),
+                               rtol=1e-10, atol=1e-12)
+    assert np.array_equal(ab, ab0)  # ab left unchanged
 
 
-@pytest.mark.parametrize("use_numba", [True, False])
-def test_band_cholesky_solve_reports_indefinite(use_numba):
+def test_band_cholesky_solve_reports_indefinite():
     n = 30
     A = np.diag(np.r_[np.ones(10), -1.0, np.ones(19)]) + np.diag(np.full(n - 1, 0.1), -1)
-    ab = band_storage(A, n, use_numba=False)
-    assert band_cholesky_solve(ab, np.zeros(n), np.ones(n), use_numba) is None
-    assert band_cholesky_solve(ab, np.full(n, 2.0), np.ones(n), use_numba) is not None
+    ab = band_storage(A, n)
+    assert band_cholesky_solve(ab, 0.0, np.ones(n)) is None
+    assert band_cholesky_solve(ab, 2.0, np.ones(n)) is not None
 
 
 # -- the dense curvature model -----------------------------------------------------------------
@@ -134,12 +140,12 @@ def chained_quartic(n, kd=2, seed=0):
     return fg, hess, xstar
 
 
-@pytest.mark.parametrize("disable_numba", [False, True])
-def test_banded_problem_reaches_its_minimizer(monkeypatch, disable_numba):
-    if disable_numba:
-        monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+@pytest.mark.parametrize("metric", [None, "diagonal"])
+def test_banded_problem_reaches_its_minimizer(metric):
     fg, hess, xstar = chained_quartic(120)
-    res = soptim.minimize(fg, np.zeros(120), method="gns", jac=True, hess=hess, tol=1e-10)
+    B = None if metric is None else np.linspace(1.0, 3.0, 120)
+    res = soptim.minimize(fg, np.zeros(120), method="gns", jac=True, hess=hess, tol=1e-10,
+                          options={"metric": B})
     assert res.success, res.message
     np.testing.assert_allclose(res.x, xstar, atol=1e-9, rtol=0)
 

@@ -47,15 +47,8 @@ def _logistic() -> list[DemoRow]:
     return rows
 
 
-def _compile_kernels() -> None:
-    # The band kernels (the 100-D Rosenbrock Hessian is tridiagonal) compile on their
-    # first use, once (cache=True keeps them on disk): do it before timing.
-    minimize(rosen, np.full(16, -1.0), method="gns", jac=rosen_der, hess=rosen_hess)
-
-
 def rows() -> list[DemoRow]:
     """Rosenbrock 2-D from (-2, 2) and 100-D, and a logistic regression with three models."""
-    _compile_kernels()
     x0 = np.full(100, -1.0)
     x0[::2] = -1.2
     return [_rosenbrock(2, np.array([-2.0, 2.0])), _rosenbrock(100, x0)] + _logistic()

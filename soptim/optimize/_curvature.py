@@ -79,10 +79,6 @@ def is_linear_operator(a: Any) -> bool:
             and not hasattr(a, "__array__") and not hasattr(a, "__cuda_array_interface__"))
 
 
-#: Widest band solved by the numba kernel; LAPACK's blocked ?pbtrf beyond (measured crossover).
-_NUMBA_MAX_BANDWIDTH = 8
-
-
 def _float(a: Any) -> float:
     return float(to_numpy(a))
 
@@ -268,10 +264,10 @@ class DenseCurvature:
     When Cholesky succeeds the step is the plain regularized Newton step, a
     descent direction because ``H + lam B`` is positive definite.
 
-    A banded ``H`` (lower bandwidth at most ``n / 4``, found once per model by
+    A banded ``H`` (bandwidth at most ``n / 4``, found once per model by
     :func:`soptim.optimize._band.band_storage`) with an identity or diagonal
-    metric is factorized in band storage instead: ``O(n kd^2)`` per trial, by
-    a numba kernel for narrow bands and LAPACK's ``?pbtrf`` for wider ones.
+    metric is factorized in band storage instead (LAPACK's ``?pbtrf``):
+    ``O(n kd^2)`` per trial.
     """
 
     def __init__(self, H, metric: Metric):
@@ -283,7 +279,7 @@ class DenseCurvature:
         self.bandwidth = self._detect_band()
 
     def _detect_band(self) -> int:
-        """Lower bandwidth of ``H`` when a band factorization pays off, else -1."""
+        """Bandwidth of ``H`` when a band factorization pays off, else -1."""
         H, m = self.H, self.metric
         n = m.n
         # A diagonal metric keeps the band; a dense one fills it. Below 16 the
@@ -291,18 +287,13 @@ class DenseCurvature:
         if self.be.is_gpu or H.dtype.char not in "fd" or m.kind == "dense" or n < 16:
             return -1
         # O(n kd^2) band work against O(n^3 / 3): worth it up to kd ~ n / 4.
-        self._ab = band_storage(H, n // 4, self.be.use_numba)
+        self._ab = band_storage(H, n // 4)
         return -1 if self._ab is None else self._ab.shape[0] - 1
 
     def _band_solve(self, rhs, lam: float):
         """Solve ``(H + lam B) d = rhs`` in band storage; ``None`` if not PD."""
         m = self.metric
-        shift = lam * (m.diag if m.kind == "diagonal" else self.be.xp.ones(m.n, rhs.dtype))
-        # The unblocked numba kernel beats LAPACK's call overhead for narrow bands
-        # only; wide bands go to the blocked ?pbtrf.
-        use_numba = self.be.use_numba and self.bandwidth <= _NUMBA_MAX_BANDWIDTH
-        return band_cholesky_solve(self._ab, shift.astype(rhs.dtype, copy=False), rhs,
-                                   use_numba)
+        return band_cholesky_solve(self._ab, lam * m.diag if m.kind == "diagonal" else lam, rhs)
 
     def solve(self, rhs, lam: float):
         if self._eig is None and self.bandwidth >= 0:
