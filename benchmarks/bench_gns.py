@@ -116,20 +116,23 @@ if __name__ == "__main__":  # one run of everything: python benchmarks/bench_gns
     import time
 
     _LOGISTIC = _logistic()
-    # Rosenbrock takes tens of milliseconds: best of 7 after a warm-up run (the first
-    # call also compiles soptim's numba kernels); the logistic runs take seconds: one each.
+    # Rosenbrock takes tens of milliseconds: a warm-up run, then the best of 7 rounds, each
+    # round running every method once (interleaved, so a noisy moment hits all methods
+    # alike); the logistic runs take seconds: one each.
     for problem, methods, repeat in (("rosenbrock", METHODS, 7),
                                      ("logistic", METHODS + ["gns-gauss-newton"], 1)):
-        times = {}
-        for m in methods:
-            if repeat > 1:
+        times = dict.fromkeys(methods, float("inf"))
+        results = {}
+        if repeat > 1:
+            for m in methods:
                 _solve(problem, m)
-            best = float("inf")
-            for _ in range(repeat):
+        for _ in range(repeat):
+            for m in methods:
                 t0 = time.perf_counter()
-                res, gn = _solve(problem, m)
-                best = min(best, time.perf_counter() - t0)
-            times[m] = best
+                results[m] = _solve(problem, m)
+                times[m] = min(times[m], time.perf_counter() - t0)
+        for m in methods:
+            res, gn = results[m]
             print(f"{problem:11s} {m:17s} {times[m]:8.3f} s  nit={res.nit:5d}  "
                   f"||g||={gn:.1e}", flush=True)
         for m in methods[1:]:
