@@ -247,7 +247,7 @@ def _minimize_gns(
     acceptance. Rejections still halve ``gamma``, so its lower bound (and the
     complexity analysis built on it) is unchanged. Measured on Rosenbrock
     n = 100 (to ``||g|| <= 1e-8``): the paper's rule 288 iterations / 576
-    trials, this one 251 / 335; the ill-conditioned logistic regression of the
+    trials, this one 250 / 335; the ill-conditioned logistic regression of the
     benchmarks: 11 -> 9 iterations.
 
     *Larger radii on the same model.* When the step accepted at the first
@@ -259,9 +259,10 @@ def _minimize_gns(
     rejection. Every accepted step still satisfies (*). The ill-conditioned
     logistic regression of the benchmarks: 9 -> 7 iterations (Hessians).
 
-    *Banded Hessians.* A dense Hessian whose lower bandwidth ``kd`` is at most
-    ``n / 4`` (measured once per iteration) is factorized in band storage,
-    ``O(n kd^2)`` per trial instead of ``O(n^3)``: the same matrix and the same
+    *Banded Hessians.* A dense Hessian whose bandwidth ``kd`` is at most
+    ``n / 4`` (measured once per iteration; a dense matrix is recognized in
+    ``O(n)``) is factorized in band storage by LAPACK, ``O(n kd^2)`` per trial
+    instead of ``O(n^3)``: the same matrix (its lower triangle) and the same
     step, as MATLAB's backslash does for banded systems. Rosenbrock's Hessian
     is tridiagonal.
 
