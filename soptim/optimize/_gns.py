@@ -397,6 +397,7 @@ def _minimize_gns(
                                                gamma_max, (x_new, f_new, g_new, gnew_norm, lam),
                                                of, B, eps, xp, dtype)
                         ntrials += extra
+                        trials += extra
                     # a decrease within the rounding allowance: f is flat at rounding level
                     stalled = stalled + 1 if f - f_new <= 4.0 * eps * (abs(f) + abs(f_new)) else 0
                     x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
