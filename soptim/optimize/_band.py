@@ -20,9 +20,9 @@ Rosenbrock-100 solve.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
+
+from ._lapack import lapack
 
 __all__ = ["bandwidth", "band_storage", "band_cholesky_solve"]
 
@@ -65,13 +65,6 @@ def band_storage(H: np.ndarray, kmax: int) -> np.ndarray | None:
     return ab
 
 
-@functools.cache
-def _pb_routines(char: str):
-    import scipy.linalg.lapack as lapack
-
-    return lapack.get_lapack_funcs(("pbtrf", "pbtrs"), dtype=np.dtype(char))
-
-
 def band_cholesky_solve(ab: np.ndarray, shift, rhs: np.ndarray) -> np.ndarray | None:
     """Solve ``(A + diag(shift)) d = rhs`` for ``A`` given in lower band storage ``ab``.
 
@@ -79,7 +72,7 @@ def band_cholesky_solve(ab: np.ndarray, shift, rhs: np.ndarray) -> np.ndarray | 
     ``A + diag(shift)`` is not (numerically) positive definite. ``ab`` is not
     modified.
     """
-    pbtrf, pbtrs = _pb_routines(ab.dtype.char)
+    pbtrf, pbtrs = lapack("pbtrf", ab), lapack("pbtrs", ab)
     c = np.array(ab, order="F")  # a copy: ?pbtrf overwrites it with the factor
     c[0] += shift
     c, info = pbtrf(c, lower=1, overwrite_ab=1)

@@ -40,7 +40,6 @@ CuPy through :func:`soptim.backend.get_backend`), so GPU input stays on the GPU.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +47,7 @@ import numpy as np
 
 from ..backend import Backend, get_backend, to_numpy
 from ._band import band_cholesky_solve, band_storage
+from ._lapack import lapack
 
 __all__ = [
     "Metric",
@@ -200,7 +200,7 @@ def _cholesky(M, be: Backend):
     """Lower Cholesky factor of ``M`` or ``None`` when ``M`` is not (numerically) PD."""
     xp = be.xp
     if not be.is_gpu and M.dtype.char in "fd":
-        potrf = _lapack("potrf", M)
+        potrf = lapack("potrf", M)
         L, info = potrf(M, lower=1, clean=1, overwrite_a=0)
         return L if info == 0 else None
     try:
@@ -229,24 +229,12 @@ def _cho_solve(L, b, be: Backend):
     if not be.is_gpu and L.dtype.char in "fd":
         # LAPACK potrs directly: the per-call overhead of scipy's wrappers is
         # comparable to the solve itself for n of a few hundred.
-        potrs = _lapack("potrs", L)
+        potrs = lapack("potrs", L)
         x, info = potrs(L, b, lower=1)
         if info == 0:
             return x
     y = _solve_triangular(L, b, lower=True, be=be)
     return _solve_triangular(L, y, lower=True, be=be, trans=True)
-
-
-@functools.cache
-def _lapack_by_char(name: str, char: str):
-    import scipy.linalg.lapack as lapack
-
-    return lapack.get_lapack_funcs((name,), dtype=np.dtype(char))[0]
-
-
-def _lapack(name: str, a):
-    """The LAPACK routine ``name`` for the dtype of ``a`` (looked up once per dtype)."""
-    return _lapack_by_char(name, a.dtype.char)
 
 
 class DenseCurvature:
