@@ -9,7 +9,18 @@ import numpy as np
 
 from .backend import get_backend, to_numpy
 
-__all__ = ["as_generator", "check_callable", "as_float_array", "check_positive", "check_count"]
+__all__ = [
+    "as_generator",
+    "check_callable",
+    "as_float_array",
+    "reject_complex",
+    "check_real",
+    "check_positive",
+    "check_interval",
+    "check_count",
+    "check_choice",
+    "check_bool",
+]
 
 
 def as_generator(rng: Any = None) -> np.random.Generator:
@@ -89,6 +100,9 @@ def as_float_array(
         arr = xp.asarray(a)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a numeric array: {exc}") from None
+    reject_complex(name, arr)
+    if arr.dtype.kind not in "biuf" and not (dtype is not None and arr.dtype.kind == "O"):
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     if dtype is None:
         if arr.dtype.kind == "f":
             dtype = arr.dtype
@@ -117,16 +131,103 @@ def as_float_array(
     return arr
 
 
-def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """Return ``float(value)``; raise ``ValueError`` naming ``name`` unless it is finite and > 0."""
+def reject_complex(name: str, a: Any) -> None:
+    """Raise ``TypeError`` naming ``name`` if ``a`` is complex (an array, a scalar or a dtype).
+
+    NumPy casts complex to real with only a ``ComplexWarning``: the imaginary
+    part would be dropped silently.
+    """
+    kind = getattr(getattr(a, "dtype", None), "kind", None)
+    if kind == "c" or isinstance(a, complex):
+        raise TypeError(f"{name} must be real, got complex values (dtype "
+                        f"{getattr(a, 'dtype', type(a).__name__)}); pass the real part "
+                        "explicitly if that is what you mean")
+
+
+def check_real(name: str, value: Any) -> float:
+    """Return ``float(value)`` for a real number; ``TypeError`` naming ``name`` otherwise.
+
+    Strings (``'0.05'``), complex numbers and arrays of more than one entry
+    are refused instead of being converted.
+    """
+    if isinstance(value, (str, bytes, bool)) or value is None:
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    reject_complex(name, value)
+    if getattr(value, "ndim", 0):
+        if getattr(value, "size", 0) != 1:
+            raise TypeError(f"{name} must be a real number, got an array of shape "
+                            f"{tuple(value.shape)}")
+        value = to_numpy(value).reshape(()).item()
     try:
-        v = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}") from None
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """Return ``float(value)``; raise ``ValueError`` naming ``name`` unless it is finite and > 0.
+
+    Examples
+    --------
+    >>> from soptim._validation import check_positive
+    >>> check_positive("reg", 0.5)
+    0.5
+    """
+    v = check_real(name, value)
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound} and finite, got {value!r}")
     return v
+
+
+def check_interval(name: str, value: Any, lo: float = -np.inf, hi: float = np.inf, *,
+                   closed: str = "both") -> float:
+    """Return ``float(value)`` if it lies in the interval from ``lo`` to ``hi``.
+
+    ``closed`` is ``'both'``, ``'left'``, ``'right'`` or ``'neither'``; NaN is
+    never inside. ``TypeError`` for non-reals, ``ValueError`` outside.
+
+    Examples
+    --------
+    >>> from soptim._validation import check_interval
+    >>> check_interval("ratio", 0.25, 0.0, 1.0, closed="neither")
+    0.25
+    """
+    v = check_real(name, value)
+    lo_ok = v >= lo if closed in ("both", "left") else v > lo
+    hi_ok = v <= hi if closed in ("both", "right") else v < hi
+    if not (lo_ok and hi_ok):
+        left = "[" if closed in ("both", "left") else "("
+        right = "]" if closed in ("both", "right") else ")"
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+    return v
+
+
+def check_choice(name: str, value: Any, choices: Any) -> Any:
+    """Return ``value`` if it is one of ``choices``; ``ValueError`` listing them otherwise.
+
+    Examples
+    --------
+    >>> from soptim._validation import check_choice
+    >>> check_choice("sketch", "block", ("block", "kaczmarz"))
+    'block'
+    """
+    choices = tuple(choices)
+    try:
+        ok = value in choices
+    except TypeError:  # unhashable or uncomparable
+        ok = False
+    if not ok or isinstance(value, bool) != any(isinstance(c, bool) for c in choices if c == value):
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``bool(value)`` for a bool (NumPy bools included); ``TypeError`` otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def check_count(name: str, value: Any, *, minimum: int = 1) -> int:

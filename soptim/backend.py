@@ -16,6 +16,8 @@ fallbacks (the test-suite uses this to check both paths agree).
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -32,6 +34,11 @@ __all__ = [
     "numba_available",
     "cupy_available",
     "HAS_NUMBA",
+    "NUMPY",
+    "backend_named",
+    "announce_compilation",
+    "njit",
+    "prange",
 ]
 
 try:  # numba is a required dependency, but keep a working fallback.
@@ -68,9 +75,28 @@ def is_cupy_array(a: Any) -> bool:
     return mod.startswith("cupy") or mod.startswith("cupyx")
 
 
+@functools.cache
+def _lapack_by_char(name: str, char: str) -> Any:
+    import scipy.linalg.lapack
+
+    return scipy.linalg.lapack.get_lapack_funcs((name,), dtype=np.dtype(char))[0]
+
+
+def _scipy_issparse(a: Any) -> bool:
+    import scipy.sparse
+
+    return scipy.sparse.issparse(a)
+
+
 @dataclass(frozen=True)
 class Backend:
-    """An array module with its SciPy counterpart.
+    """An array module with its SciPy counterpart, and the operations that differ.
+
+    The solvers are written once against this object: ``be.xp`` for array
+    functions, ``be.scipy`` for their SciPy counterparts, and the methods below
+    for the few operations whose NumPy and CuPy versions behave differently
+    (a failed Cholesky raises on one and returns NaNs on the other, sparse
+    solvers want different formats, DCT-I exists only on the host, ...).
 
     Attributes
     ----------
@@ -80,13 +106,14 @@ class Backend:
         ``numpy`` or ``cupy``.
     scipy : module
         ``scipy`` or ``cupyx.scipy`` (``.sparse``, ``.sparse.linalg``, ``.fft``,
-        ``.special`` are imported).
+        ``.linalg``, ``.special`` are imported).
     """
 
     name: str
     xp: ModuleType
     scipy: ModuleType
 
+    # -- identity ------------------------------------------------------------
     @property
     def is_gpu(self) -> bool:
         """True for the CuPy backend."""
@@ -94,16 +121,182 @@ class Backend:
 
     @property
     def use_numba(self) -> bool:
-        """True when CPU numba kernels should be used for this backend."""
+        """The one numba switch: CPU numba kernels run for this backend.
+
+        True for the NumPy backend when numba imports and
+        ``SOPTIM_DISABLE_NUMBA`` is not set (checked at call time).
+        """
         return self.name == "numpy" and numba_available()
 
+    def require_host(self, what: str) -> None:
+        """Raise ``TypeError`` on the GPU backend: ``what`` runs on the host only.
+
+        Used by the few paths that have no device implementation (SLSQP
+        projections, active-set QPs, scipy-only metrics), so that a CuPy user
+        gets a clear error instead of a silent host copy.
+        """
+        if self.is_gpu:
+            raise TypeError(f"{what} runs on the host only; pass NumPy arrays "
+                            "(cupy.asnumpy) for this case")
+
+    # -- host <-> device --------------------------------------------------------
     def asarray(self, a: Any, dtype: Any = None) -> Any:
         """Convert ``a`` to an array of this backend (copies host data to the GPU for CuPy)."""
         return self.xp.asarray(a, dtype=dtype)
 
-    def to_numpy(self, a: Any) -> np.ndarray:
+    def to_device(self, a: Any, dtype: Any = None) -> Any:
+        """Host data (arrays, index arrays, scipy sparse matrices) on this backend.
+
+        A no-op for NumPy (scipy sparse matrices stay as they are); on CuPy,
+        dense data becomes a ``cupy.ndarray`` and scipy sparse matrices become
+        cupyx CSR matrices. Meant for one-time setup copies, not for loops.
+        """
+        if self.issparse(a):
+            if not self.is_gpu:
+                return a if dtype is None else a.astype(dtype)
+            if is_cupy_array(a):
+                return a
+            M = self.scipy.sparse.csr_matrix(a.tocsr())
+            return M if dtype is None else M.astype(dtype)
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a: Any) -> Any:
         """Bring an array of this backend to the host as a NumPy array."""
         return to_numpy(a)
+
+    def item(self, a: Any) -> float:
+        """A 0-d array (or scalar) as a Python float (one synchronisation on the GPU)."""
+        return float(to_numpy(a))
+
+    def index_dtype(self, size: int = 0) -> Any:
+        """Index dtype for sparse matrices with ``size`` entries.
+
+        cupyx sparse matrices take int32 indices only; scipy's take int32 up
+        to 2**31 entries and int64 beyond.
+        """
+        if self.is_gpu or size < 2**31 - 1:
+            return self.xp.int32
+        return self.xp.int64
+
+    # -- sparse matrices ----------------------------------------------------------
+    def issparse(self, a: Any) -> bool:
+        """True for scipy.sparse and cupyx.scipy.sparse matrices and arrays."""
+        if _scipy_issparse(a):
+            return True
+        if type(a).__module__.startswith("cupyx.scipy.sparse"):
+            return hasattr(a, "tocsr")
+        return False
+
+    def densify(self, a: Any) -> Any:
+        """A dense array of this backend (sparse matrices via ``toarray``)."""
+        if self.issparse(a):
+            a = a.toarray()
+        return self.xp.asarray(a)
+
+    def solver_format(self, M: Any) -> Any:
+        """``M`` in the sparse format this backend's ``spsolve`` factorizes.
+
+        scipy's SuperLU factorizes CSC; cupyx's (cuSOLVER) works on CSR.
+        """
+        return M.tocsr() if self.is_gpu else M.tocsc()
+
+    def spsolve(self, M: Any, b: Any) -> Any:
+        """Solve the sparse system ``M x = b`` (format chosen for the backend)."""
+        return self.scipy.sparse.linalg.spsolve(self.solver_format(M), b)
+
+    # -- dense factorizations -------------------------------------------------------
+    def lapack(self, name: str, a: Any) -> Any:
+        """The host LAPACK routine ``name`` for ``a``'s dtype, or None.
+
+        None on the GPU and for dtypes other than float32/float64: callers
+        then use the generic path.
+        """
+        if self.is_gpu or a.dtype.char not in "fd":
+            return None
+        return _lapack_by_char(name, a.dtype.char)
+
+    def cholesky(self, M: Any) -> Any:
+        """Lower Cholesky factor of ``M``, or ``None`` when ``M`` is not (numerically) PD.
+
+        NumPy: LAPACK ``potrf`` (no exception machinery per call). CuPy: a
+        failed ``cupy.linalg.cholesky`` returns NaNs unless cupyx's errstate
+        asks it to raise, so the factor is checked for finiteness.
+        """
+        potrf = self.lapack("potrf", M)
+        if potrf is not None:
+            L, info = potrf(M, lower=1, clean=1, overwrite_a=0)
+            return L if info == 0 else None
+        try:
+            L = self.xp.linalg.cholesky(M)
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+        except Exception as exc:  # cupy raises its own LinAlgError class
+            if type(exc).__name__ == "LinAlgError":
+                return None
+            raise
+        if not bool(to_numpy(self.xp.isfinite(L).all())):
+            return None
+        return L
+
+    def solve_triangular(self, L: Any, b: Any, *, lower: bool = True,
+                         trans: bool = False) -> Any:
+        """Solve ``L x = b`` (or ``L^T x = b``) for a triangular ``L``."""
+        kw = {} if self.is_gpu else {"check_finite": False}
+        return self.scipy.linalg.solve_triangular(L, b, lower=lower, trans=1 if trans else 0,
+                                                  **kw)
+
+    def cho_solve(self, L: Any, b: Any) -> Any:
+        """Solve ``L L^T x = b`` with the lower Cholesky factor ``L``."""
+        potrs = self.lapack("potrs", L)
+        if potrs is not None:
+            # LAPACK directly: scipy's wrapper costs about as much as the solve for n ~ 100s
+            x, info = potrs(L, b, lower=1)
+            if info == 0:
+                return x
+        y = self.solve_triangular(L, b, lower=True)
+        return self.solve_triangular(L, y, lower=True, trans=True)
+
+    # -- transforms and reductions --------------------------------------------------
+    def dct(self, y: Any, type: int = 2, axis: int = -1) -> Any:  # noqa: A002 - scipy's name
+        """Unnormalized DCT (scipy's ``dct(type=...)`` convention) along ``axis``.
+
+        On the GPU, DCT-I is the real FFT of the even extension (cupyx lacks
+        it); types 2 and 3 use ``cupyx.scipy.fft.dct``.
+        """
+        if type == 1 and self.is_gpu:
+            n = y.shape[axis] - 1
+            if n == 0:
+                return y.copy()
+            xp = self.xp
+            idx = [slice(None)] * y.ndim
+            idx[axis] = slice(1, n)
+            ext = xp.concatenate([y, xp.flip(y[tuple(idx)], axis=axis)], axis=axis)
+            return xp.fft.rfft(ext, axis=axis).real
+        return self.scipy.fft.dct(y, type=type, axis=axis)
+
+    def norm(self, v: Any) -> float:
+        """Euclidean norm of a vector as a Python float.
+
+        On the host without BLAS: a BLAS call on a short vector can stall for
+        milliseconds when BLAS threads compete for busy cores.
+        """
+        if self.is_gpu:
+            return float(self.xp.linalg.norm(v))
+        return math.sqrt(float(np.einsum("i,i->", v, v)))
+
+    def all_finite(self, a: Any) -> bool:
+        """Whether every entry of ``a`` is finite (one host transfer of a bool)."""
+        return bool(to_numpy(self.xp.isfinite(a).all()))
+
+    def linear_operator(self, shape: tuple, matvec: Any, *, rmatvec: Any = None,
+                        matmat: Any = None, dtype: Any = np.float64) -> Any:
+        """A ``LinearOperator`` of this backend (``cupyx.scipy.sparse.linalg`` on the GPU).
+
+        scipy's ``LinearOperator`` calls ``np.asanyarray`` on its inputs, which
+        raises for CuPy arrays; cupyx's does not.
+        """
+        return self.scipy.sparse.linalg.LinearOperator(shape, matvec=matvec, rmatvec=rmatvec,
+                                                       matmat=matmat, dtype=dtype)
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
@@ -174,6 +367,50 @@ def get_backend(*arrays: Any) -> Backend:
             )
         return _cupy_backend()
     return NUMPY
+
+
+def backend_named(name: str | None) -> Backend:
+    """The backend called ``name`` (``None`` or ``'numpy'``: NumPy; ``'cupy'``: CuPy).
+
+    For constructors that sample a function rather than receive arrays
+    (``ChebTucker.fit(..., backend='cupy')``).
+    """
+    if name in (None, "numpy"):
+        return NUMPY
+    if name == "cupy":
+        try:
+            return _cupy_backend()
+        except ImportError:
+            raise ImportError("backend='cupy' needs CuPy: pip install 'soptim[gpu]'") from None
+    raise ValueError(f"backend must be 'numpy' or 'cupy', got {name!r}")
+
+
+_ANNOUNCED: set = set()
+
+
+def announce_compilation(group: str, *kernels: Any) -> None:
+    """Print one line before numba compiles ``kernels`` for the first time on this machine.
+
+    A kernel compiles when it has no signature in this process and no index
+    in numba's disk cache (``cache=True``); later processes load it from disk.
+    Called with the kernels one call is about to use, so the user knows why a
+    first call is slow. Printed once per ``group`` and process.
+    """
+    if group in _ANNOUNCED or not HAS_NUMBA:
+        return
+    for k in kernels:
+        if getattr(k, "signatures", None):
+            continue
+        cache = getattr(k, "_cache", None)
+        try:
+            index = cache._cache_file._index_path  # numba's FunctionCache layout
+        except AttributeError:
+            continue
+        if not os.path.exists(index):
+            _ANNOUNCED.add(group)
+            print(f"soptim: compiling numba kernels for {group} (first use on this machine; "
+                  "cached for later runs)", file=sys.stderr, flush=True)
+            return
 
 
 def to_numpy(a: Any) -> Any:

@@ -52,8 +52,7 @@ import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from ..backend import to_numpy
-from ..optimize._common import (
+from .._common import (
     STATUS_CALLBACK,
     STATUS_FAILURE,
     STATUS_MAXITER,
@@ -64,6 +63,7 @@ from ..optimize._common import (
     check_unknown_options,
     warn_not_converged,
 )
+from ..backend import to_numpy
 from ._problem import BilevelProblem, parse_bounds
 from ._projection import AffineProjector, InfeasibleSetError, NonlinearProjector, feasible_point
 

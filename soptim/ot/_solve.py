@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
-from .._validation import as_generator, check_positive
-from ..optimize._common import (
+from .._common import (
     STATUS_FAILURE,
     STATUS_MAXITER,
     STATUS_SUCCESS,
     check_unknown_options,
 )
+from .._validation import as_generator, check_positive
 from ._kernels import hist_window, kernel_threads
 from ._problem import Workspace, validate_problem
 from ._sinkhorn import sinkhorn_sweeps
