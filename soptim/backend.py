@@ -128,6 +128,16 @@ class Backend:
         """
         return self.name == "numpy" and numba_available()
 
+    @property
+    def on_host(self) -> bool:
+        """True when the arrays live in host memory, so scipy's host-only solvers
+        (L-BFGS-B, SLSQP, HiGHS, SuperLU) and LAPACK can take them without a copy.
+
+        A capability, for choosing an optional faster path; a path that has no
+        device version at all calls :meth:`require_host` instead.
+        """
+        return not self.is_gpu
+
     def require_host(self, what: str) -> None:
         """Raise ``TypeError`` on the GPU backend: ``what`` runs on the host only.
 
