@@ -77,3 +77,75 @@ def test_check_count():
         check_count("maxiter", True)
     with pytest.raises(ValueError, match="max_trials must be >= 1"):
         check_count("max_trials", 0)
+
+
+# -- the backend operations the solvers use (NumPy side; the CuPy side runs in the gpu tests) --
+
+
+def test_cholesky_reports_failure_as_none():
+    be = backend.NUMPY
+    A = np.array([[4.0, 2.0], [2.0, 3.0]])
+    L = be.cholesky(A)
+    np.testing.assert_allclose(L @ L.T, A)
+    assert np.allclose(np.triu(L, 1), 0.0)
+    assert be.cholesky(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
+    b = np.array([1.0, -1.0])
+    np.testing.assert_allclose(be.cho_solve(L, b), np.linalg.solve(A, b))
+    np.testing.assert_allclose(be.solve_triangular(L, b, lower=True), np.linalg.solve(L, b))
+    np.testing.assert_allclose(be.solve_triangular(L, b, lower=True, trans=True),
+                               np.linalg.solve(L.T, b))
+    # integer matrices take the generic path (no LAPACK routine for them)
+    assert be.lapack("potrf", np.eye(2, dtype=int)) is None
+    assert be.cholesky(np.eye(2, dtype=np.int64)) is not None
+
+
+def test_sparse_operations():
+    import scipy.sparse as sps
+
+    be = backend.NUMPY
+    M = sps.random(30, 30, density=0.1, random_state=0, format="coo") + 10 * sps.eye(30)
+    assert be.issparse(M) and not be.issparse(np.eye(2))
+    assert be.solver_format(M).format == "csc"
+    b = np.arange(30.0)
+    np.testing.assert_allclose(be.spsolve(M, b), np.linalg.solve(M.toarray(), b), rtol=1e-10)
+    np.testing.assert_array_equal(be.densify(M), M.toarray())
+    assert be.to_device(M) is M
+    assert be.index_dtype(10) == np.int32 and be.index_dtype(2**33) == np.int64
+
+
+def test_dct_matches_scipy_and_mirrored_form():
+    import scipy.fft
+
+    be = backend.NUMPY
+    y = np.random.default_rng(1).standard_normal((9, 4))
+    for t in (1, 2, 3):
+        np.testing.assert_allclose(be.dct(y, type=t, axis=0), scipy.fft.dct(y, type=t, axis=0))
+
+
+def test_require_host_and_names():
+    be = backend.NUMPY
+    be.require_host("SLSQP")  # no error on the host
+    assert be.on_host and backend.backend_named(None) is be and backend.backend_named("numpy") is be
+    with pytest.raises(ValueError, match="backend must be"):
+        backend.backend_named("torch")
+    assert be.norm(np.array([3.0, 4.0])) == 5.0
+    assert be.all_finite(np.ones(3)) and not be.all_finite(np.array([1.0, np.nan]))
+
+
+def test_announce_compilation_prints_once(tmp_path, capsys):
+    backend._ANNOUNCED.discard("test-group")
+
+    class FakeKernel:
+        signatures: list = []
+
+        class _cache:  # noqa: N801 - mimics numba's FunctionCache layout
+            class _cache_file:  # noqa: N801
+                _index_path = str(tmp_path / "missing.nbi")
+
+    backend.announce_compilation("test-group", FakeKernel)
+    backend.announce_compilation("test-group", FakeKernel)
+    err = capsys.readouterr().err
+    if backend.HAS_NUMBA:
+        assert err.count("compiling numba kernels for test-group") == 1
+    else:
+        assert err == ""
