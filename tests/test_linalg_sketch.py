@@ -3,9 +3,14 @@
 import numpy as np
 import pytest
 import scipy.sparse as sps
+from scipy.optimize import OptimizeWarning
 from scipy.sparse.linalg import aslinearoperator
 
+from soptim._common import STATUS_MAXITER
+from soptim.backend import NUMPY, numba_available
 from soptim.linalg import SKETCHES, _kernels, sketch_solve
+
+needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not available")
 
 
 def _spd_system(n=40, seed=0):
@@ -87,7 +92,9 @@ def test_extrapolation_resolves_ill_conditioned_systems():
     Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
     K = Q @ np.diag([1.0, -0.5, 2.0, 3.0, -1.0, 1e-5]) @ Q.T
     r = rng.standard_normal(6)
-    plain = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10, accel=0, maxiter=100_000)
+    with pytest.warns(OptimizeWarning, match="accel > 0"):
+        plain = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10, accel=0,
+                             maxiter=100_000)
     fast = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10, maxiter=100_000)
     assert not plain.success
     assert fast.success
@@ -115,9 +122,10 @@ def test_uniform_row_sampling_and_x0():
 def test_inconsistent_system_reports_failure():
     K = np.array([[1.0, 0.0], [1.0, 0.0]])
     r = np.array([1.0, 2.0])
-    res = sketch_solve(K, r, sketch="kaczmarz", rng=0, maxiter=5000)
-    assert not res.success and res.status == 1 and res.nit >= 5000
-    assert "maxiter" in res.message and np.isfinite(res.x).all()
+    with pytest.warns(OptimizeWarning, match="maxiter=5000"):
+        res = sketch_solve(K, r, sketch="kaczmarz", rng=0, maxiter=5000)
+    assert not res.success and res.status == STATUS_MAXITER and res.nit >= 5000
+    assert "maxiter" in res.message and "lsqr" in res.message and np.isfinite(res.x).all()
 
 
 def _random_csr(M, N, seed):
@@ -128,44 +136,91 @@ def _random_csr(M, N, seed):
     return K, K.T.tocsr()
 
 
-def test_kaczmarz_kernel_numba_matches_numpy():
+class _Spy:
+    """Wraps a kernel (numba dispatcher or NumPy twin) and counts its calls."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.fn(*args)
+
+
+def _run_both(monkeypatch, numba_name, numpy_name, run):
+    """``run()`` with numba on, then with SOPTIM_DISABLE_NUMBA=1; assert which kernel ran."""
+    numba_kernel = getattr(_kernels, numba_name)
+    numba_spy, numpy_spy = _Spy(numba_kernel), _Spy(getattr(_kernels, numpy_name))
+    monkeypatch.setattr(_kernels, numba_name, numba_spy)
+    monkeypatch.setattr(_kernels, numpy_name, numpy_spy)
+    monkeypatch.delenv("SOPTIM_DISABLE_NUMBA", raising=False)
+    fast = run()
+    assert numba_spy.calls > 0 and numpy_spy.calls == 0
+    assert numba_kernel.signatures, "the numba kernel did not compile"
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    assert not NUMPY.use_numba
+    before = numba_spy.calls
+    slow = run()
+    assert numpy_spy.calls > 0 and numba_spy.calls == before
+    return fast, slow
+
+
+@needs_numba
+def test_kaczmarz_kernel_numba_matches_numpy(monkeypatch):
     K, KT = _random_csr(30, 30, 0)
     rng = np.random.default_rng(0)
     r = rng.standard_normal(30)
     rows = rng.integers(0, 30, 500).astype(np.int64)
     rn2 = np.asarray(K.multiply(K).sum(axis=1)).ravel()
-    out = []
-    for use_numba in (True, False):
+
+    def run():
         z = np.zeros(30)
         res = -r.copy()
-        _kernels.kaczmarz_sweep(K, KT, rn2, rows, z, res, use_numba)
-        out.append((z, res))
+        _kernels.kaczmarz_sweep(K, KT, rn2, rows, z, res, NUMPY)
         # the incremental residual is the true residual
         np.testing.assert_allclose(res, K @ z - r, atol=1e-10)
-    np.testing.assert_allclose(out[0][0], out[1][0], atol=1e-12)
+        return z
+
+    fast, slow = _run_both(monkeypatch, "_kaczmarz_sweep_numba", "_kaczmarz_sweep_numpy", run)
+    assert np.linalg.norm(fast) > 0.1  # the sweep moved
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
 
 
-def test_gaussian_kernel_numba_matches_numpy():
+@needs_numba
+def test_gaussian_kernel_numba_matches_numpy(monkeypatch):
     K, KT = _random_csr(25, 20, 1)
     rng = np.random.default_rng(1)
     r = K @ rng.standard_normal(20)
     S = rng.standard_normal((200, 25))
-    out = []
-    for use_numba in (True, False):
+
+    def run():
         z = np.zeros(20)
         res = -r.copy()
-        _kernels.gaussian_steps(K, KT, S, z, res, use_numba)
+        _kernels.gaussian_steps(K, KT, S, z, res, NUMPY)
         np.testing.assert_allclose(res, K @ z - r, atol=1e-10)
-        out.append(z)
-    np.testing.assert_allclose(out[0], out[1], atol=1e-12)
+        return z
+
+    fast, slow = _run_both(monkeypatch, "_gaussian_steps_numba", "_gaussian_steps_numpy", run)
+    assert np.linalg.norm(fast) > 0.1
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
 
 
-def test_numpy_fallback_end_to_end(monkeypatch):
+@needs_numba
+@pytest.mark.parametrize("sketch, numba_name, numpy_name", [
+    ("kaczmarz", "_kaczmarz_sweep_numba", "_kaczmarz_sweep_numpy"),
+    ("gaussian", "_gaussian_steps_numba", "_gaussian_steps_numpy"),
+])
+def test_numpy_fallback_end_to_end(monkeypatch, sketch, numba_name, numpy_name):
     K, r, x = _spd_system(12)
-    a = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10)
-    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
-    b = sketch_solve(K, r, sketch="kaczmarz", rng=0, rtol=1e-10)
+
+    def run():
+        return sketch_solve(K, r, sketch=sketch, rng=0, rtol=1e-10)
+
+    a, b = _run_both(monkeypatch, numba_name, numpy_name, run)
     assert a.success and b.success
+    np.testing.assert_allclose(a.x, x, atol=1e-8)
+    # the same random steps in both paths: the same iterates up to rounding
+    assert a.nit == b.nit
     np.testing.assert_allclose(a.x, b.x, atol=1e-9)
 
 
@@ -196,14 +251,31 @@ def test_bad_input(kwargs, exc, match):
 
 
 @pytest.mark.gpu
-def test_cupy_block_and_gaussian():
-    cp = pytest.importorskip("cupy")
-    from soptim.backend import cupy_available
-
-    if not cupy_available():
-        pytest.skip("no CUDA device")
+@pytest.mark.parametrize("sketch", SKETCHES)
+def test_cupy_dense(cp, sketch):
     K, r, x = _spd_system(20)
-    for sketch in ("block", "gaussian", "countsketch"):
-        res = sketch_solve(cp.asarray(K), cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
-        assert isinstance(res.x, cp.ndarray) and res.success
-        np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-8)
+    res = sketch_solve(cp.asarray(K), cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
+    assert isinstance(res.x, cp.ndarray) and res.success, res.message
+    np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-8)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("sketch", SKETCHES)
+def test_cupy_sparse(cp, sketch):
+    import cupyx.scipy.sparse as csp
+
+    K, r, x = _sparse_system(200)
+    res = sketch_solve(csp.csr_matrix(K), cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
+    assert isinstance(res.x, cp.ndarray) and res.success, res.message
+    np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-7)
+
+
+@pytest.mark.gpu
+def test_cupy_large_sparse_blocks_and_rescaling(cp):
+    # 600 rows: 256-row sparse blocks (the sparse LU path); entries near 1e300 rescaled
+    import cupyx.scipy.sparse as csp
+
+    K, r, x = _sparse_system(600)
+    res = sketch_solve(csp.csr_matrix(K * 1e300), cp.asarray(r * 1e300), rng=0, rtol=1e-10)
+    assert res.success, res.message
+    np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-7)

@@ -7,14 +7,16 @@ the residual ``res = K z - r`` up to date *incrementally*: a step that changes
 
 The random choices (rows, Gaussian vectors) are drawn by the caller with a
 NumPy Generator and passed in, so the numba and NumPy paths take the same
-steps and a seed fixes the iterates.
+steps and a seed fixes the iterates. Which path runs is the backend's one
+numba switch, ``be.use_numba`` (``SOPTIM_DISABLE_NUMBA=1`` selects the NumPy
+twins).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import njit
+from ..backend import Backend, announce_compilation, njit
 
 __all__ = ["kaczmarz_sweep", "gaussian_steps"]
 
@@ -56,13 +58,15 @@ def _kaczmarz_sweep_numpy(K, KT, rownorm2, rows, z, res):
         np.subtract.at(res, cols_op.indices, cols_op.data * np.repeat(dz, np.diff(cols_op.indptr)))
 
 
-def kaczmarz_sweep(K, KT, rownorm2, rows, z, res, use_numba: bool) -> None:
+def kaczmarz_sweep(K, KT, rownorm2, rows, z, res, be: Backend) -> None:
     """Randomized Kaczmarz steps ``z <- z - (K_i z - r_i)/||K_i||^2 K_i^T`` for ``i in rows``.
 
-    ``K`` and ``KT`` are canonical CSR matrices (``KT`` is ``K^T`` in CSR, i.e.
-    the columns of ``K``); ``z`` and ``res = K z - r`` are updated in place.
+    ``K`` and ``KT`` are canonical host CSR matrices (``KT`` is ``K^T`` in CSR,
+    i.e. the columns of ``K``); ``z`` and ``res = K z - r`` are updated in
+    place. ``be.use_numba`` chooses the numba kernel or its NumPy twin.
     """
-    if use_numba:
+    if be.use_numba:
+        announce_compilation("sketch_solve (Kaczmarz)", _kaczmarz_sweep_numba)
         _kaczmarz_sweep_numba(K.indptr, K.indices, K.data, KT.indptr, KT.indices, KT.data,
                               rownorm2, rows, z, res)
     else:
@@ -108,12 +112,14 @@ def _gaussian_steps_numpy(K, KT, S, z, res):
         res -= alpha * (K @ u)
 
 
-def gaussian_steps(K, KT, S, z, res, use_numba: bool) -> None:
+def gaussian_steps(K, KT, S, z, res, be: Backend) -> None:
     """Gaussian-vector sketch steps ``z <- z - (s^T res)/||K^T s||^2 K^T s``, s the rows of S.
 
-    ``z`` and ``res = K z - r`` are updated in place (two sparse products a step).
+    ``z`` and ``res = K z - r`` are updated in place (two sparse products a
+    step). ``be.use_numba`` chooses the numba kernel or its NumPy twin.
     """
-    if use_numba:
+    if be.use_numba:
+        announce_compilation("sketch_solve (Gaussian)", _gaussian_steps_numba)
         u = np.empty(K.shape[1], dtype=K.dtype)
         _gaussian_steps_numba(K.indptr, K.indices, K.data, S, z, res, u)
     else:

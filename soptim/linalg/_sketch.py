@@ -25,8 +25,16 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 from scipy.optimize import OptimizeResult
 
-from .._validation import as_float_array, as_generator
-from ..backend import get_backend, is_cupy_array, to_numpy
+from .._common import STATUS_MAXITER, STATUS_NONFINITE, STATUS_SUCCESS, warn_not_converged
+from .._validation import (
+    as_float_array,
+    as_generator,
+    check_choice,
+    check_count,
+    check_positive,
+    reject_complex,
+)
+from ..backend import NUMPY, get_backend
 from . import _kernels
 
 __all__ = ["sketch_solve", "SketchProjector", "SKETCHES", "default_block_size"]
@@ -63,13 +71,8 @@ def _is_operator(K: Any) -> bool:
 
 
 def _is_sparse(K: Any) -> bool:
-    if sps.issparse(K):
-        return True
-    if is_cupy_array(K):
-        import cupyx.scipy.sparse as csp
-
-        return csp.issparse(K)
-    return False
+    # the backend's test knows both scipy's and the GPU's sparse classes (without importing CuPy)
+    return NUMPY.issparse(K)
 
 
 class SketchProjector:
@@ -101,6 +104,7 @@ class SketchProjector:
     def __init__(self, K: Any, *, sketch: str = "block", block_size: int | None = None,
                  blocks: Any = None, rng: Any = None, row_sampling: str = "norm",
                  accel: int = 0):
+        reject_complex("K", K)  # before any kernel sees it: the imaginary part would be dropped
         self.K = K
         self.accel = int(accel)
         self.M, self.N = K.shape
@@ -111,7 +115,9 @@ class SketchProjector:
         self.sparse = _is_sparse(K)
         self.be = get_backend(K) if not self.operator else get_backend(None)
         self.xp = self.be.xp
-        self.cpu_matrix = not self.operator and not self.be.is_gpu
+        # the row-action kernels (numba, or their NumPy twins) work on scipy CSR matrices in
+        # host memory: an optional fast path wherever the matrix lives on the host
+        self.host_csr = not self.operator and self.be.on_host
         self.block_size = (default_block_size(sketch, self.M) if block_size is None
                            else int(block_size))
         self._cache: dict[int, Any] = {}
@@ -122,7 +128,7 @@ class SketchProjector:
             self.blocks = [np.arange(self.M)]
         else:
             self.blocks = None
-        if self.cpu_matrix and sketch in ("kaczmarz", "gaussian"):
+        if self.host_csr and sketch in ("kaczmarz", "gaussian"):
             Kc = sps.csr_matrix(K, dtype=np.float64) if not self.sparse else K.tocsr()
             Kc = Kc.astype(np.float64, copy=False)
             Kc.sum_duplicates()
@@ -133,9 +139,13 @@ class SketchProjector:
             self._csr_t.sort_indices()
             self._rownorm2 = np.asarray(Kc.multiply(Kc).sum(axis=1)).ravel()
         if sketch == "kaczmarz":
-            rn2 = (self._rownorm2 if self.cpu_matrix else
-                   to_numpy(self._row_norms2_generic()))
+            rn2 = (self._rownorm2 if self.host_csr else
+                   self.be.to_numpy(self._row_norms2_generic()))
             total = float(rn2.sum())
+            if not np.isfinite(total):
+                # sketch_solve rescales dense and sparse K first; a LinearOperator cannot be
+                raise ValueError("the squared row norms of K overflow float64 (entries near "
+                                 "1e154 or larger): scale K and r down by the same factor")
             self._probs = (rn2 / total if (row_sampling == "norm" and total > 0)
                            else np.full(self.M, 1.0 / self.M))
             self._rownorm2_host = rn2
@@ -164,16 +174,14 @@ class SketchProjector:
             E = np.zeros((self.M, I.size))
             E[I, np.arange(I.size)] = 1.0
             return np.asarray(self.K.rmatmat(E)).T
-        if self.be.is_gpu:
-            I = self.xp.asarray(I)
-        return self.K[I]
+        return self.K[self.be.to_device(I)]
 
     def _sketched(self):
         """A random ``S``: returns (S^T K, function v -> S^T v) for gaussian/countsketch."""
-        xp, b, M = self.xp, self.block_size, self.M
+        b, M = self.block_size, self.M
         if self.sketch == "gaussian":
             S = self.rng.standard_normal((M, b))
-            Sx = xp.asarray(S)
+            Sx = self.be.to_device(S)
             if self.operator:
                 A = np.asarray(self.K.rmatmat(S)).T
             elif self.sparse:
@@ -184,25 +192,14 @@ class SketchProjector:
         # CountSketch: row i goes to bucket h(i) with sign s(i)
         h = self.rng.integers(0, b, size=M)
         s = self.rng.choice(np.array([-1.0, 1.0]), size=M)
-        if self.cpu_matrix and not self.sparse:
-            A = np.zeros((b, self.N))
-            np.add.at(A, h, s[:, None] * self.K)
-
-            def sk(v):
-                return np.bincount(h, weights=s * v, minlength=b)
-            return A, sk
         P = sps.csr_matrix((s, (h, np.arange(M))), shape=(b, M))
         if self.operator:
             A = np.asarray(self.K.rmatmat(P.T.toarray())).T
-        elif self.be.is_gpu:
-            import cupyx.scipy.sparse as csp
-
-            Pg = csp.csr_matrix(P)
-            A = Pg @ self.K
-            return A, (lambda v: Pg @ v)
         else:
+            # one sparse product, on the backend of K (dense K gives a dense A)
+            P = self.be.to_device(P)
             A = P @ self.K
-            if sps.issparse(A):
+            if self.be.issparse(A):
                 A = A.tocsr()
         return A, (lambda v: P @ v)
 
@@ -211,7 +208,7 @@ class SketchProjector:
         """Return ``v -> A^+ v`` (the min-norm solution of ``A dz = v``), cached under ``key``."""
         if key is not None and key in self._cache:
             return self._cache[key]
-        xp = self.xp
+        xp, be = self.xp, self.be
         b = A.shape[0]
         eps = np.finfo(np.float64).eps
         if not _is_sparse(A) and b * b * A.shape[1] <= SVD_FLOPS:
@@ -230,13 +227,11 @@ class SketchProjector:
             gram = gram.toarray() if _is_sparse(gram) else xp.asarray(gram)
             gram = 0.5 * (gram + gram.T)
             AT = A.T.tocsr() if _is_sparse(A) else A.T
-            L = _safe_cholesky(gram, xp, eps * b * 10)
+            L = _safe_cholesky(be, gram, eps * b * 10)
             k = b
             if L is not None:
-                tri = self.be.scipy.linalg.solve_triangular
-
                 def solve(v):
-                    return AT @ tri(L, tri(L, v, lower=True), lower=True, trans="T")
+                    return AT @ be.cho_solve(L, v)
             else:
                 w, V = xp.linalg.eigh(gram)
                 wmax = float(xp.abs(w).max()) if w.size else 0.0
@@ -252,12 +247,12 @@ class SketchProjector:
             spl = self.be.scipy.sparse.linalg
             k = b
             try:
-                lu = _spd_splu(spl, gram)
+                lu = _spd_splu(be, spl, gram)
             except RuntimeError:  # exactly singular block: a tiny Tikhonov shift
                 k = b - 1
                 scale = float(abs(gram).max()) if gram.nnz else 1.0
                 eye = self.be.scipy.sparse.identity(b, format="csc")
-                lu = _spd_splu(spl, (gram + 1e-12 * scale * eye).tocsc())
+                lu = _spd_splu(be, spl, (gram + 1e-12 * scale * eye).tocsc())
             AT = A.T.tocsr()
 
             def solve(v):
@@ -281,13 +276,13 @@ class SketchProjector:
         combined by minimal-residual (Anderson / reduced-rank) extrapolation,
         and the next cycle draws a new sweep.
         """
-        xp = self.xp
+        norm = self.be.norm
         nit = 0
         checked = False
         hist: list = []
         plan, uses = None, 0
         while True:
-            rn = _vnorm(res, xp)
+            rn = norm(res)
             if rn <= target:
                 if checked:
                     return z, res, nit, True
@@ -318,48 +313,41 @@ class SketchProjector:
         K that single-row sketches reduce only at rate
         ``1 - sigma_min^2 / ||K||_F^2``. Kept only when it lowers the residual.
         """
-        xp = self.xp
+        xp, norm = self.xp, self.be.norm
         z_last, r_last = hist[-1]
         R = xp.stack([h[1] - r_last for h in hist[:-1]], axis=1)
         Z = xp.stack([h[0] - z_last for h in hist[:-1]], axis=1)
         # residual differences at the rounding level of the residuals carry no information
         # (only noise, in any direction of z): drop them instead of amplifying them
-        floor = 1e3 * np.finfo(np.float64).eps * max(_vnorm(h[1], xp) for h in hist)
-        # min ||r_last + R gamma|| through the small k x k Gram matrix of R (computed
-        # without BLAS on the host: tiny BLAS calls stall when threads are oversubscribed)
-        if xp is np:
-            G = np.einsum("ij,ik->jk", R, R)
-            rhs = -np.einsum("ij,i->j", R, r_last)
-        else:
-            G = R.T @ R
-            rhs = -(R.T @ r_last)
+        floor = 1e3 * np.finfo(np.float64).eps * max(norm(h[1]) for h in hist)
+        # min ||r_last + R gamma|| through the small k x k Gram matrix of R, by einsum
+        # (no BLAS on the host: tiny BLAS calls stall when threads are oversubscribed)
+        G = xp.einsum("ij,ik->jk", R, R)
+        rhs = -xp.einsum("ij,i->j", R, r_last)
         w, V = xp.linalg.eigh(0.5 * (G + G.T))
         keep = w > floor * floor
         if not bool(keep.any()):
             return z_last, r_last
         Vk = V[:, keep]
         gamma = Vk @ ((Vk.T @ rhs) / w[keep])
-        if xp is np:
-            r_new = r_last + np.einsum("ij,j->i", R, gamma)
-        else:
-            r_new = r_last + R @ gamma
-        if not _vnorm(r_new, xp) < _vnorm(r_last, xp):
+        r_new = r_last + xp.einsum("ij,j->i", R, gamma)
+        if not norm(r_new) < norm(r_last):
             return z_last, r_last
-        z_new = z_last + (np.einsum("ij,j->i", Z, gamma) if xp is np else Z @ gamma)
+        z_new = z_last + xp.einsum("ij,j->i", Z, gamma)
         hist[-1] = (z_new.copy(), r_new.copy())
         return z_new, r_new
 
     def _draw_sweep(self, budget: int) -> tuple:
         """Draw the random sketches of one sweep."""
         M = self.M
-        if self.sketch == "kaczmarz" and self.cpu_matrix:
+        if self.sketch == "kaczmarz" and self.host_csr:
             nb = min(budget, max(M, 1024))
             if self.row_sampling == "norm":
                 rows = self.rng.choice(M, size=nb, p=self._probs)
             else:
                 rows = self.rng.integers(0, M, size=nb)
             return ("rows", rows.astype(np.int64))
-        if self.sketch == "gaussian" and self.block_size == 1 and self.cpu_matrix:
+        if self.sketch == "gaussian" and self.block_size == 1 and self.host_csr:
             nb = max(1, min(budget, max(M, 1024), 4_000_000 // M))
             return ("gauss", self.rng.standard_normal((nb, M)))
         if self.sketch == "block":
@@ -385,23 +373,22 @@ class SketchProjector:
         kind, data = plan
         if kind == "rows":
             _kernels.kaczmarz_sweep(self._csr, self._csr_t, self._rownorm2, data, z, res,
-                                    self._use_numba())
+                                    self.be)
             return data.shape[0]
         if kind == "gauss":
-            _kernels.gaussian_steps(self._csr, self._csr_t, data, z, res, self._use_numba())
+            _kernels.gaussian_steps(self._csr, self._csr_t, data, z, res, self.be)
             return data.shape[0]
-        xp = self.xp
+        norm = self.be.norm
         taken = 0
         if kind == "blocks":
             for key, I in data:
-                Ix = xp.asarray(I) if self.be.is_gpu else I
-                rI = res[Ix]
-                if _vnorm(rI, xp) == 0.0:
+                rI = res[self.be.to_device(I)]
+                if norm(rI) == 0.0:
                     continue  # already on this block's solution set: a no-op projection
                 solve = self._minnorm(self._rows(I), key)
                 self._apply(z, res, solve(rI))
                 taken += 1
-                if _vnorm(res, xp) <= target:
+                if norm(res) <= target:
                     break
             return max(taken, 1)
         for item in data:  # sketched systems (A = S^T K, v -> S^T v), solver cached
@@ -411,47 +398,39 @@ class SketchProjector:
             taken += 1
         return taken
 
-    def _use_numba(self) -> bool:
-        return self.be.use_numba
-
     def _apply(self, z, res, dz) -> None:
         """``z -= dz`` and the incremental residual update ``res -= K dz``."""
         z -= dz
         res -= self.matvec(dz)
 
 
-def _vnorm(v, xp) -> float:
-    """Euclidean norm; on the host without BLAS (a BLAS call on a short vector can stall
-    for milliseconds when BLAS threads compete for busy cores)."""
-    if xp is np:
-        return math.sqrt(float(np.einsum("i,i->", v, v)))
-    return float(xp.linalg.norm(v))
-
-
-def _spd_splu(spl, gram):
+def _spd_splu(be, spl, gram):
     """Sparse LU of a symmetric positive (semi)definite Gram matrix.
 
-    A symmetric fill-reducing ordering of ``A + A^T`` with diagonal pivots
-    (SuperLU's symmetric mode): on the Gram matrices of KKT row blocks it
-    has about 4x less fill than the default COLAMD column ordering.
+    With host SuperLU (an optional fast path, taken when the data is in host
+    memory): a symmetric fill-reducing ordering of ``A + A^T`` with diagonal
+    pivots (SuperLU's symmetric mode), which on the Gram matrices of KKT row
+    blocks has about 4x less fill than the default COLAMD column ordering.
+    Otherwise the backend's ``splu`` with its defaults.
     """
-    if not hasattr(spl, "splu"):  # pragma: no cover - a backend without splu
-        raise RuntimeError("no sparse LU")
-    try:
+    if be.on_host:
         return spl.splu(gram, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                         options={"SymmetricMode": True})
-    except TypeError:  # cupyx's splu takes fewer options
-        return spl.splu(gram)
+    return spl.splu(gram)
 
 
-def _safe_cholesky(gram, xp, rel: float):
-    """Lower Cholesky factor of an SPD ``gram``, or None if it is (numerically) singular."""
-    try:
-        L = xp.linalg.cholesky(gram)
-    except Exception:  # numpy LinAlgError / CuPy errors: not positive definite
+def _safe_cholesky(be, gram, rel: float):
+    """Lower Cholesky factor of an SPD ``gram``, or None if it is (numerically) singular.
+
+    ``be.cholesky`` answers "positive definite in floating point"; a factor whose
+    squared diagonal ratio is below ``rel`` is refused too (the Gram matrix is then
+    singular to working precision and the pseudo-inverse path is the safe one).
+    """
+    L = be.cholesky(gram)
+    if L is None:
         return None
-    d = xp.abs(xp.diag(L))
-    if d.size == 0 or not bool(xp.isfinite(L).all()):
+    d = be.xp.abs(be.xp.diag(L))
+    if d.size == 0:
         return None
     dmin, dmax = float(d.min()), float(d.max())
     if dmax == 0.0 or (dmin / dmax) ** 2 <= rel:
@@ -495,9 +474,13 @@ def sketch_solve(
     Parameters
     ----------
     K : ndarray, sparse matrix or scipy.sparse.linalg.LinearOperator, shape (M, N)
-        The matrix (CuPy dense or cupyx sparse matrices run on the GPU). A
-        sparse ``K`` is never densified; a ``LinearOperator`` needs
-        ``rmatvec``/``rmatmat`` for the row sketches.
+        The matrix (dense or sparse matrices of the GPU backend run on the
+        GPU). A sparse ``K`` of any format (COO, CSC, LIL, DOK, BSR, DIA, the
+        sparse array classes) is converted to CSR, never densified; a
+        ``LinearOperator`` needs ``rmatvec``/``rmatmat`` for the row sketches.
+        Entries of any magnitude are accepted: dense and sparse ``K`` and ``r``
+        far from 1 (beyond about 1e77 or below 1e-77) are rescaled by powers of
+        two, exactly, so that squared row norms cannot overflow.
     r : array_like, shape (M,)
         Right-hand side.
     x0 : array_like, shape (N,), optional
@@ -542,16 +525,25 @@ def sketch_solve(
     OptimizeResult
         ``x`` (the solution), ``residual`` (``||K x - r||``),
         ``rel_residual``, ``nit`` (sketch steps), ``success``, ``status``
-        (0 converged, 1 ``maxiter`` reached, 3 non-finite), ``message``,
-        ``sketch`` and ``block_size``.
+        (``soptim._common.STATUS_SUCCESS`` 0 converged, ``STATUS_MAXITER`` 1
+        ``maxiter`` reached, ``STATUS_NONFINITE`` 3 non-finite), ``message``
+        (on failure: why, and what to try), ``sketch`` and ``block_size``.
 
     Raises
     ------
     ValueError
         Shapes that do not match, NaN or inf in ``K``, ``r`` or ``x0``, an
-        unknown sketch or row sampling, a non-positive block size or tolerance.
+        unknown sketch or row sampling, a block size, ``maxiter`` or tolerance
+        out of range, a ``LinearOperator`` whose squared row norms overflow.
     TypeError
-        ``K`` is not an array, sparse matrix or LinearOperator.
+        ``K`` is not an array, sparse matrix or LinearOperator; complex ``K``,
+        ``r`` or ``x0``; an option of the wrong type (``rtol='a'``,
+        ``maxiter=1.5``, float ``blocks``).
+
+    Warns
+    -----
+    OptimizeWarning
+        When the solve stops without converging (``success=False``).
 
     References
     ----------
@@ -572,72 +564,156 @@ def sketch_solve(
     >>> res.success, np.round(res.x, 8)
     (True, array([ 1. , -2. ,  0.5]))
     """
-    if not (_is_operator(K) or _is_sparse(K) or hasattr(K, "shape")):
-        try:
-            K = np.asarray(K, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError("K must be an array, a sparse matrix or a LinearOperator, got "
-                            f"{type(K).__name__}") from None
-    if _is_operator(K):
-        xp = np
-    else:
-        if not _is_sparse(K):
-            K = as_float_array("K", K, ndim=2)
-        elif not bool(to_numpy(get_backend(K).xp.isfinite(K.data).all())):
-            raise ValueError("K contains NaN or inf")
-        xp = get_backend(K).xp
-    if len(K.shape) != 2:
-        raise ValueError(f"K must be 2-D, got shape {tuple(K.shape)}")
+    K, be = _system_matrix(K)
+    xp = be.xp
     M, N = K.shape
-    if M == 0 or N == 0:
-        raise ValueError(f"K must not be empty, got shape {(M, N)}")
     r = as_float_array("r", r, shape=(M,), xp=xp, dtype=np.float64)
     z = (xp.zeros(N) if x0 is None
          else as_float_array("x0", x0, shape=(N,), xp=xp, dtype=np.float64).copy())
-    if sketch not in SKETCHES:
-        raise ValueError(f"sketch must be one of {', '.join(map(repr, SKETCHES))}; "
-                         f"got {sketch!r}")
-    if row_sampling not in ("norm", "uniform"):
-        raise ValueError(f"row_sampling must be 'norm' or 'uniform', got {row_sampling!r}")
+    sketch = check_choice("sketch", sketch, SKETCHES)
+    row_sampling = check_choice("row_sampling", row_sampling, ("norm", "uniform"))
     if block_size is not None:
-        if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)):
-            raise TypeError(f"block_size must be an int, got {type(block_size).__name__}")
-        if block_size < 1:
-            raise ValueError(f"block_size must be >= 1, got {block_size}")
-        block_size = int(min(block_size, M))
+        block_size = min(check_count("block_size", block_size), M)
     if blocks is not None:
         if sketch != "block":
             raise ValueError("blocks (a fixed row paving) is only used with sketch='block'")
-        blocks = [np.asarray(b, dtype=np.int64).ravel() for b in blocks]
+        blocks = [_as_row_block(b) for b in blocks]
         allrows = np.concatenate(blocks) if blocks else np.empty(0, np.int64)
         if allrows.size == 0 or allrows.min() < 0 or allrows.max() >= M:
             raise ValueError(f"blocks must hold row indices in [0, {M})")
-    for name, v in (("rtol", rtol), ("atol", atol)):
-        if not (np.isfinite(v) and v >= 0):
-            raise ValueError(f"{name} must be >= 0 and finite, got {v!r}")
-    if isinstance(accel, bool) or not isinstance(accel, (int, np.integer)) or accel < 0:
-        raise ValueError(f"accel must be a non-negative integer, got {accel!r}")
+    rtol = check_positive("rtol", rtol, allow_zero=True)
+    atol = check_positive("atol", atol, allow_zero=True)
+    if maxiter is not None:
+        maxiter = check_count("maxiter", maxiter)
+    accel = check_count("accel", accel, minimum=0)
+    rng = as_generator(rng)
+
+    # Entries beyond ~1e154 overflow the squared row norms, Gram matrices and residual
+    # norms. Sketch-and-project commutes with scaling K and r, so far-out magnitudes are
+    # brought near 1 by powers of two (exact: the iterates are those of the unscaled
+    # problem, without overflow) and the solution is scaled back.
+    eK = 0 if _is_operator(K) else _pow2_exponent(_max_abs(K, be))
+    er = _pow2_exponent(_max_abs(r, be))
+    if eK:
+        K = _ldexp_matrix(K, -eK, be)
+    if er:
+        r = xp.ldexp(r, -er)
+    if eK != er:
+        with np.errstate(over="ignore", under="ignore"):
+            z = xp.ldexp(z, eK - er)
+    atol_s = math.ldexp(atol, -er) if atol else 0.0
+
     proj = SketchProjector(K, sketch=sketch, block_size=block_size, blocks=blocks, rng=rng,
-                           row_sampling=row_sampling, accel=int(accel))
+                           row_sampling=row_sampling, accel=accel)
     if maxiter is None:
         if sketch == "kaczmarz" or (sketch == "gaussian" and proj.block_size == 1):
             maxiter = 1000 * M
         else:
             maxiter = 1000 * (len(proj.blocks) if proj.blocks is not None
                               else -(-M // proj.block_size))
-    rnorm = float(xp.linalg.norm(r))
-    target = max(rtol * rnorm, atol)
+    rnorm = be.norm(r)
+    target = max(rtol * rnorm, atol_s)
     res = proj.matvec(z) - r
-    z, res, nit, ok = proj.run(z, res, r, target, int(maxiter))
-    rn = float(xp.linalg.norm(res))
-    if not np.isfinite(rn):
-        status, msg = 3, "Non-finite residual: K or r has overflowing entries."
+    z, res, nit, ok = proj.run(z, res, r, target, maxiter)
+    rn = be.norm(res)
+    if er != eK:
+        with np.errstate(over="ignore", under="ignore"):
+            z = xp.ldexp(z, er - eK)
+    with np.errstate(over="ignore", under="ignore"):
+        residual = float(np.ldexp(rn, er))  # ||K x - r|| in the units of the input
+    if not (np.isfinite(rn) and be.all_finite(z)):
+        status = STATUS_NONFINITE
+        msg = ("Non-finite residual or solution: the iterates overflowed float64 (K is "
+               "numerically singular for this r, or the solution is beyond 1e308); check "
+               "that K x = r has a solution and rescale K, r or x0.")
     elif ok:
-        status, msg = 0, "Converged: ||K x - r|| <= max(rtol ||r||, atol)."
+        status, msg = STATUS_SUCCESS, "Converged: ||K x - r|| <= max(rtol ||r||, atol)."
     else:
-        status, msg = 1, ("Maximum number of sketch steps reached; the system may be "
-                          "inconsistent or ill-conditioned: raise maxiter or use a larger "
-                          "block_size.")
-    return OptimizeResult(x=z, residual=rn, rel_residual=rn / rnorm if rnorm > 0 else rn,
-                          nit=nit, success=status == 0, status=status, message=msg,
-                          sketch=sketch, block_size=proj.block_size)
+        status = STATUS_MAXITER
+        with np.errstate(over="ignore", under="ignore"):
+            goal = float(np.ldexp(target, er))
+        tips = ("raise maxiter or use a larger block_size" if accel
+                else "set accel > 0 (extrapolated sweeps), raise maxiter or use a larger "
+                     "block_size")
+        msg = (f"Maximum number of sketch steps (maxiter={maxiter}) reached with "
+               f"||K x - r|| = {residual:.3e} > max(rtol ||r||, atol) = {goal:.3e}: the "
+               "system may be inconsistent (no exact solution: use a least-squares solver "
+               f"such as scipy.sparse.linalg.lsqr) or ill-conditioned; {tips}.")
+    if status != STATUS_SUCCESS:
+        warn_not_converged(f"sketch_solve: {msg}", stacklevel=3)
+    return OptimizeResult(x=z, residual=residual, rel_residual=rn / rnorm if rnorm > 0 else rn,
+                          nit=nit, success=status == STATUS_SUCCESS, status=status,
+                          message=msg, sketch=sketch, block_size=proj.block_size)
+
+
+#: Magnitudes beyond 2**+-256 (about 1e77) are rescaled: their squares and sums of squares
+#: stay far from float64's overflow (1e308) and underflow.
+_SCALE_EXPONENT = 256
+
+
+def _system_matrix(K: Any) -> tuple[Any, Any]:
+    """``K`` as the solvers use it, with its backend.
+
+    Dense input becomes a real floating array; every sparse format (COO, CSC,
+    LIL, DOK, BSR, DIA and the sparse array classes) becomes CSR, which has the
+    row slicing and ``.data`` the sketches need; complex input of any kind is
+    refused (``TypeError`` naming ``K``) before any kernel sees it.
+    """
+    if _is_operator(K):
+        reject_complex("K", K)
+        be = NUMPY
+    elif _is_sparse(K):
+        reject_complex("K", K)
+        if K.dtype.kind not in "biuf":
+            raise TypeError(f"K must be a real sparse matrix, got dtype {K.dtype}")
+        if len(K.shape) != 2:
+            raise ValueError(f"K must be 2-D, got shape {tuple(K.shape)}")
+        be = get_backend(K)
+        K = K.tocsr()
+        if K.dtype.kind != "f":
+            K = K.astype(np.float64)
+        if K.nnz and not be.all_finite(K.data):
+            raise ValueError("K contains NaN or inf")
+    else:
+        if not hasattr(K, "shape") and not isinstance(K, (list, tuple)):
+            raise TypeError("K must be an array, a sparse matrix or a LinearOperator, got "
+                            f"{type(K).__name__}")
+        K = as_float_array("K", K, ndim=2)
+        be = get_backend(K)
+    if len(K.shape) != 2:
+        raise ValueError(f"K must be 2-D, got shape {tuple(K.shape)}")
+    if K.shape[0] == 0 or K.shape[1] == 0:
+        raise ValueError(f"K must not be empty, got shape {tuple(K.shape)}")
+    return K, be
+
+
+def _as_row_block(b: Any) -> np.ndarray:
+    """One block of a row paving as int64 host indices (floats would be truncated silently)."""
+    arr = np.asarray(NUMPY.to_numpy(b)).ravel()
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"blocks must hold integer row indices, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _max_abs(a: Any, be: Any) -> float:
+    """Largest magnitude of the entries of a dense or sparse ``a`` (0 when it has none)."""
+    data = a.data if _is_sparse(a) else a
+    if data.size == 0:
+        return 0.0
+    return max(be.item(data.max()), -be.item(data.min()))
+
+
+def _pow2_exponent(amax: float) -> int:
+    """The exponent ``e`` with ``amax / 2**e`` in [0.5, 1) when ``amax`` is far from 1, else 0."""
+    if amax == 0.0 or not math.isfinite(amax):
+        return 0
+    e = math.frexp(amax)[1]
+    return e if abs(e) > _SCALE_EXPONENT else 0
+
+
+def _ldexp_matrix(K: Any, e: int, be: Any) -> Any:
+    """``K * 2**e`` for a dense or CSR ``K`` (exact, a new matrix; ``2.0**e`` itself may
+    not be representable, so the exponent is applied entrywise)."""
+    if _is_sparse(K):
+        return type(K)((be.xp.ldexp(K.data, e), K.indices, K.indptr), shape=K.shape)
+    return be.xp.ldexp(K, e)
