@@ -315,14 +315,14 @@ def test_bad_constraints(con, exc, match):
 
 
 @pytest.mark.parametrize("options, exc, match", [
-    ({"sketch": "srht"}, ValueError, "option sketch must be one of"),
-    ({"rho": 0.5}, ValueError, "rho must be > 1"),
+    ({"sketch": "srht"}, ValueError, "sketch must be one of"),
+    ({"rho": 0.5}, ValueError, r"rho must be in \(1.0, inf\)"),
     ({"beta": 1.5}, ValueError, "beta must be in"),
-    ({"mu0": -1.0}, ValueError, "mu0 must be a positive"),
-    ({"tol": np.nan}, ValueError, "tol must be a positive"),
-    ({"maxiter": 0}, ValueError, "maxiter must be a positive integer"),
-    ({"block_size": 0}, ValueError, "block_size must be a positive integer"),
-    ({"accel": -1}, ValueError, "accel must be a non-negative"),
+    ({"mu0": -1.0}, ValueError, "mu0 must be > 0"),
+    ({"tol": np.nan}, ValueError, "tol must be > 0"),
+    ({"maxiter": 0}, ValueError, "maxiter must be >= 1"),
+    ({"block_size": 0}, ValueError, "block_size must be >= 1"),
+    ({"accel": -1}, ValueError, "accel must be >= 0"),
     ({"row_sampling": "rows"}, ValueError, "row_sampling must be"),
     ({"lam0": [1.0, 2.0]}, ValueError, r"lam0 must have shape \(1,\)"),
     ({"lam0": [np.nan]}, ValueError, "lam0 contains NaN"),

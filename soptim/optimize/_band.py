@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._lapack import lapack
+from ..backend import NUMPY
 
 __all__ = ["bandwidth", "band_storage", "band_cholesky_solve"]
 
@@ -72,7 +72,7 @@ def band_cholesky_solve(ab: np.ndarray, shift, rhs: np.ndarray) -> np.ndarray | 
     ``A + diag(shift)`` is not (numerically) positive definite. ``ab`` is not
     modified.
     """
-    pbtrf, pbtrs = lapack("pbtrf", ab), lapack("pbtrs", ab)
+    pbtrf, pbtrs = NUMPY.lapack("pbtrf", ab), NUMPY.lapack("pbtrs", ab)  # host arrays only
     c = np.array(ab, order="F")  # a copy: ?pbtrf overwrites it with the factor
     c[0] += shift
     c, info = pbtrf(c, lower=1, overwrite_ab=1)

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from .._common import (  # noqa: F401 - re-exported for the optimize methods
     STATUS_CALLBACK,
     STATUS_FAILURE,
@@ -24,6 +22,8 @@ from .._common import (  # noqa: F401 - re-exported for the optimize methods
     check_unknown_options,
     warn_not_converged,
 )
+from .._numdiff import approx_gradient
+from .._validation import check_callable, reject_complex
 from ..backend import get_backend, to_numpy
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "STATUS_NONFINITE",
     "STATUS_CALLBACK",
 ]
+
 
 class ObjectiveFunction:
     """Counted objective ``f`` with its gradient.
@@ -66,8 +67,7 @@ class ObjectiveFunction:
 
     def __init__(self, fun: Callable, jac: Any = None, args: Sequence = (),
                  finite_diff_rel_step: float | None = None):
-        if not callable(fun):
-            raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+        check_callable("fun", fun)
         if not (jac is None or jac is True or jac is False or callable(jac)
                 or jac in ("2-point", "3-point", "cs")):
             raise TypeError("jac must be callable, True, None or one of "
@@ -102,6 +102,7 @@ class ObjectiveFunction:
     def _check_grad(self, g, x):
         if self._xp is None:
             self._xp = get_backend(x).xp
+        reject_complex("jac", g)  # a cast to x's real dtype would drop the imaginary part
         g = self._xp.asarray(g, dtype=x.dtype).reshape(-1)
         if g.shape != x.shape:
             raise ValueError(f"jac must return an array of shape {x.shape}, got {g.shape}")
@@ -156,26 +157,11 @@ class ObjectiveFunction:
         return self.value(x), self.grad(x)
 
     def _fd_grad(self, x):
-        xp = get_backend(x).xp
-        eps = float(np.finfo(np.dtype(str(x.dtype))).eps)
-        central = self._jac_mode == "3-point"
-        rel = self._rel_step if self._rel_step is not None else (
-            eps ** (1 / 3) if central else eps ** 0.5)
-        xh = to_numpy(x).astype(np.float64)
-        h = rel * np.maximum(1.0, np.abs(xh))
-        g = np.empty_like(xh)
-        f0 = None if central else self.value(x)
-        for i in range(xh.size):
-            e = xh.copy()
-            e[i] += h[i]
-            fp = self._fval(xp.asarray(e, dtype=x.dtype))
-            if central:
-                e[i] = xh[i] - h[i]
-                fm = self._fval(xp.asarray(e, dtype=x.dtype))
-                g[i] = (fp - fm) / (2 * h[i])
-            else:
-                g[i] = (fp - f0) / h[i]
-        return xp.asarray(g, dtype=x.dtype)
+        # Coordinate differences with scipy's steps (soptim._numdiff); every call of fun
+        # is counted in nfev by _fval, and forward differences reuse the cached f(x).
+        f0 = self.value(x) if self._jac_mode == "2-point" else None
+        return approx_gradient(self._fval, x, method=self._jac_mode, rel_step=self._rel_step,
+                               f0=f0)
 
     def _fval(self, x) -> float:
         self.nfev += 1
@@ -184,6 +170,7 @@ class ObjectiveFunction:
 
 
 def _as_scalar(f) -> float:
+    reject_complex("fun", f)  # float() of a complex NumPy scalar drops the imaginary part
     try:
         return float(to_numpy(f))
     except (TypeError, ValueError):

@@ -45,9 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Backend, get_backend, to_numpy
+from .._validation import as_float_array, reject_complex
+from ..backend import NUMPY, Backend, get_backend, to_numpy
 from ._band import band_cholesky_solve, band_storage
-from ._lapack import lapack
 
 __all__ = [
     "Metric",
@@ -60,21 +60,26 @@ __all__ = [
     "conjugate_gradient",
     "is_sparse",
     "is_linear_operator",
+    "NonFiniteCurvature",
 ]
 
 
-def is_sparse(a: Any) -> bool:
-    """True for scipy.sparse and cupyx.scipy.sparse matrices/arrays."""
-    import scipy.sparse
+class NonFiniteCurvature(Exception):
+    """NaN or inf in the curvature model (a Hessian, a Hessian-vector product, a factor).
 
-    if scipy.sparse.issparse(a):
-        return True
-    mod = type(a).__module__
-    return mod.startswith("cupyx.scipy.sparse") and hasattr(a, "tocsr")
+    The solver turns it into ``status=3``. It has its own class so that a
+    ``FloatingPointError`` (or any exception) raised by the user's ``hess`` or
+    ``hessp`` propagates unchanged instead of being taken for this condition.
+    """
+
+
+def is_sparse(a: Any) -> bool:
+    """True for sparse matrices/arrays of either backend (delegates to :meth:`Backend.issparse`)."""
+    return NUMPY.issparse(a)
 
 
 def is_linear_operator(a: Any) -> bool:
-    """True for (scipy or cupyx) ``LinearOperator``-like objects (``matvec`` and ``shape``)."""
+    """True for ``LinearOperator``-like objects of either backend (``matvec`` and ``shape``)."""
     return (hasattr(a, "matvec") and hasattr(a, "shape") and not is_sparse(a)
             and not hasattr(a, "__array__") and not hasattr(a, "__cuda_array_interface__"))
 
@@ -112,16 +117,11 @@ class Metric:
         if B is None:
             self.kind, self.diag, self.matrix, self.chol = "identity", None, None, None
             return
-        if is_sparse(B) or is_linear_operator(B):
+        if be.issparse(B) or is_linear_operator(B):
             raise TypeError("metric must be None, a 1-D array of positive weights or a dense "
                             f"symmetric positive definite (n, n) array; got {type(B).__name__}")
         get_backend(B, xp.empty(0))  # refuse mixing host and device arrays
-        try:
-            Bm = xp.asarray(B, dtype=dtype)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"metric must be a numeric array: {exc}") from None
-        if not bool(to_numpy(xp.isfinite(Bm).all())):
-            raise ValueError("metric contains NaN or inf")
+        Bm = as_float_array("metric", B, dtype=dtype, xp=xp)  # real, finite
         if Bm.shape == (n,):
             if not bool(to_numpy((Bm > 0).all())):
                 raise ValueError("metric (a diagonal) must have positive entries")
@@ -129,7 +129,7 @@ class Metric:
         elif Bm.shape == (n, n):
             if not bool(to_numpy(xp.allclose(Bm, Bm.T, rtol=1e-10, atol=0))):
                 raise ValueError("metric must be a symmetric matrix")
-            L = _cholesky(Bm, be)
+            L = be.cholesky(Bm)
             if L is None:
                 raise ValueError("metric must be positive definite (its Cholesky "
                                  "factorization failed)")
@@ -145,7 +145,7 @@ class Metric:
             return _float(xp.sqrt(g @ g))
         if self.kind == "diagonal":
             return _float(xp.sqrt(g @ (g / self.diag)))
-        y = _solve_triangular(self.chol, g, lower=True, be=self.be)
+        y = self.be.solve_triangular(self.chol, g, lower=True)
         return _float(xp.sqrt(y @ y))
 
     def norm(self, d) -> float:
@@ -182,8 +182,7 @@ class Metric:
             M = H + sp.diags(lam * self.diag, format="csr")
         else:
             M = H + sp.csr_matrix(lam * self.matrix)
-        # scipy's spsolve factorizes CSC; cupyx's (cuSOLVER csrlsvqr) works on CSR.
-        return M.tocsr() if self.be.is_gpu else M.tocsc()
+        return self.be.solver_format(M)  # the format this backend's sparse LU factorizes
 
     def _diag_index(self):
         idx = self.be.xp.arange(self.n)
@@ -194,47 +193,6 @@ class Metric:
         if self.kind == "identity":
             return self.be.xp.ones(self.n, dtype=dtype)
         return self.diag
-
-
-def _cholesky(M, be: Backend):
-    """Lower Cholesky factor of ``M`` or ``None`` when ``M`` is not (numerically) PD."""
-    xp = be.xp
-    if not be.is_gpu and M.dtype.char in "fd":
-        potrf = lapack("potrf", M)
-        L, info = potrf(M, lower=1, clean=1, overwrite_a=0)
-        return L if info == 0 else None
-    try:
-        L = xp.linalg.cholesky(M)
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-    except Exception as exc:  # cupy raises its own LinAlgError subclass
-        if type(exc).__name__ == "LinAlgError":
-            return None
-        raise
-    if be.is_gpu and not bool(to_numpy(xp.isfinite(L).all())):
-        # CuPy does not raise on a failed factorization by default: it returns NaNs.
-        return None
-    return L
-
-
-def _solve_triangular(L, b, lower: bool, be: Backend, trans: bool = False):
-    sl = be.scipy.linalg
-    return sl.solve_triangular(L, b, lower=lower, trans=1 if trans else 0,
-                               check_finite=False) if not be.is_gpu else (
-        sl.solve_triangular(L, b, lower=lower, trans=1 if trans else 0))
-
-
-def _cho_solve(L, b, be: Backend):
-    """Solve ``L L^T x = b`` with the lower factor ``L``."""
-    if not be.is_gpu and L.dtype.char in "fd":
-        # LAPACK potrs directly: the per-call overhead of scipy's wrappers is
-        # comparable to the solve itself for n of a few hundred.
-        potrs = lapack("potrs", L)
-        x, info = potrs(L, b, lower=1)
-        if info == 0:
-            return x
-    y = _solve_triangular(L, b, lower=True, be=be)
-    return _solve_triangular(L, y, lower=True, be=be, trans=True)
 
 
 class DenseCurvature:
@@ -271,8 +229,9 @@ class DenseCurvature:
         H, m = self.H, self.metric
         n = m.n
         # A diagonal metric keeps the band; a dense one fills it. Below 16 the
-        # dense factorization costs about as much as the band bookkeeping.
-        if self.be.is_gpu or H.dtype.char not in "fd" or m.kind == "dense" or n < 16:
+        # dense factorization costs about as much as the band bookkeeping. The band
+        # factorization is host LAPACK: without it (device arrays, other dtypes) stay dense.
+        if m.kind == "dense" or n < 16 or self.be.lapack("pbtrf", H) is None:
             return -1
         # O(n kd^2) band work against O(n^3 / 3): worth it up to kd ~ n / 4.
         self._ab = band_storage(H, n // 4)
@@ -291,9 +250,9 @@ class DenseCurvature:
             self._eig = self._eigendecomposition()
             self.used_eig = True
         if self._eig is None:
-            L = _cholesky(self.metric.add_to_dense(self.H, lam), self.be)
+            L = self.be.cholesky(self.metric.add_to_dense(self.H, lam))
             if L is not None:
-                return _cho_solve(L, rhs, self.be)
+                return self.be.cho_solve(L, rhs)
             self._eig = self._eigendecomposition()
             self.used_eig = True
         return self._eig_solve(rhs, lam)
@@ -309,8 +268,8 @@ class DenseCurvature:
             s = 1.0 / xp.sqrt(m.diag)
             C = s[:, None] * H * s[None, :]
         else:  # C = L^{-1} H L^{-T}
-            Y = _solve_triangular(m.chol, H, lower=True, be=self.be)
-            C = _solve_triangular(m.chol, Y.T, lower=True, be=self.be).T
+            Y = self.be.solve_triangular(m.chol, H, lower=True)
+            C = self.be.solve_triangular(m.chol, Y.T, lower=True).T
         C = 0.5 * (C + C.T)
         w, V = xp.linalg.eigh(C)
         return w, V
@@ -322,7 +281,7 @@ class DenseCurvature:
             return v
         if m.kind == "diagonal":
             return v / self.be.xp.sqrt(m.diag)
-        return _solve_triangular(m.chol, v, lower=True, be=self.be)
+        return self.be.solve_triangular(m.chol, v, lower=True)
 
     def _from_c(self, y):
         """``S y``."""
@@ -331,7 +290,7 @@ class DenseCurvature:
             return y
         if m.kind == "diagonal":
             return y / self.be.xp.sqrt(m.diag)
-        return _solve_triangular(m.chol, y, lower=True, be=self.be, trans=True)
+        return self.be.solve_triangular(m.chol, y, lower=True, trans=True)
 
     def _eig_solve(self, rhs, lam: float):
         xp = self.be.xp
@@ -379,7 +338,8 @@ def conjugate_gradient(matvec: Callable, b, rtol: float, maxiter: int, xp: Any):
     ``'negative curvature'``. On negative curvature the last iterate is
     returned (``None`` if it happened at the first step): every CG iterate
     from zero is a descent direction for the quadratic model restricted to
-    the Krylov subspace explored so far.
+    the Krylov subspace explored so far. A non-finite ``p^T A p`` raises
+    :class:`NonFiniteCurvature`.
     """
     x = xp.zeros_like(b)
     r = b.copy()
@@ -391,7 +351,9 @@ def conjugate_gradient(matvec: Callable, b, rtol: float, maxiter: int, xp: Any):
     for k in range(maxiter):
         Ap = matvec(p)
         pAp = _float(p @ Ap)
-        if not np.isfinite(pAp) or pAp <= 0.0:
+        if not np.isfinite(pAp):
+            raise NonFiniteCurvature("NaN or inf in a Hessian-vector product.")
+        if pAp <= 0.0:
             return (x if k > 0 else None), "negative curvature"
         alpha = rr / pAp
         x = x + alpha * p
@@ -511,7 +473,7 @@ class KrylovCurvature:
         self.beta.append(_float(xp.sqrt(w @ w)))
         self._w = w
         if not np.isfinite(a) or not np.isfinite(self.beta[-1]):
-            raise FloatingPointError("NaN or inf in a Hessian-vector product.")
+            raise NonFiniteCurvature("NaN or inf in a Hessian-vector product.")
         return True
 
     def solve(self, rhs, lam: float):
@@ -586,10 +548,10 @@ class LowRankCurvature:
         self.V = V
         self.D = D  # None or (n,) array >= 0
         k, n = V.shape
-        self.woodbury = k < n and metric.kind != "dense" and not is_sparse(V)
+        self.woodbury = k < n and metric.kind != "dense" and not self.be.issparse(V)
         self._inner = None
         if not self.woodbury:
-            if is_sparse(V):
+            if self.be.issparse(V):
                 M = (V.T @ V).tocsr()
                 if D is not None:
                     M = M + self.be.scipy.sparse.diags(D, format="csr")
@@ -615,10 +577,10 @@ class LowRankCurvature:
         K = VA @ V.T
         idx = xp.arange(K.shape[0])
         K[idx, idx] += 1.0
-        L = _cholesky(0.5 * (K + K.T), self.be)
+        L = self.be.cholesky(0.5 * (K + K.T))
         if L is None:  # I + V A^{-1} V^T is SPD in exact arithmetic; overflow/NaN only.
             return None
-        return ainv_rhs - (_cho_solve(L, V @ ainv_rhs, self.be) @ VA)
+        return ainv_rhs - (self.be.cho_solve(L, V @ ainv_rhs) @ VA)
 
 
 class UserSolveCurvature:
@@ -639,6 +601,7 @@ class UserSolveCurvature:
         d = self.user_solve(self.x, rhs, lam, *self.args)
         if d is None:
             return None
+        reject_complex("options['solve']", d)
         d = xp.asarray(d, dtype=rhs.dtype).reshape(-1)
         if d.shape != rhs.shape:
             raise ValueError(f"options['solve'] must return an array of shape {rhs.shape}, "

@@ -22,6 +22,7 @@ import scipy.sparse as sps
 from scipy.optimize import LinearConstraint, NonlinearConstraint
 from scipy.sparse.linalg import LinearOperator
 
+from .._numdiff import approx_hessp, approx_jacobian
 from ..backend import get_backend, to_numpy
 
 __all__ = ["EqualityConstraints", "INEQUALITY_MESSAGE"]
@@ -33,12 +34,6 @@ INEQUALITY_MESSAGE = (
 )
 
 _FD_STRINGS = ("2-point", "3-point", "cs")
-
-
-def _fd_step(x: np.ndarray, rel: float | None, order: int) -> np.ndarray:
-    eps = np.finfo(np.float64).eps
-    r = rel if rel is not None else eps ** (1.0 / (order + 1))
-    return r * np.maximum(1.0, np.abs(x))
 
 
 class _Part:
@@ -107,7 +102,8 @@ class EqualityConstraints:
         if not constraints:
             raise ValueError("method 'sketched-alm' needs at least one equality constraint; "
                              "for unconstrained problems use method='gns' or 'trust-ncg'")
-        self.xp = get_backend(x0).xp
+        self.be = get_backend(x0)
+        self.xp = self.be.xp
         self.n = int(x0.shape[0])
         self.rel_step = finite_diff_rel_step
         self.nfev = 0
@@ -117,10 +113,15 @@ class EqualityConstraints:
         x0h = to_numpy(x0)
         for part in self.parts:
             self._check_part(part, x0, x0h)
+            # setup copies to the backend of x0, once: c(x) = fun(x) - offset, A x - offset
+            if part.offset is not None:
+                part.offset = self.be.to_device(part.offset)
+            if part.A is not None:
+                part.A = self.be.to_device(part.A)
         self.sizes = [p.m for p in self.parts]
         self.m = int(sum(self.sizes))
         self.linear = all(p.linear for p in self.parts)
-        self.sparse = any(p.A is not None and sps.issparse(p.A) for p in self.parts)
+        self.sparse = any(p.A is not None and self.be.issparse(p.A) for p in self.parts)
 
     # -- construction -------------------------------------------------------
     def _make_part(self, k: int, con: Any) -> _Part:
@@ -199,7 +200,7 @@ class EqualityConstraints:
         if not bool(to_numpy(self.xp.isfinite(c).all())):
             raise ValueError(f"{part}: fun returned NaN or inf at x0")
         J = self._part_jac(part, x0)
-        data = J.data if sps.issparse(J) else J
+        data = J.data if self.be.issparse(J) else J
         if not bool(to_numpy(self.xp.isfinite(data).all())):
             raise ValueError(f"{part}: jac returned NaN or inf at x0")
 
@@ -214,36 +215,25 @@ class EqualityConstraints:
 
     def _part_fun(self, part: _Part, x) -> Any:
         if part.linear:
-            return self._linear_A(part, x) @ x - self.xp.asarray(part.offset)
+            return part.A @ x - part.offset
         c = self._raw_fun(part, x)
         if c.shape != (part.m,):
             raise ValueError(f"{part}: fun returned shape {tuple(c.shape)}, expected ({part.m},)")
         if part.offset is not None:
-            c = c - self.xp.asarray(part.offset)
+            c = c - part.offset
         return c
-
-    def _linear_A(self, part: _Part, x) -> Any:
-        """A of a LinearConstraint on the backend of x (copied to the GPU once)."""
-        if not get_backend(x).is_gpu:
-            return part.A
-        if getattr(part, "A_device", None) is None:
-            import cupyx.scipy.sparse as csp
-
-            part.A_device = (csp.csr_matrix(part.A) if sps.issparse(part.A)
-                             else self.xp.asarray(part.A))
-        return part.A_device
 
     def _part_jac(self, part: _Part, x) -> Any:
         if part.linear:
-            return self._linear_A(part, x)
+            return part.A
         if part._jac is not None:
             self.njev += 1
             J = part._jac(x, *part.args)
             if isinstance(J, LinearOperator):
                 raise TypeError(f"{part}: jac must return a dense or sparse matrix, not a "
                                 "LinearOperator")
-            if sps.issparse(J):
-                J = J.tocsr().astype(np.float64)
+            if self.be.issparse(J):
+                J = self.be.to_device(J.tocsr()).astype(np.float64)
             else:
                 J = self.xp.asarray(J, dtype=x.dtype)
                 if J.ndim == 1 and part.m == 1:
@@ -257,18 +247,9 @@ class EqualityConstraints:
         return self._fd_jac(part, x)
 
     def _fd_jac(self, part: _Part, x) -> Any:
-        """Central differences of ``c`` column by column (dense)."""
-        xh = to_numpy(x).astype(np.float64)
-        h = _fd_step(xh, part.rel_step, 2)
-        J = np.empty((part.m, self.n))
-        for j in range(self.n):
-            e = xh.copy()
-            e[j] = xh[j] + h[j]
-            cp = to_numpy(self._raw_fun(part, self.xp.asarray(e)))
-            e[j] = xh[j] - h[j]
-            cm = to_numpy(self._raw_fun(part, self.xp.asarray(e)))
-            J[:, j] = (cp - cm).reshape(-1) / (2 * h[j])
-        return self.xp.asarray(J)
+        """Central differences of ``c`` (dense), every call of ``fun`` counted in ``nfev``."""
+        return approx_jacobian(lambda z: self._raw_fun(part, z), x, method="3-point",
+                               rel_step=part.rel_step)
 
     def fun(self, x) -> Any:
         """c(x), all constraints stacked, shape (m,)."""
@@ -276,10 +257,12 @@ class EqualityConstraints:
 
     def jac(self, x) -> Any:
         """J(x), shape (m, n): sparse CSR when any part is sparse, dense otherwise."""
+        be = self.be
         blocks = [self._part_jac(p, x) for p in self.parts]
-        if any(sps.issparse(B) for B in blocks):
-            return sps.vstack([sps.csr_matrix(to_numpy(B)) if not sps.issparse(B) else B
-                               for B in blocks], format="csr")
+        if any(be.issparse(B) for B in blocks):
+            sp = be.scipy.sparse  # the sparse module of x's backend: no host round trip
+            return sp.vstack([B if be.issparse(B) else sp.csr_matrix(B) for B in blocks],
+                             format="csr")
         return self.xp.concatenate([self.xp.asarray(B) for B in blocks], axis=0)
 
     def split(self, v) -> list:
@@ -303,11 +286,12 @@ class EqualityConstraints:
                 continue
             if part._hess is not None:
                 self.nhev += 1
-                H = part._hess(x, to_numpy(vp) if not get_backend(x).is_gpu else vp)
+                H = part._hess(x, vp)
                 if isinstance(H, LinearOperator):
                     terms.append(H.matvec)
                 else:
-                    H = H.tocsr() if sps.issparse(H) else self.xp.asarray(H, dtype=x.dtype)
+                    H = (self.be.to_device(H.tocsr()) if self.be.issparse(H)
+                         else self.xp.asarray(H, dtype=x.dtype))
                     if H.shape != (self.n, self.n):
                         raise ValueError(f"{part}: hess returned shape {tuple(H.shape)}, "
                                          f"expected ({self.n}, {self.n})")
@@ -318,17 +302,11 @@ class EqualityConstraints:
 
     def _fd_hessp(self, part: _Part, x, v) -> Callable:
         """``p -> (J(x + h p)^T v - J(x - h p)^T v) / (2 h)``: central differences."""
-        xp = self.xp
-        eps = np.finfo(np.float64).eps
-        rel = part.rel_step if part.rel_step is not None else eps ** (1 / 3)
+
+        def jtv(z):
+            return self._part_jac(part, z).T @ v
 
         def hvp(p):
-            pn = float(xp.linalg.norm(p))
-            if pn == 0.0:
-                return xp.zeros_like(x)
-            h = rel * max(1.0, float(xp.linalg.norm(x))) / pn
-            Jp = self._part_jac(part, x + h * p)
-            Jm = self._part_jac(part, x - h * p)
-            return (Jp.T @ v - Jm.T @ v) / (2 * h)
+            return approx_hessp(jtv, x, p, method="3-point", rel_step=part.rel_step)
 
         return hvp

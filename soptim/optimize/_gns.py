@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .._validation import check_count, check_positive
+from .._numdiff import hessp_operator
+from .._validation import (
+    as_float_array,
+    check_callable,
+    check_choice,
+    check_count,
+    check_positive,
+    reject_complex,
+)
 from ..backend import get_backend, to_numpy
 from ._common import (
     STATUS_CALLBACK,
@@ -37,6 +45,7 @@ from ._curvature import (
     KrylovCurvature,
     LowRankCurvature,
     Metric,
+    NonFiniteCurvature,
     OperatorCurvature,
     SparseCurvature,
     UserSolveCurvature,
@@ -288,6 +297,7 @@ def _minimize_gns(
     (True, True)
     """
     check_unknown_options(unknown_options, "gns")
+    reject_complex("x0", x0)
     be = get_backend(x0)
     xp = be.xp
     x = x0.copy()
@@ -346,74 +356,78 @@ def _minimize_gns(
                        "raise gtol if it is below the attainable accuracy.")
             break
 
-        try:
-            model = build(x, g, gnorm)
-        except FloatingPointError as exc:
-            status, message = STATUS_NONFINITE, str(exc)
-            break
-
         status = None
         trials = 0
         last_reason = ""
         rhs = -g
-        while True:
-            if trials >= max_trials:
-                status = STATUS_FAILURE
-                message = (f"No acceptable step in {max_trials} regularization trials "
-                           f"(gamma={gamma:.3e}, last trial: {last_reason}). Check the "
-                           "gradient (jac) and the curvature model, or raise max_trials.")
-                break
-            trials += 1
-            ntrials += 1
-            lam = gnorm / gamma
-            d = model.solve(rhs, lam)
-            if d is None:
-                last_reason = "H + lam*B not positive definite along the step"
-            elif not bool(to_numpy(xp.isfinite(d).all())):
-                status = STATUS_NONFINITE
-                message = ("NaN or inf in the Newton step (the curvature model or the "
-                           "linear solver produced non-finite values).")
-                break
-            else:
-                x_new = x + d.astype(dtype, copy=False)
-                if bool(to_numpy((x_new == x).all())):
+        try:
+            model = build(x, g, gnorm)
+            while True:
+                if trials >= max_trials:
                     status = STATUS_FAILURE
-                    message = (f"The step fell below the rounding level of x (gradient norm "
-                               f"{gnorm:.3e}); gtol={gtol:.1e} is probably below the "
-                               "attainable accuracy, or the gradient (jac) is inaccurate.")
+                    message = (f"No acceptable step in {max_trials} regularization trials "
+                               f"(gamma={gamma:.3e}, last trial: {last_reason}). Check the "
+                               "gradient (jac) and the curvature model, or raise max_trials.")
                     break
-                accepted, last_reason, f_new, g_new, gnew_norm = _trial(
-                    of, x_new, f, lam, B, eps, xp)
-                if accepted:
-                    # Grow gamma only after a first-try acceptance (growing it right after
-                    # a halving re-proposes the rejected trial), and by 4 after two in a
-                    # row (gamma far below its working value costs an iteration per
-                    # doubling). Rejections halve it as in the paper: same lower bound.
-                    first_try = first_try + 1 if trials == 1 else 0
-                    if first_try and B.norm(d) >= _BINDING * gamma:
-                        # the radius gamma limited the step: try larger ones on this model
-                        (x_new, f_new, g_new, gnew_norm, lam, gamma, gamma_rejected,
-                         extra) = _extrapolate(model, rhs, x, f, gnorm, gamma, gamma_rejected,
-                                               gamma_max, (x_new, f_new, g_new, gnew_norm, lam),
-                                               of, B, eps, xp, dtype)
-                        ntrials += extra
-                        trials += extra
-                    # a decrease within the rounding allowance: f is flat at rounding level
-                    stalled = stalled + 1 if f - f_new <= 4.0 * eps * (abs(f) + abs(f_new)) else 0
-                    x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
-                    lam_acc = lam
-                    if first_try:
-                        gamma = _grown_gamma(gamma, first_try, gamma_rejected, gamma_max)
-                        gamma_rejected *= _REJECTED_FADE
+                trials += 1
+                ntrials += 1
+                lam = gnorm / gamma
+                d = model.solve(rhs, lam)
+                if d is None:
+                    last_reason = "H + lam*B not positive definite along the step"
+                elif not bool(to_numpy(xp.isfinite(d).all())):
+                    status = STATUS_NONFINITE
+                    message = ("NaN or inf in the Newton step (the curvature model or the "
+                               "linear solver produced non-finite values).")
                     break
-            if gamma <= gamma_min:
-                status = STATUS_FAILURE
-                message = (f"gamma reached its floor gamma_min={gamma_min:.1e} without an "
-                           f"acceptable step (last trial: {last_reason}). Check the gradient "
-                           "(jac) and the curvature model.")
-                break
-            gamma_rejected = gamma
-            gamma = max(0.5 * gamma, gamma_min)
+                else:
+                    x_new = x + d.astype(dtype, copy=False)
+                    if bool(to_numpy((x_new == x).all())):
+                        status = STATUS_FAILURE
+                        message = (f"The step fell below the rounding level of x (gradient norm "
+                                   f"{gnorm:.3e}); gtol={gtol:.1e} is probably below the "
+                                   "attainable accuracy, or the gradient (jac) is inaccurate.")
+                        break
+                    accepted, last_reason, f_new, g_new, gnew_norm = _trial(
+                        of, x_new, f, lam, B, eps, xp)
+                    if accepted:
+                        # Grow gamma only after a first-try acceptance (growing it right after
+                        # a halving re-proposes the rejected trial), and by 4 after two in a
+                        # row (gamma far below its working value costs an iteration per
+                        # doubling). Rejections halve it as in the paper: same lower bound.
+                        first_try = first_try + 1 if trials == 1 else 0
+                        if first_try and B.norm(d) >= _BINDING * gamma:
+                            # the radius gamma limited the step: try larger ones on this model
+                            (x_new, f_new, g_new, gnew_norm, lam, gamma, gamma_rejected,
+                             extra) = _extrapolate(model, rhs, x, f, gnorm, gamma, gamma_rejected,
+                                                   gamma_max, (x_new, f_new, g_new, gnew_norm, lam),
+                                                   of, B, eps, xp, dtype)
+                            ntrials += extra
+                            trials += extra
+                        # a decrease within the rounding allowance: f is flat at rounding level
+                        flat = f - f_new <= 4.0 * eps * (abs(f) + abs(f_new))
+                        stalled = stalled + 1 if flat else 0
+                        x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
+                        lam_acc = lam
+                        if first_try:
+                            gamma = _grown_gamma(gamma, first_try, gamma_rejected, gamma_max)
+                            gamma_rejected *= _REJECTED_FADE
+                        break
+                if gamma <= gamma_min:
+                    status = STATUS_FAILURE
+                    message = (f"gamma reached its floor gamma_min={gamma_min:.1e} without an "
+                               f"acceptable step (last trial: {last_reason}). Check the gradient "
+                               "(jac) and the curvature model.")
+                    break
+                gamma_rejected = gamma
+                gamma = max(0.5 * gamma, gamma_min)
+        except NonFiniteCurvature as exc:
+            # NaN/inf in the Hessian, its products or a factor: stop (status 3). The user's
+            # own exceptions from hess/hessp are not caught and propagate unchanged.
+            status = STATUS_NONFINITE
+            message = (f"{exc} The curvature model (hess, hessp or the curvature option) "
+                       "returned non-finite values at the current iterate; check it there, "
+                       "or use another curvature model (options['hessian']).")
         if status is not None:
             break
 
@@ -518,16 +532,13 @@ def _trial(of: ObjectiveFunction, x_new, f: float, lam: float, B: Metric, eps: f
 def _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve) -> str:
     for name, f in (("residuals", residuals), ("per_sample_grads", per_sample_grads),
                     ("solve", solve), ("hessp", hessp)):
-        if f is not None and not callable(f):
-            raise TypeError(f"{name} must be callable, got {type(f).__name__}")
+        check_callable(name, f, optional=True)
     if hess is not None and not callable(hess) and hess not in ("2-point", "3-point"):
         raise TypeError("hess must be callable or one of '2-point', '3-point' for method "
                         f"'gns', got {hess!r}")
     if hessian is not None:
-        if not isinstance(hessian, str) or hessian.lower() not in HESSIAN_MODELS:
-            raise ValueError(f"hessian must be one of {', '.join(map(repr, HESSIAN_MODELS))}; "
-                             f"got {hessian!r}")
-        name = hessian.lower()
+        name = check_choice("hessian", hessian.lower() if isinstance(hessian, str) else hessian,
+                            HESSIAN_MODELS)
         need = {"gauss-newton": ("residuals", residuals),
                 "fisher": ("per_sample_grads", per_sample_grads),
                 "solve": ("solve", solve)}
@@ -556,13 +567,12 @@ def _check_hess_diag(hess_diag, model_name: str, n: int, xp, dtype):
     if model_name not in ("gauss-newton", "fisher"):
         raise ValueError("hess_diag is added to a Gauss-Newton or Fisher model only "
                          f"(the curvature model here is {model_name!r})")
-    D = xp.asarray(hess_diag, dtype=dtype)
+    D = as_float_array("hess_diag", hess_diag, ndim=(0, 1), nonnegative=True, dtype=dtype,
+                       xp=xp)
     if D.ndim == 0:
-        D = xp.full(n, float(to_numpy(D)), dtype=dtype)
+        D = xp.full(n, D, dtype=dtype)
     if D.shape != (n,):
         raise ValueError(f"hess_diag must be a scalar or have shape ({n},), got {D.shape}")
-    if not bool(to_numpy(xp.isfinite(D).all())) or bool(to_numpy((D < 0).any())):
-        raise ValueError("hess_diag must be finite and nonnegative")
     return D
 
 
@@ -579,7 +589,7 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
 
     def check_finite(a, what):
         if not bool(to_numpy(xp.isfinite(a).all())):
-            raise FloatingPointError(f"{what} contains NaN or inf at the current iterate.")
+            raise NonFiniteCurvature(f"{what} contains NaN or inf at the current iterate.")
 
     if name == "solve":
         def build(x, g, gnorm):
@@ -601,20 +611,15 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
                 G = _as_matrix("per_sample_grads", G, n, xp, dtype)
                 scale = 1.0 / float(np.sqrt(G.shape[0]))  # a Python float keeps float32
                 V = G * scale
-            check_finite(V.data if is_sparse(V) else V, "the curvature model")
+            check_finite(V.data if B.be.issparse(V) else V, "the curvature model")
             return LowRankCurvature(V, D, B)
         return build
 
     if name == "fd":
         def build(x, g, gnorm):
-            def hv(v):
-                # Forward difference of the gradient along v (one gradient per product).
-                vn = float(to_numpy(xp.sqrt(v @ v)))
-                if vn == 0.0:
-                    return xp.zeros_like(v)
-                xn = float(to_numpy(xp.sqrt(x @ x)))
-                h = float(np.sqrt(np.finfo(np.dtype(str(dtype))).eps)) * (1.0 + xn) / vn
-                return (of.grad(x + h * v) - g) / h
+            # Forward differences of the gradient along v (one gradient per product; the
+            # gradient at x is the one already known), with soptim._numdiff's step.
+            hv = hessp_operator(of.grad, x, method="2-point", g0=g)
             return _matrix_free(hv, B, cg_tol(gnorm), cg_maxiter)
         return build
 
@@ -623,13 +628,14 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
         if callable(hess):
             counts["nhev"] += 1
             H = hess(x, *args)
+            reject_complex("hess", H)
             if is_linear_operator(H):
                 _check_shape("hess", H.shape, n)
 
                 def hv(v):
                     return xp.asarray(H.matvec(v), dtype=dtype).reshape(-1)
                 return _matrix_free(hv, B, cg_tol(gnorm), cg_maxiter)
-            if is_sparse(H):
+            if B.be.issparse(H):
                 _check_shape("hess", H.shape, n)
                 H = H.astype(dtype)
                 check_finite(H.data, "the Hessian")
@@ -643,7 +649,9 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
         if hessp is not None:
             def hv(v):
                 counts["nhev"] += 1
-                out = xp.asarray(hessp(x, v, *args), dtype=dtype).reshape(-1)
+                out = hessp(x, v, *args)
+                reject_complex("hessp", out)
+                out = xp.asarray(out, dtype=dtype).reshape(-1)
                 if out.shape != (n,):
                     raise ValueError(f"hessp must return an array of shape ({n},), "
                                      f"got {out.shape}")
@@ -668,6 +676,7 @@ def _check_shape(name: str, shape, n: int) -> None:
 
 
 def _as_matrix(name: str, M, n: int, xp, dtype):
+    reject_complex(name, M)
     if is_sparse(M):
         if M.ndim != 2 or M.shape[1] != n:
             raise ValueError(f"{name} must return a matrix with {n} columns, got {M.shape}")
@@ -685,6 +694,7 @@ def _weighted_rows(J, w, n: int, xp, sp, dtype):
     J = _as_matrix("residuals", J, n, xp, dtype)
     if w is None:
         return J
+    reject_complex("residuals: the weights", w)
     w = xp.asarray(w, dtype=dtype).reshape(-1)
     if w.shape != (J.shape[0],):
         raise ValueError(f"residuals: the weights must have shape ({J.shape[0]},), got "

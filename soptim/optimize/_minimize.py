@@ -11,11 +11,11 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import scipy.optimize
 from scipy.optimize import OptimizeResult
 
-from ..backend import get_backend, to_numpy
+from .._validation import as_float_array, check_callable
+from ..backend import get_backend
 
 __all__ = ["minimize", "SOPTIM_METHODS", "SCIPY_METHODS"]
 
@@ -65,21 +65,15 @@ def _default_method(hess, hessp, bounds, constraints, options) -> str | None:
 
 def _check_x0(x0: Any):
     be = get_backend(x0)
-    try:
-        x = be.xp.asarray(x0)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"x0 must be a numeric array: {exc}") from None
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"x0 must be a real numeric array, got dtype {x.dtype}")
+    # real floating (float32 kept, integers -> float64; complex is a TypeError naming x0)
+    x = as_float_array("x0", x0, finite=False, xp=be.xp)
     if x.ndim == 0:
         x = x.reshape(1)
     if x.ndim != 1:
         raise ValueError(f"x0 must be 1-D, got shape {tuple(x.shape)}")
     if x.size == 0:
         raise ValueError("x0 must not be empty")
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    if not bool(to_numpy(be.xp.isfinite(x).all())):
+    if not be.all_finite(x):
         raise ValueError("x0 contains NaN or inf")
     return x
 
@@ -179,16 +173,14 @@ def minimize(
     >>> res.x.round(8), res.nit < 60, res.ntrials >= res.nit
     (array([1., 1.]), True, True)
     """
-    if not callable(fun):
-        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    check_callable("fun", fun)
     if not isinstance(args, tuple):
         args = (args,)
     if options is None:
         options = {}
     if not isinstance(options, dict):
         raise TypeError(f"options must be a dict, got {type(options).__name__}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    check_callable("callback", callback, optional=True)
 
     if callable(method):  # scipy supports custom callables: pass through.
         return scipy.optimize.minimize(fun, x0, args, method, jac, hess, hessp, bounds,

@@ -27,17 +27,23 @@ computed step for large ones.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sps
-import scipy.sparse.linalg as spla
 from scipy.optimize import HessianUpdateStrategy, OptimizeResult
-from scipy.sparse.linalg import LinearOperator
 
-from .._validation import as_float_array, as_generator
-from ..backend import get_backend, to_numpy
+from .._numdiff import approx_hessp
+from .._validation import (
+    as_float_array,
+    as_generator,
+    check_choice,
+    check_count,
+    check_interval,
+    check_positive,
+)
+from ..backend import Backend, get_backend, to_numpy
 from ..linalg._sketch import FULL_BLOCK_LIMIT, SKETCHES, SketchProjector
 from ._common import (
     STATUS_CALLBACK,
@@ -51,6 +57,7 @@ from ._common import (
     check_unknown_options,
     warn_not_converged,
 )
+from ._curvature import is_linear_operator, is_sparse
 from ._eq_constraints import INEQUALITY_MESSAGE, EqualityConstraints
 
 __all__ = ["_minimize_sketched_alm"]
@@ -77,11 +84,12 @@ def _merit(s: _State, mu: float, nu: float, xp) -> float:
 
 
 def _as_matvec(B) -> Callable:
-    return B.matvec if isinstance(B, LinearOperator) else (lambda p: B @ p)
+    return B.matvec if is_linear_operator(B) else (lambda p: B @ p)
 
 
-def _assemble(terms: list, n: int, xp) -> Any:
+def _assemble(terms: list, n: int, be: Backend) -> Any:
     """Sum Hessian terms (matrices or products p -> H p) into a dense, sparse or operator B."""
+    xp = be.xp
     mats = [t for t in terms if not callable(t)]
     prods = [t for t in terms if callable(t)]
     if prods and n <= DENSE_HESSIAN_N:
@@ -102,19 +110,21 @@ def _assemble(terms: list, n: int, xp) -> Any:
                 out = out + xp.asarray(hvp(p))
             return out
 
-        return LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=np.float64)
-    if any(sps.issparse(Hm) for Hm in mats):
-        return sum((sps.csr_matrix(Hm) for Hm in mats), sps.csr_matrix((n, n))).tocsr()
+        return be.linear_operator((n, n), matvec, rmatvec=matvec, dtype=np.float64)
+    if any(is_sparse(Hm) for Hm in mats):
+        sp = be.scipy.sparse  # on the backend of x: no host round trip
+        return sum((sp.csr_matrix(Hm) for Hm in mats), sp.csr_matrix((n, n))).tocsr()
     out = xp.zeros((n, n))
     for Hm in mats:
         out = out + Hm
     return out
 
 
-def _kkt_matrix(B, J, shift: float, xp, dense: bool) -> Any:
+def _kkt_matrix(B, J, shift: float, be: Backend, dense: bool) -> Any:
     """K = [[B + shift I, J^T], [J, 0]] as a dense, sparse or operator matrix."""
+    xp = be.xp
     n, m = J.shape[1], J.shape[0]
-    if isinstance(B, LinearOperator):
+    if is_linear_operator(B):
         Jm = J
 
         def matvec(v):
@@ -122,28 +132,29 @@ def _kkt_matrix(B, J, shift: float, xp, dense: bool) -> Any:
             p, q = v[:n], v[n:]
             return xp.concatenate([B.matvec(p) + shift * p + Jm.T @ q, Jm @ p])
 
-        return LinearOperator((n + m, n + m), matvec=matvec, rmatvec=matvec, dtype=np.float64)
+        return be.linear_operator((n + m, n + m), matvec, rmatvec=matvec, dtype=np.float64)
     if dense:
-        Bd = B.toarray() if sps.issparse(B) else B
-        Jd = J.toarray() if sps.issparse(J) else J
+        Bd = B.toarray() if is_sparse(B) else B
+        Jd = J.toarray() if is_sparse(J) else J
         top = xp.concatenate([Bd + shift * xp.eye(n), Jd.T], axis=1)
         return xp.concatenate([top, xp.concatenate([Jd, xp.zeros((m, m))], axis=1)], axis=0)
-    Bs = sps.csr_matrix(to_numpy(B)) if not sps.issparse(B) else B
-    Js = sps.csr_matrix(to_numpy(J)) if not sps.issparse(J) else J
+    sp = be.scipy.sparse  # the blocks stay on the backend of x
+    Bs = B if is_sparse(B) else sp.csr_matrix(B)
+    Js = J if is_sparse(J) else sp.csr_matrix(J)
     if shift:
-        Bs = Bs + shift * sps.identity(n, format="csr")
-    return sps.bmat([[Bs, Js.T], [Js, None]], format="csr")
+        Bs = Bs + shift * sp.identity(n, dtype=Bs.dtype, format="csr")
+    return sp.bmat([[Bs, Js.T], [Js, None]], format="csr")
 
 
 def _same_matrix(A, B) -> bool:
     """Exact equality of two dense or sparse matrices (False for operators)."""
-    if isinstance(A, LinearOperator) or isinstance(B, LinearOperator):
+    if is_linear_operator(A) or is_linear_operator(B):
         return False
     if A is B:
         return True
-    if A.shape != B.shape or sps.issparse(A) != sps.issparse(B):
+    if A.shape != B.shape or is_sparse(A) != is_sparse(B):
         return False
-    if sps.issparse(A):
+    if is_sparse(A):
         return (A != B).nnz == 0
     return bool(to_numpy((A == B).all()))
 
@@ -151,8 +162,8 @@ def _same_matrix(A, B) -> bool:
 def _null_space_check(B, J, c, xp) -> tuple[int, float, Any]:
     """Rank of J, the smallest eigenvalue of the reduced Hessian Z^T B Z, and the part of c
     in the range of J (dense)."""
-    Jd = J.toarray() if sps.issparse(J) else J
-    Bd = B.toarray() if sps.issparse(B) else B
+    Jd = J.toarray() if is_sparse(J) else J
+    Bd = B.toarray() if is_sparse(B) else B
     U, s, Vt = xp.linalg.svd(Jd, full_matrices=True)
     rank = _numerical_rank(s)
     Ur = U[:, :rank]
@@ -164,13 +175,24 @@ def _null_space_check(B, J, c, xp) -> tuple[int, float, Any]:
     return rank, float(xp.linalg.eigvalsh(0.5 * (Hr + Hr.T))[0]), c_range
 
 
+def _exactly_singular(G, be: Backend) -> bool:
+    """Whether the backend's sparse LU finds the square sparse ``G`` exactly singular.
+
+    scipy's ``spsolve`` then warns (``MatrixRankWarning``) and returns NaNs.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = be.spsolve(G, be.xp.ones(G.shape[0], dtype=G.dtype))
+    return not be.all_finite(y)
+
+
 def _numerical_rank(s) -> int:
     smax = float(s[0]) if s.size else 0.0
     return int((s > 1e-10 * max(1.0, smax)).sum())
 
 
 def _jacobian_rank(J, xp) -> int:
-    Jd = J.toarray() if sps.issparse(J) else J
+    Jd = J.toarray() if is_sparse(J) else J
     return _numerical_rank(xp.linalg.svd(Jd, compute_uv=False))
 
 
@@ -355,23 +377,15 @@ def _minimize_sketched_alm(
 
 def _check_options(**o) -> dict:
     for name in ("tol", "mu0", "nu0", "delta0", "theta"):
-        v = o[name]
-        if not (isinstance(v, (int, float, np.number)) and np.isfinite(v) and v > 0):
-            raise ValueError(f"option {name} must be a positive finite number, got {v!r}")
-    if not 0 < o["beta"] < 1:
-        raise ValueError(f"option beta must be in (0, 1), got {o['beta']!r}")
-    if not (np.isfinite(o["rho"]) and o["rho"] > 1):
-        raise ValueError(f"option rho must be > 1, got {o['rho']!r}")
+        o[name] = check_positive(name, o[name])
+    o["beta"] = check_interval("beta", o["beta"], 0.0, 1.0, closed="neither")
+    o["rho"] = check_interval("rho", o["rho"], 1.0, np.inf, closed="neither")
     for name in ("maxiter", "max_penalty_updates", "max_linesearch", "max_sketch_iter",
                  "block_size"):
-        v = o[name]
-        if v is None and name in ("max_sketch_iter", "block_size"):
+        if o[name] is None and name in ("max_sketch_iter", "block_size"):
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"option {name} must be a positive integer, got {v!r}")
-    if o["sketch"] not in SKETCHES:
-        raise ValueError(f"option sketch must be one of {', '.join(map(repr, SKETCHES))}, "
-                         f"got {o['sketch']!r}")
+        o[name] = check_count(name, o[name])
+    check_choice("sketch", o["sketch"], SKETCHES)
     return o
 
 
@@ -400,13 +414,8 @@ class _SketchedALM:
         self.rng = as_generator(rng)
         self.tol, self.maxiter = float(tol), int(maxiter)
         self.sketch, self.block_size = sketch, block_size
-        if isinstance(accel, bool) or not isinstance(accel, (int, np.integer)) or accel < 0:
-            raise ValueError(f"option accel must be a non-negative integer, got {accel!r}")
-        self.accel = int(accel)
-        if row_sampling not in ("norm", "uniform"):
-            raise ValueError(f"option row_sampling must be 'norm' or 'uniform', got "
-                             f"{row_sampling!r}")
-        self.row_sampling = row_sampling
+        self.accel = check_count("accel", accel, minimum=0)
+        self.row_sampling = check_choice("row_sampling", row_sampling, ("norm", "uniform"))
         self.mu, self.nu, self.delta = float(mu0), float(nu0), float(delta0)
         self.theta, self.beta, self.rho = float(theta), float(beta), float(rho)
         self.max_penalty_updates = int(max_penalty_updates)
@@ -439,7 +448,7 @@ class _SketchedALM:
         g = self.obj.grad(x)
         c = self.cons.fun(x)
         J = self.cons.jac(x)
-        jd = J.data if sps.issparse(J) else J
+        jd = J.data if is_sparse(J) else J
         if not (bool(to_numpy(xp.isfinite(g).all())) and bool(to_numpy(xp.isfinite(c).all()))
                 and bool(to_numpy(xp.isfinite(jd).all()))):
             return None
@@ -455,7 +464,7 @@ class _SketchedALM:
             return xp.zeros(self.m)
         g = self.obj.grad(x)
         J = self.cons.jac(x)
-        Jd = J.toarray() if sps.issparse(J) else J
+        Jd = J.toarray() if is_sparse(J) else J
         lam = xp.linalg.lstsq(Jd.T, -g, rcond=None)[0]
         return lam if bool(to_numpy(xp.isfinite(lam).all())) else xp.zeros(self.m)
 
@@ -464,9 +473,10 @@ class _SketchedALM:
         if self.hess is not None:
             self.nhev += 1
             H = self.hess(x, *self.args)
-            if isinstance(H, LinearOperator):
+            if is_linear_operator(H):
                 return [H.matvec]
-            H = H.tocsr() if sps.issparse(H) else xp.asarray(H, dtype=np.float64)
+            H = (self.be.to_device(H.tocsr()) if is_sparse(H)
+                 else xp.asarray(H, dtype=np.float64))
             if H.shape != (self.n, self.n):
                 raise ValueError(f"hess must return shape ({self.n}, {self.n}), got "
                                  f"{tuple(H.shape)}")
@@ -476,20 +486,13 @@ class _SketchedALM:
                 self.nhev += 1
                 return xp.asarray(self.hessp(x, p, *self.args), dtype=np.float64).reshape(-1)
             return [hvp]
-        eps = np.finfo(np.float64).eps
-        rel = self.rel_step if self.rel_step is not None else eps ** (1 / 3)
-
-        def fd_hvp(p):
-            pn = float(xp.linalg.norm(p))
-            if pn == 0.0:
-                return xp.zeros(self.n)
-            h = rel * max(1.0, float(xp.linalg.norm(x))) / pn
-            return (self.obj.grad(x + h * p) - self.obj.grad(x - h * p)) / (2 * h)
+        def fd_hvp(p):  # central differences of the gradient (counted in nfev / njev)
+            return approx_hessp(self.obj.grad, x, p, method="3-point", rel_step=self.rel_step)
         return [fd_hvp]
 
     def _lagrangian_hessian(self, s: _State):
         terms = self._objective_hessian_terms(s.x) + self.cons.hess_terms(s.x, s.lam)
-        return _assemble(terms, self.n, self.xp)
+        return _assemble(terms, self.n, self.be)
 
     # -- the Newton direction by sketching ----------------------------------------
     def _kkt_projector(self, B, J, shift: float):
@@ -503,7 +506,7 @@ class _SketchedALM:
         if (last is not None and last[2] == shift and _same_matrix(last[0], B)
                 and _same_matrix(last[1], J)):
             return last[3], last[4]
-        K = _kkt_matrix(B, J, shift, self.xp, self.dense)
+        K = _kkt_matrix(B, J, shift, self.be, self.dense)
         proj = self._projector(K)
         self._last_kkt = (B, J, shift, K, proj)
         return K, proj
@@ -511,7 +514,7 @@ class _SketchedALM:
     def _projector(self, K):
         blocks = None
         if (self.sketch == "block" and self.block_size is None
-                and self.n + self.m > FULL_BLOCK_LIMIT and not isinstance(K, LinearOperator)):
+                and self.n + self.m > FULL_BLOCK_LIMIT and not is_linear_operator(K)):
             blocks = [np.arange(self.n), np.arange(self.n, self.n + self.m)]
         # with B known only through products (hessp, a LinearOperator, finite differences)
         # K is an operator: its rows come from products with K, so the default for large
@@ -535,21 +538,21 @@ class _SketchedALM:
         JgL = s.J @ s.gL
         shift = 0.0
         scale = 1.0
-        if self.dense and not isinstance(B, LinearOperator):
+        if self.dense and not is_linear_operator(B):
             rank, lmin, c_range = _null_space_check(B, s.J, s.c, xp)
             if rank < self.m:
                 # dependent constraint gradients here: keep the Newton system consistent by
                 # asking only for the part of c that J can change (a least-squares step)
                 r = xp.concatenate([s.gL, c_range])
-            Bd = B.toarray() if sps.issparse(B) else B
+            Bd = B.toarray() if is_sparse(B) else B
             scale = max(1.0, float(xp.abs(Bd).max()))
             if lmin <= 1e-8 * scale:
                 # reflect the most negative reduced curvature (|lmin|, as modified Newton
                 # methods do): a shift leaving it near zero gives huge steps that the line
                 # search then cuts to tiny ones (HS7 needed 54 iterations, now 15)
                 shift = -lmin + max(1e-4 * scale, abs(lmin))
-        elif not isinstance(B, LinearOperator):
-            diag = B.diagonal() if sps.issparse(B) else xp.diag(B)
+        elif not is_linear_operator(B):
+            diag = B.diagonal() if is_sparse(B) else xp.diag(B)
             scale = max(1.0, float(xp.abs(diag).max()) if diag.size else 1.0)
         K, proj = self._kkt_projector(B, s.J, shift)
         z, res = self._warm_start(K, r)
@@ -570,7 +573,7 @@ class _SketchedALM:
                         "too ill-conditioned for this sketch): use sketch='block', a larger "
                         "block_size or max_sketch_iter.")
             dx, dlam = z[:n], z[n:]
-            if not self.dense or isinstance(B, LinearOperator):
+            if not self.dense or is_linear_operator(B):
                 # large problems: negative curvature along the step means the reduced
                 # Hessian is not positive definite -> shift B and start the sketch again
                 Bdx = _as_matvec(B)(dx)
@@ -617,7 +620,7 @@ class _SketchedALM:
         zp = getattr(self, "_z_prev", None)
         if zp is None:
             return z, res
-        Kz = K @ zp if not isinstance(K, LinearOperator) else K.matvec(zp)
+        Kz = K @ zp if not is_linear_operator(K) else K.matvec(zp)
         den = float(Kz @ Kz)
         if den > 0 and np.isfinite(den):
             a = -float(Kz @ r) / den
@@ -644,10 +647,9 @@ class _SketchedALM:
                 proj._minnorm(proj._rows(proj.blocks[1]), 1)
                 if 1 not in proj.singular_blocks:
                     return ""
-        J = s.J if sps.issparse(s.J) else sps.csr_matrix(to_numpy(s.J))
-        try:
-            spla.splu((J @ J.T).tocsc())
-        except RuntimeError:
+        sp = self.be.scipy.sparse
+        J = s.J if is_sparse(s.J) else sp.csr_matrix(s.J)
+        if _exactly_singular(J @ J.T, self.be):
             return (f"Reached KKT residual {s.kkt:.2e} <= tol, but J J^T is singular at x: the "
                     "constraints are linearly dependent (LICQ fails) and the multipliers v "
                     "are not unique. Remove the dependent constraints.")
