@@ -63,6 +63,13 @@ from .._common import (
     check_unknown_options,
     warn_not_converged,
 )
+from .._validation import (
+    check_bool,
+    check_choice,
+    check_count,
+    check_interval,
+    check_positive,
+)
 from ..backend import to_numpy
 from ._problem import BilevelProblem, parse_bounds
 from ._projection import AffineProjector, InfeasibleSetError, NonlinearProjector, feasible_point
@@ -294,21 +301,14 @@ def _options(options: dict | None) -> dict:
     opts = dict(DEFAULT_OPTIONS)
     opts.update({k: v for k, v in options.items() if k in DEFAULT_OPTIONS})
     for name in ("gamma1", "gamma2", "c0", "c_max", "gtol", "gap_tol"):
-        v = opts[name]
-        if not (isinstance(v, (int, float, np.floating, np.integer)) and math.isfinite(v)
-                and v > 0):
-            raise ValueError(f"options[{name!r}] must be a positive finite number, got {v!r}")
-    if not (isinstance(opts["penalty_growth"], (int, float)) and opts["penalty_growth"] > 1):
-        raise ValueError("options['penalty_growth'] must be a number > 1, got "
-                         f"{opts['penalty_growth']!r}")
+        opts[name] = check_positive(f"options[{name!r}]", opts[name])
+    opts["penalty_growth"] = check_interval("options['penalty_growth']", opts["penalty_growth"],
+                                            1.0, math.inf, closed="neither")
     for name in ("maxiter", "inner_maxiter", "memory", "lbfgs_memory"):
-        low = 0 if name == "lbfgs_memory" else 1
-        if not (isinstance(opts[name], (int, np.integer)) and opts[name] >= low):
-            raise ValueError(f"options[{name!r}] must be an integer >= {low}, got "
-                             f"{opts[name]!r}")
-    if opts["constraints"] not in ("auto", "affine", "nonlinear"):
-        raise ValueError("options['constraints'] must be 'auto', 'affine' or 'nonlinear', got "
-                         f"{opts['constraints']!r}")
+        opts[name] = check_count(f"options[{name!r}]", opts[name],
+                                 minimum=0 if name == "lbfgs_memory" else 1)
+    check_choice("options['constraints']", opts["constraints"], ("auto", "affine", "nonlinear"))
+    opts["disp"] = check_bool("options['disp']", opts["disp"])
     return opts
 
 
@@ -335,16 +335,23 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
         Starting point (projected onto the feasible set ``C`` first).
     jac_F, jac_f : callable, optional
         ``jac_F(x, y) -> (grad_x, grad_y)``, shapes ``(n,)`` and ``(m,)``.
-        When missing, central finite differences are used, at a cost of
-        ``2 (n + m)`` evaluations per gradient (a warning says so).
+        When missing, central finite differences on the stacked vector
+        ``(x, y)`` are used (scipy's steps, :mod:`soptim._numdiff`), at a
+        cost of ``2 (n + m)`` evaluations per gradient (a warning says so).
     g, h : callable, optional
         Lower-level constraints ``g(x, y) <= 0`` and ``h(x, y) = 0`` coupling
         ``x`` and ``y``; each returns an array of length ``p``.
     jac_g, jac_h : callable, optional
         ``jac_g(x, y) -> (J_x, J_y)`` of shapes ``(p, n)`` and ``(p, m)``
         (finite differences with a warning when missing).
-    bounds_x, bounds_y : scipy.optimize.Bounds or (lb, ub), optional
-        Boxes ``X`` and ``Y`` (scalars broadcast; ``+-inf`` for none).
+    bounds_x, bounds_y : optional
+        Boxes ``X`` and ``Y``, in any of scipy's forms:
+        ``scipy.optimize.Bounds``; a sequence of one ``(lo, hi)`` pair per
+        variable, ``None`` for an unbounded side (``scipy.optimize.minimize``'s
+        form); or a pair ``(lb, ub)`` of scalars (broadcast) or arrays
+        (``least_squares``' form), ``+-inf`` or ``None`` for none. A
+        sequence that fits both readings (two pairs for two variables) is
+        read as one pair per variable, as ``scipy.optimize.minimize`` does.
     method : {'lv-hba'}
         The only method.
     callback : callable, optional
@@ -398,8 +405,10 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
         return, NaN or inf in the inputs or at the starting point, bounds
         with ``lb > ub``, bad options.
     TypeError
-        Non-callables, non-numeric inputs, an unknown ``method``, or CuPy
-        arrays where a projection needs SciPy (see Notes).
+        Non-callables, non-numeric or complex inputs (``x0``, ``y0``, bounds,
+        or values returned by the functions), options of the wrong type, or
+        device (CuPy) arrays where a projection runs on the host only (see
+        Notes).
 
     Notes
     -----
@@ -410,7 +419,8 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
       (``y_j <= u_j``; for the inner solve at fixed ``x`` also ``y <= x``,
       ``|w| <= x``): a clip; affine equalities without a box: a closed
       form. These run on CuPy arrays too (the method then runs on the GPU;
-      a box-only ``C`` uses SciPy's L-BFGS-B on NumPy input only);
+      a box-only ``C`` is solved by SciPy's L-BFGS-B when the arrays are in
+      host memory, by the projected-gradient loop otherwise);
     - affine inequalities, or affine constraints with a box: the dual QP
       (one variable per constraint and finite bound) solved exactly by an
       active-set method, on the host; the set is first checked non-empty by
@@ -481,9 +491,9 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
         if A_g is not None:
             joint = AffineProjector(lb, ub, A_eq=A_h, A_in=A_g, xp=xp)
             slice_proj = AffineProjector(lby, uby, A_eq=A_h[:, n:], A_in=A_g[:, n:], xp=xp)
-            if prob.be.is_gpu and "active-set" in (joint.kind, slice_proj.kind):
-                raise TypeError("affine inequalities (or affine constraints with bounds) are "
-                                "projected on the host with an active-set QP; pass NumPy arrays")
+            if "active-set" in (joint.kind, slice_proj.kind):
+                prob.be.require_host("the projection onto affine inequalities (or affine "
+                                     "constraints with bounds), an active-set QP,")
             affine = {"b_eq": xp.asarray(-c_h), "d_in": xp.asarray(-c_g),
                       "Ah_x": xp.asarray(A_h[:, :n]), "Ag_x": xp.asarray(A_g[:, :n])}
             w = xp.concatenate([prob.x0, prob.y0])
@@ -493,9 +503,7 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
                 feasible_point(to_numpy(lb), to_numpy(ub), A_h, -c_h, A_g, -c_g)
             w = joint.project(w, affine["b_eq"], affine["d_in"])[0]
         else:
-            if prob.be.is_gpu:
-                raise TypeError("nonlinear constraints are projected on the host with SLSQP; "
-                                "pass NumPy arrays")
+            prob.be.require_host("the SLSQP projection onto nonlinear constraints")
             joint = _nonlinear_joint(prob, to_numpy(lb), to_numpy(ub))
             slice_proj = None
             w = joint.project(np.concatenate([prob.x0, prob.y0]))[0]
@@ -567,7 +575,7 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     # With C a box, scipy's L-BFGS-B solves each penalized problem: its curvature pairs undo the
     # conditioning of F + c G (which grows like c) far better than spectral steps; the
     # projected-gradient loop below then only checks (and if needed polishes) the result.
-    use_lbfgsb = affine is not None and joint.kind == "box" and not prob.be.is_gpu
+    use_lbfgsb = affine is not None and joint.kind == "box" and prob.be.on_host
     level_runs = 0
     use_face_qn = affine is not None and not use_lbfgsb and opts["lbfgs_memory"] > 0
     pairs: list = []

@@ -10,6 +10,7 @@ constraints so that the exact projections of :mod:`._projection` can be used.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -17,36 +18,113 @@ from typing import Any
 import numpy as np
 from scipy.optimize import Bounds, OptimizeWarning
 
-from .._validation import as_float_array, check_callable
+from .._numdiff import approx_jacobian
+from .._validation import as_float_array, check_callable, reject_complex
 from ..backend import get_backend, to_numpy
 
 __all__ = ["BilevelProblem", "parse_bounds"]
 
 
+_ACCEPTED = ("scipy.optimize.Bounds, a sequence of one (lo, hi) pair per variable (None for "
+             "unbounded), or a pair (lb, ub) of scalars or arrays with one entry per variable")
+
+
+def _reject_complex(name: str, v: Any) -> None:
+    """``reject_complex`` for arrays and for (nested) lists or tuples of numbers."""
+    if isinstance(v, (list, tuple)):
+        try:
+            v = np.asarray(v)
+        except (TypeError, ValueError):  # ragged: the shape checks report it
+            return
+    reject_complex(name, v)
+
+
+def _is_scalar_bound(v: Any) -> bool:
+    return v is None or (not isinstance(v, (str, bytes)) and np.ndim(v) == 0)
+
+
+def _is_pair(e: Any) -> bool:
+    """True for a ``(lo, hi)`` pair of scalars (``None`` allowed), e.g. a row of an (n, 2) array."""
+    if isinstance(e, (str, bytes, dict)):
+        return False
+    if not isinstance(e, (list, tuple)) and np.ndim(e) != 1:
+        return False
+    return len(e) == 2 and all(_is_scalar_bound(v) for v in e)
+
+
+def _bound_array(name: str, which: str, part: Any, default: float, size: int) -> np.ndarray:
+    """One side of the box as a float64 host array of ``size`` (``None`` entries -> ``default``)."""
+    if part is None:
+        return np.full(size, default)
+    if isinstance(part, (list, tuple)):
+        part = [default if v is None else v for v in part]
+    raw = np.asarray(part if isinstance(part, list) else to_numpy(part))
+    _reject_complex(name, raw)
+    numeric = raw.dtype.kind in "biuf" or (
+        raw.dtype.kind == "O" and all(isinstance(v, (numbers.Real, np.generic))
+                                      and not isinstance(v, np.str_) for v in raw.flat))
+    if not numeric:
+        raise TypeError(f"{name}: the {which} must be numbers (or None), got {part!r}; "
+                        f"accepted: {_ACCEPTED}")
+    a = raw.astype(np.float64)
+    if a.ndim == 0:
+        a = np.full(size, float(a))
+    if a.shape != (size,):
+        raise ValueError(f"{name} must have {size} entries (one per variable), but its {which} "
+                         f"have shape {a.shape}; accepted: {_ACCEPTED}")
+    if np.isnan(a).any():
+        raise ValueError(f"{name} contains NaN (use None or +-inf for no bound)")
+    return a
+
+
 def parse_bounds(name: str, bounds: Any, size: int, xp) -> tuple[Any, Any]:
-    """Turn ``bounds`` (None, ``Bounds`` or a pair ``(lb, ub)``) into two arrays of ``size``."""
+    """The box ``bounds`` as two arrays ``(lb, ub)`` of ``size`` on the array module ``xp``.
+
+    Accepted, as in scipy: None (no bounds); ``scipy.optimize.Bounds``; a
+    sequence of ``size`` pairs ``(lo, hi)`` with ``None`` for an unbounded side
+    (the form of ``scipy.optimize.minimize``); a pair ``(lb, ub)`` of scalars
+    (broadcast) or arrays of length ``size`` (the form of ``least_squares``).
+    A sequence that fits both readings (two pairs for two variables) is read
+    as one pair per variable, as ``scipy.optimize.minimize`` reads it.
+
+    Raises
+    ------
+    TypeError
+        For any other form, naming ``name`` and listing the accepted ones.
+    ValueError
+        Wrong lengths, NaN, or a lower bound above its upper bound.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from soptim.bilevel._problem import parse_bounds
+    >>> lb, ub = parse_bounds("bounds_x", [(0.0, None), (None, 3.0)], 2, np)
+    >>> lb.tolist(), ub.tolist()
+    ([0.0, -inf], [inf, 3.0])
+    >>> lb, ub = parse_bounds("bounds_x", (0.0, [1.0, 2.0, 3.0]), 3, np)
+    >>> lb.tolist(), ub.tolist()
+    ([0.0, 0.0, 0.0], [1.0, 2.0, 3.0])
+    """
     if bounds is None:
         return xp.full(size, -np.inf), xp.full(size, np.inf)
     if isinstance(bounds, Bounds):
         lb, ub = bounds.lb, bounds.ub
     else:
-        try:
-            lb, ub = bounds
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be scipy.optimize.Bounds or a pair (lb, ub), "
-                            f"got {type(bounds).__name__}") from None
-    out = []
-    for part, default in ((lb, -np.inf), (ub, np.inf)):
-        a = np.asarray(to_numpy(part) if part is not None else default, dtype=np.float64)
-        if a.ndim == 0:
-            a = np.full(size, float(a))
-        if a.shape != (size,):
-            raise ValueError(f"{name} must have {size} entries (one per variable), "
-                             f"got shape {a.shape}")
-        if np.isnan(a).any():
-            raise ValueError(f"{name} contains NaN")
-        out.append(a)
-    lb, ub = out
+        if not isinstance(bounds, (list, tuple)):
+            if isinstance(bounds, (str, bytes, dict)) or np.ndim(bounds) == 0:
+                raise TypeError(f"{name} must be {_ACCEPTED}; got {type(bounds).__name__}")
+            bounds = list(to_numpy(bounds))  # an array: its rows
+        entries = list(bounds)
+        if len(entries) == size and all(_is_pair(e) for e in entries):
+            lb = [e[0] for e in entries]
+            ub = [e[1] for e in entries]
+        elif len(entries) == 2:
+            lb, ub = entries
+        else:
+            raise ValueError(f"{name} has {len(entries)} entries: neither {size} (lo, hi) pairs "
+                             f"(one per variable) nor a pair (lb, ub); accepted: {_ACCEPTED}")
+    lb = _bound_array(name, "lower bounds", lb, -np.inf, size)
+    ub = _bound_array(name, "upper bounds", ub, np.inf, size)
     bad = np.flatnonzero(lb > ub)
     if bad.size:
         i = int(bad[0])
@@ -130,6 +208,7 @@ class BilevelProblem:
 
     def _as_vec(self, name, v):
         xp = self.xp
+        _reject_complex(f"{name}(x, y)", v)
         try:
             v = xp.asarray(v, dtype=np.float64)
         except (TypeError, ValueError):
@@ -137,6 +216,7 @@ class BilevelProblem:
         return v.reshape(-1)
 
     def _as_float(self, name, v) -> float:
+        _reject_complex(f"{name}(x, y)", v)
         try:
             a = np.asarray(to_numpy(v), dtype=np.float64)
         except (TypeError, ValueError):
@@ -151,6 +231,8 @@ class BilevelProblem:
             gx, gy = out
         except (TypeError, ValueError):
             raise TypeError(f"{name}(x, y) must return the pair (grad_x, grad_y)") from None
+        _reject_complex(f"{name}(x, y) grad_x", gx)
+        _reject_complex(f"{name}(x, y) grad_y", gy)
         xp = self.xp
         gx = xp.asarray(gx, dtype=np.float64).reshape(-1) if np.ndim(gx) else gx
         gy = xp.asarray(gy, dtype=np.float64).reshape(-1) if np.ndim(gy) else gy
@@ -167,6 +249,8 @@ class BilevelProblem:
             Jx, Jy = out
         except (TypeError, ValueError):
             raise TypeError(f"{name}(x, y) must return the pair (J_x, J_y)") from None
+        _reject_complex(f"{name}(x, y) J_x", Jx)
+        _reject_complex(f"{name}(x, y) J_y", Jy)
         xp = self.xp
         Jx = xp.asarray(Jx, dtype=np.float64)
         Jy = xp.asarray(Jy, dtype=np.float64)
@@ -230,37 +314,28 @@ class BilevelProblem:
         return self._h is not None
 
     # -- finite differences --------------------------------------------------
-    def _steps(self, w):
-        return np.cbrt(np.finfo(np.float64).eps) * np.maximum(1.0, np.abs(w))
+    def _fd_jacobian(self, fun: Callable, x, y):
+        """Central differences of ``fun(x, y)`` on the stacked vector ``w = (x, y)``.
+
+        Returns the Jacobian ``(p, n + m)`` (``p = 1`` for a scalar ``fun``), at
+        the cost of ``2 (n + m)`` evaluations (counted by ``fun`` itself).
+        """
+        xp, n = self.xp, self.n
+        w = xp.concatenate([xp.asarray(x, dtype=np.float64), xp.asarray(y, dtype=np.float64)])
+
+        def stacked(v):
+            # Copies: the differencing perturbs one buffer in place, and a user function that
+            # returns (a view of) its argument must not see the next perturbation.
+            return xp.array(fun(v[:n].copy(), v[n:].copy()), dtype=np.float64)
+
+        return approx_jacobian(stacked, w, method="3-point")
 
     def _fd_grad(self, fun: Callable, x, y):
-        xp = self.xp
-        w = np.concatenate([to_numpy(x), to_numpy(y)]).astype(np.float64)
-        hs = self._steps(w)
-        grad = np.empty_like(w)
-        for i in range(w.size):
-            e = w.copy()
-            e[i] += hs[i]
-            fp = fun(xp.asarray(e[:self.n]), xp.asarray(e[self.n:]))
-            e[i] = w[i] - hs[i]
-            fm = fun(xp.asarray(e[:self.n]), xp.asarray(e[self.n:]))
-            grad[i] = (fp - fm) / (2 * hs[i])
-        grad = xp.asarray(grad)
-        return grad[:self.n], grad[self.n:]
+        g = self._fd_jacobian(fun, x, y)[0]
+        return g[:self.n], g[self.n:]
 
     def _fd_jac(self, fun: Callable, x, y, p):
-        xp = self.xp
-        w = np.concatenate([to_numpy(x), to_numpy(y)]).astype(np.float64)
-        hs = self._steps(w)
-        J = np.empty((p, w.size))
-        for i in range(w.size):
-            e = w.copy()
-            e[i] += hs[i]
-            fp = to_numpy(fun(xp.asarray(e[:self.n]), xp.asarray(e[self.n:])))
-            e[i] = w[i] - hs[i]
-            fm = to_numpy(fun(xp.asarray(e[:self.n]), xp.asarray(e[self.n:])))
-            J[:, i] = (fp - fm) / (2 * hs[i])
-        J = xp.asarray(J)
+        J = self._fd_jacobian(fun, x, y).reshape(p, self.n + self.m)
         return J[:, :self.n], J[:, self.n:]
 
     # -- structure -----------------------------------------------------------
