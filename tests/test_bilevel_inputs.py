@@ -290,3 +290,41 @@ def test_host_only_paths_refuse_cupy_and_box_runs_on_device(cp):
     assert res.success, res.message
     assert isinstance(res.x, cp.ndarray)
     np.testing.assert_allclose(cp.asnumpy(res.x), [0.5, 1.0], atol=1e-5)
+
+
+# -- peer check: a nonlinear coupled lower level against scipy's nested solve -------------------
+def test_ball_constrained_lower_level_matches_scipy_nested_solve():
+    """Lower level ``min_y 1/2||y - t||^2 s.t. ||y||^2 <= x`` (t = (3, 4)): y*(x) = t sqrt(x)/5
+    for x < 25. Upper ``1/2||y - 2t/5||^2 + 1/2 (x - 1)^2`` reduces to
+    ``1/2 (sqrt(x) - 2)^2 + 1/2 (x - 1)^2``, stationary where ``x - x^(-1/2) - 1/2 = 0``.
+    The reference solves the lower level by SLSQP inside scipy's bounded scalar search."""
+    t = np.array([3.0, 4.0])
+    s = 0.4 * t
+
+    def F(x, y):
+        return 0.5 * np.sum((y - s) ** 2) + 0.5 * (x[0] - 1) ** 2
+
+    def lower_scipy(x):
+        return scipy.optimize.minimize(
+            lambda y: 0.5 * np.sum((y - t) ** 2), np.zeros(2), jac=lambda y: y - t,
+            method="SLSQP", constraints=[{"type": "ineq", "fun": lambda y: x - y @ y,
+                                          "jac": lambda y: -2 * y[None, :]}],
+            options={"ftol": 1e-14, "maxiter": 200}).x
+
+    ref = scipy.optimize.minimize_scalar(lambda x: F([x], lower_scipy(x)), bounds=(0.01, 10.0),
+                                         method="bounded", options={"xatol": 1e-10})
+    x_root = scipy.optimize.brentq(lambda x: x - x ** -0.5 - 0.5, 0.5, 3.0)
+    assert abs(ref.x - x_root) <= 1e-5  # the nested reference is right
+
+    res = minimize(F, lambda x, y: 0.5 * np.sum((y - t) ** 2), [2.0], np.zeros(2),
+                   jac_F=lambda x, y: (x - 1, y - s), jac_f=lambda x, y: (np.zeros(1), y - t),
+                   g=lambda x, y: np.array([y @ y - x[0]]),
+                   jac_g=lambda x, y: (-np.ones((1, 1)), 2 * y[None, :]),
+                   bounds_x=[(0.01, 10.0)])
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, [ref.x], atol=1e-4)
+    np.testing.assert_allclose(res.y, lower_scipy(res.x[0]), atol=1e-4)
+    np.testing.assert_allclose(res.fun, ref.fun, atol=1e-7)
+    # multiplier of ||y||^2 <= x: from y - t + 2 lam y = 0, lam = (5 / sqrt(x) - 1) / 2
+    np.testing.assert_allclose(res.multipliers["lam_g"], [(5 / np.sqrt(x_root) - 1) / 2],
+                               atol=1e-4)
