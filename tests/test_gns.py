@@ -44,13 +44,31 @@ def test_rosenbrock_2d_from_minus2_2(curv):
           "sparse": dict(hess=rosen_hess_sparse),
           "linop": dict(hess=lambda x: spla.aslinearoperator(rosen_hess(x))),
           "fd": {}, "2-point": dict(hess="2-point")}[curv]
-    res = gns(rosen, np.array([-2.0, 2.0]), jac=rosen_der, tol=1e-10, **kw)
+    fcalls = [0]
+
+    def fun(x):
+        fcalls[0] += 1
+        return rosen(x)
+
+    seen = []  # (nit, ntrials) after every accepted step, reported by the callback
+    res = gns(fun, np.array([-2.0, 2.0]), jac=rosen_der, tol=1e-10,
+              callback=lambda intermediate_result: seen.append(
+                  (intermediate_result.nit, intermediate_result.ntrials)), **kw)
     assert res.success, res.message
     np.testing.assert_allclose(res.x, 1.0, atol=1e-8, rtol=0)
     assert np.linalg.norm(rosen_der(res.x)) <= 1e-10
     # the spec: about 50 iterations (gradient descent needs thousands)
     assert res.nit <= 100
-    assert res.ntrials >= res.nit
+    # every iteration spends at least one trial, and the callback's counts are the result's
+    assert [k for k, _ in seen] == list(range(1, res.nit + 1))
+    assert all(b > a for (_, a), (_, b) in zip([(0, 0)] + seen, seen))
+    assert seen[-1][1] == res.ntrials and res.nfev == fcalls[0]
+    # fun is called at x0 and at every trial point with a step (jac gives the gradients), so
+    # the trial count bounds the evaluations; the dense model always returns a step
+    if curv == "hess":
+        assert res.nfev == 1 + res.ntrials
+    else:
+        assert res.nfev <= 1 + res.ntrials
     assert res.status == 0 and isinstance(res, OptimizeResult)
 
 
@@ -503,13 +521,7 @@ def test_bad_curvature_callables(kw, match):
 # -- GPU (CuPy) -------------------------------------------------------------------------------
 
 @pytest.mark.gpu
-def test_cupy_rosenbrock_and_fisher():
-    cp = pytest.importorskip("cupy")
-    from soptim.backend import cupy_available
-
-    if not cupy_available():
-        pytest.skip("no CUDA device")
-
+def test_cupy_rosenbrock_and_fisher(cp):
     def f(x):
         return float(cp.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
 

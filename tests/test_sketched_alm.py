@@ -166,24 +166,40 @@ def test_objective_curvature_forms(curvature):
 
     p = _hs("HS61")
     H = np.diag([8.0, 4.0, 4.0])
-    kw = {"jac": p.g}
+    calls = dict.fromkeys(["f", "g", "c", "J", "H"], 0)
+
+    def counted(name, fn):
+        def wrapped(*a):
+            calls[name] += 1
+            return fn(*a)
+        return wrapped
+
+    kw = {"jac": counted("g", p.g)}
     if curvature == "hess-dense":
-        kw["hess"] = lambda x: H
+        kw["hess"] = counted("H", lambda x: H)
     elif curvature == "hess-sparse":
-        kw["hess"] = lambda x: sps.csr_matrix(H)
+        kw["hess"] = counted("H", lambda x: sps.csr_matrix(H))
     elif curvature == "hess-operator":
-        kw["hess"] = lambda x: LinearOperator((3, 3), matvec=lambda v: H @ v)
+        kw["hess"] = counted("H", lambda x: LinearOperator((3, 3), matvec=lambda v: H @ v))
     elif curvature == "hessp":
-        kw["hessp"] = lambda x, v: H @ v
+        kw["hessp"] = counted("H", lambda x, v: H @ v)
     elif curvature == "no-gradient":
         kw["jac"] = None
-    res = soptim.minimize(p.f, np.zeros(3), method="sketched-alm", constraints=hs_constraint(p),
-                          options={"rng": 0}, **kw)
+    con = {"type": "eq", "fun": counted("c", p.c), "jac": counted("J", p.J)}
+    res = soptim.minimize(counted("f", p.f), np.zeros(3), method="sketched-alm",
+                          constraints=con, options={"rng": 0}, **kw)
     assert res.success, res.message
     assert res.fun == pytest.approx(p.fstar, rel=1e-6)
-    if curvature.startswith("hess") and curvature != "hessp":
-        assert res.nhev >= 1
-    assert res.nfev >= 1 and res.constr_njev >= 1
+    # every call of every user callable is counted, and only those
+    assert (res.nfev, res.njev, res.nhev) == (calls["f"], calls["g"], calls["H"])
+    assert (res.constr_nfev, res.constr_njev) == (calls["c"], calls["J"])
+    assert res.nit >= 1 and calls["J"] >= res.nit
+    if curvature in ("none", "no-gradient"):  # finite differences: no Hessian calls
+        assert res.nhev == 0
+    else:
+        assert res.nhev >= res.nit
+    if curvature == "no-gradient":  # central differences: 2n calls of f per gradient
+        assert res.njev == 0 and res.nfev >= 2 * 3 * (res.nit + 1)
 
 
 def test_result_fields():
@@ -409,21 +425,36 @@ def test_disp_prints_table(capsys):
 
 
 def test_numpy_fallback_matches_numba(monkeypatch):
+    from soptim.backend import HAS_NUMBA
+    from soptim.linalg import _kernels
+
+    if not HAS_NUMBA:
+        pytest.skip("numba is not installed")
+    ran = {"numba": 0, "numpy": 0}
+
+    def spy(name, kernel):
+        def wrapped(*a):
+            ran[name] += 1
+            return kernel(*a)
+        return wrapped
+
+    numba_kernel = _kernels._kaczmarz_sweep_numba
+    monkeypatch.setattr(_kernels, "_kaczmarz_sweep_numba", spy("numba", numba_kernel))
+    monkeypatch.setattr(_kernels, "_kaczmarz_sweep_numpy",
+                        spy("numpy", _kernels._kaczmarz_sweep_numpy))
     p = _hs("HS39")
+    monkeypatch.delenv("SOPTIM_DISABLE_NUMBA", raising=False)
     a = _solve_hs(p, "kaczmarz")
+    assert a.success and ran["numba"] > 0 and ran["numpy"] == 0
+    assert numba_kernel.signatures  # the compiled kernel really ran
     monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
     b = _solve_hs(p, "kaczmarz")
-    assert b.success
+    assert b.success and ran["numpy"] > 0  # the NumPy twin ran this time
     np.testing.assert_allclose(a.x, b.x, atol=1e-8)
 
 
 @pytest.mark.gpu
-def test_cupy_input_gives_cupy_output():
-    cp = pytest.importorskip("cupy")
-    from soptim.backend import cupy_available
-
-    if not cupy_available():
-        pytest.skip("no CUDA device")
+def test_cupy_input_gives_cupy_output(cp):
     p = _hs("HS28")
     res = soptim.minimize(lambda x: float(p.f(cp.asnumpy(x))), cp.asarray(p.x0),
                           method="sketched-alm",

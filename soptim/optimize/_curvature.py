@@ -463,6 +463,8 @@ class KrylovCurvature:
         Hq = self._scaled(self.matvec(self._scaled(q)))
         self.cg_iterations += 1
         a = _float(q @ Hq)
+        if not np.isfinite(a):  # a NaN/inf product: stop before it spreads into the basis
+            raise NonFiniteCurvature("NaN or inf in a Hessian-vector product.")
         w = Hq - a * q
         if k:
             w = w - self.beta[-1] * self._Q[:, k - 1]
@@ -472,7 +474,7 @@ class KrylovCurvature:
         self.alpha.append(a)
         self.beta.append(_float(xp.sqrt(w @ w)))
         self._w = w
-        if not np.isfinite(a) or not np.isfinite(self.beta[-1]):
+        if not np.isfinite(self.beta[-1]):
             raise NonFiniteCurvature("NaN or inf in a Hessian-vector product.")
         return True
 
