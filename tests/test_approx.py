@@ -11,7 +11,7 @@ from numpy.polynomial import chebyshev as npcheb
 from scipy import integrate
 from scipy.special import erf
 
-from soptim.approx import ChebTucker, ResolutionWarning, TuckerTensor, chebpts
+from soptim.approx import ChebTucker, ExtrapolationWarning, ResolutionWarning, TuckerTensor, chebpts
 from soptim.approx._examples import erf_over_r, gauss10
 from soptim.approx._examples import shifted_newton as newton_shifted
 
@@ -336,40 +336,91 @@ def test_derivative_3d_against_closed_form():
     assert dz.vscale == pytest.approx(20 / np.sqrt(20) * np.exp(-0.5), rel=3e-2)
 
 
+def _spy(monkeypatch, module, name):
+    """Count the calls of ``module.name`` (kept working)."""
+    calls = []
+    inner = getattr(module, name)
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls
+
+
 def test_numba_and_numpy_paths_agree(monkeypatch):
+    from soptim.approx import _kernels
+
     ct = ChebTucker.fit(erf_over_r(3.0, (0.1, 0.0, 0.0)), CUBE, tol=1e-6)
-    P = random_points(CUBE, 1000)
-    fast = ct.evaluate(P)
+    # enough points for two threads of the kernel (on any machine)
+    P = random_points(CUBE, 2 * _kernels._THREAD_MIN_POINTS + 7)
+    monkeypatch.setattr(_kernels, "_COMPILE_MIN_WORK", 0)  # numba even before its disk cache
+    monkeypatch.setattr(_kernels, "_threads", lambda: 2)
+    numba_calls = _spy(monkeypatch, _kernels, "_evaluate_numba")
+    fast = ct.evaluate(P)  # two slices, one per thread
+    assert len(numba_calls) == 1
+    # the compiled kernel ran, for its one signature (float64 C-contiguous, int64)
+    assert len(_kernels._evaluate_kernel.signatures) == 1
+    monkeypatch.setattr(_kernels, "_threads", lambda: 1)
+    serial = ct.evaluate(np.asfortranarray(P))  # coerced to the same signature
+    assert len(numba_calls) == 2
+    assert len(_kernels._evaluate_kernel.signatures) == 1
+    np.testing.assert_array_equal(serial, fast)
+    # the NumPy twin, with numba switched off
     monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    twin_calls = _spy(monkeypatch, _kernels, "_evaluate_chunked")
     slow = ct.evaluate(P)
+    assert len(twin_calls) == 1 and len(numba_calls) == 2
     np.testing.assert_allclose(fast, slow, atol=1e-13)
-    ref = npcheb.chebval3d(*P.T, ct.coefficients())
-    np.testing.assert_allclose(slow, ref, atol=1e-12)
+    ref = npcheb.chebval3d(*P[:2000].T, ct.coefficients())
+    np.testing.assert_allclose(slow[:2000], ref, atol=1e-12)
 
 
-def test_array_module_generic_path_matches_numpy(monkeypatch):
-    # The CuPy route runs the same code with another array module: emulate one with a
-    # namespace copy of NumPy (so ``xp is np`` is False), which takes the mirrored-FFT
-    # DCT-I and the chunked vectorized evaluation instead of scipy's DCT and numba.
-    import types
+def test_small_first_evaluation_does_not_compile(monkeypatch):
+    # before the kernel exists (no signature, no disk cache) a small evaluation takes the
+    # vectorized path instead of paying the compilation; a large one compiles
+    from soptim.approx import _kernels
 
+    monkeypatch.setattr(_kernels, "_kernel_ready", lambda: False)
+    kernel_calls = _spy(monkeypatch, _kernels, "_evaluate_numba")
+    twin_calls = _spy(monkeypatch, _kernels, "_evaluate_chunked")
+    ct = ChebTucker.fit(gauss10, CUBE, tol=1e-10)
+    P = random_points(CUBE, 1000)
+    small = ct.evaluate(P)
+    assert len(twin_calls) == 1 and not kernel_calls
+    monkeypatch.setattr(_kernels, "_COMPILE_MIN_WORK", 1)
+    large = ct.evaluate(P)
+    assert len(kernel_calls) == 1 and len(twin_calls) == 1
+    np.testing.assert_allclose(small, large, atol=1e-13)
+    np.testing.assert_allclose(large, gauss10(*P.T), atol=1e-9)
+
+
+def test_device_code_path_matches_numpy(monkeypatch):
+    # The GPU route runs the same code on another backend: emulate it on the host with a
+    # backend named 'cupy' over NumPy and scipy, which takes the mirrored-FFT DCT-I and the
+    # vectorized evaluation (be.use_numba is False) instead of scipy's DCT-I and numba.
     import scipy
 
     from soptim.approx import _chebtucker, _kernels
     from soptim.backend import Backend
 
-    shim = types.ModuleType("numpy_shim")
-    shim.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    device = Backend("cupy", np, scipy)
+    assert not device.use_numba
     f = erf_over_r(3.0, (0.1, -0.2, 0.0))
     ref = ChebTucker.fit(f, CUBE, tol=1e-8)
-    monkeypatch.setattr(_chebtucker, "_backend_of", lambda name: Backend("numpy", shim, scipy))
-    gen = ChebTucker.fit(f, CUBE, tol=1e-8)
+    monkeypatch.setattr(_chebtucker, "backend_named", lambda name: device)
+    rfft_calls = _spy(monkeypatch, np.fft, "rfft")
+    gen = ChebTucker.fit(f, CUBE, tol=1e-8, backend="cupy")
+    assert rfft_calls  # the device's DCT-I ran
     assert gen.degrees == ref.degrees and gen.ranks == ref.ranks
     np.testing.assert_allclose(gen.coefficients(), ref.coefficients(), atol=1e-12)
     P = random_points(CUBE, 500)
+    kernel_calls = _spy(monkeypatch, _kernels, "_evaluate_numba")
     # on [-1, 1]^3 the points are their own unit coordinates
-    np.testing.assert_allclose(_kernels.evaluate_points(P, ref.core, ref.factors, shim),
-                               ref.evaluate(P), atol=1e-13)
+    out = _kernels.evaluate_points(P, ref.core, ref.factors, device)
+    assert not kernel_calls
+    np.testing.assert_allclose(out, ref.evaluate(P), atol=1e-13)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -429,34 +480,43 @@ def test_bad_inputs():
 
 
 @pytest.mark.gpu
-def test_gpu_matches_cpu():
-    cp = pytest.importorskip("cupy")
-    from soptim.backend import cupy_available
+def test_gpu_matches_cpu(cp):
+    from soptim.backend import backend_named
 
-    if not cupy_available():
-        pytest.skip("no CUDA device")
+    erf = backend_named("cupy").scipy.special.erf  # the device's scipy.special
     f = erf_over_r(3.0, (0.1, 0.0, 0.0))
 
     def fg(x, y, z):
         r = cp.sqrt((x - 0.1) ** 2 + y**2 + z**2)
         rs = cp.where(r < 1e-6, 1.0, r)
-        import cupyx.scipy.special as cs
-
-        return cp.where(r < 1e-6, 6 / np.sqrt(np.pi), cs.erf(3 * rs) / rs)
+        return cp.where(r < 1e-6, 6 / np.sqrt(np.pi), erf(3 * rs) / rs)
 
     cpu = ChebTucker.fit(f, CUBE, tol=1e-8)
     gpu = ChebTucker.fit(fg, CUBE, tol=1e-8, backend="cupy")
+    assert isinstance(gpu.core, cp.ndarray)
     assert gpu.ranks == cpu.ranks and gpu.degrees == cpu.degrees
     P = random_points(CUBE, 2000)
     out = gpu.evaluate(cp.asarray(P))
     assert isinstance(out, cp.ndarray)
     np.testing.assert_allclose(cp.asnumpy(out), cpu.evaluate(P), atol=1e-10)
     assert gpu.integrate() == pytest.approx(cpu.integrate(), rel=1e-12)
+    np.testing.assert_allclose(cp.asnumpy(gpu(cp.asarray(P[:, 0]), cp.asarray(P[:, 1]),
+                                              cp.asarray(P[:, 2]))), cpu.evaluate(P),
+                               atol=1e-10)
     with pytest.raises(TypeError, match="mix"):
         gpu.evaluate(P)
+    with pytest.raises(TypeError, match="points must be real"):
+        gpu.evaluate(cp.asarray(P) + 0j)
+    with pytest.raises(ValueError, match=r"axes\[1\]"):
+        gpu.on_grid(cp.zeros(3), cp.array([0.0, cp.nan]), cp.zeros(2))
     vals = cp.asarray(f(*np.meshgrid(*[chebpts(9)] * 3, indexing="ij")))
     cv = ChebTucker.from_values(vals, CUBE, kind=2)
     assert isinstance(cv.core, cp.ndarray)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        cv.on_grid(*[cp.linspace(-1, 1, 5)] * 3).full()
+        grid = cv.on_grid(*[cp.linspace(-1, 1, 5)] * 3).full()
+    ref = ChebTucker.from_values(cp.asnumpy(vals), CUBE, kind=2)
+    np.testing.assert_allclose(cp.asnumpy(grid),
+                               ref.on_grid(*[np.linspace(-1, 1, 5)] * 3).full(), atol=1e-12)
+    with pytest.warns(ExtrapolationWarning):
+        gpu(cp.asarray([1.5]), cp.asarray([0.0]), cp.asarray([0.0]))

@@ -8,6 +8,7 @@ from numpy.polynomial import chebyshev as npcheb
 from soptim.approx import TuckerTensor, chebpts
 from soptim.approx import _chebyshev as cb
 from soptim.approx import _tucker as tk
+from soptim.backend import Backend
 
 
 @pytest.mark.parametrize("m", [1, 2, 5, 16, 33])
@@ -38,13 +39,33 @@ def test_second_kind_points_are_numpy_chebpts2_and_symmetric():
     np.testing.assert_allclose(chebpts(5, (1.0, 3.0)), 2.0 + npcheb.chebpts2(5), atol=1e-15)
 
 
+def _device_route():
+    """The GPU's code path on the host: a backend named 'cupy' over NumPy and scipy.
+
+    ``be.dct`` then takes the mirrored real FFT for the DCT-I (the device has no
+    DCT-I) and ``be.use_numba`` is False, as on the GPU.
+    """
+    import scipy
+
+    return Backend("cupy", np, scipy)
+
+
 @pytest.mark.parametrize("n", [2, 3, 8, 17])
-def test_mirrored_fft_is_dct1(n):
+def test_device_route_dct1_is_scipy_dct1(n, monkeypatch):
     y = np.random.default_rng(n).standard_normal((n, 4))
-    np.testing.assert_allclose(cb.dct1_mirrored(y, axis=0), scipy.fft.dct(y, type=1, axis=0),
+    be = _device_route()
+    calls = []
+    rfft = np.fft.rfft
+    monkeypatch.setattr(np.fft, "rfft", lambda *a, **k: calls.append(1) or rfft(*a, **k))
+    np.testing.assert_allclose(cb.dct1(y, axis=0, be=be), scipy.fft.dct(y, type=1, axis=0),
                                atol=1e-12)
-    np.testing.assert_allclose(cb.dct1_mirrored(y.T, axis=1), scipy.fft.dct(y.T, type=1, axis=1),
+    np.testing.assert_allclose(cb.dct1(y.T, axis=1, be=be), scipy.fft.dct(y.T, type=1, axis=1),
                                atol=1e-12)
+    assert len(calls) == 2  # the mirrored FFT ran, not scipy's DCT-I
+    # and the coefficient round trip through it
+    c = cb.vals2coeffs2(y, axis=0, be=be)
+    np.testing.assert_allclose(c, cb.vals2coeffs2(y, axis=0), atol=1e-13)
+    np.testing.assert_allclose(cb.coeffs2vals2(c, axis=0, be=be), y, atol=1e-12)
 
 
 def test_clenshaw_vander_der_integral_match_numpy():

@@ -13,7 +13,7 @@ hybrid Chebyshev-Tucker tensor format with applications to multi-particle
 modelling", arXiv:2503.01696 (2025).
 """
 
-from ._chebtucker import ChebTucker, ResolutionWarning, chebpts
+from ._chebtucker import ChebTucker, ExtrapolationWarning, ResolutionWarning, chebpts
 from ._tucker import TuckerTensor
 
-__all__ = ["ChebTucker", "TuckerTensor", "ResolutionWarning", "chebpts"]
+__all__ = ["ChebTucker", "TuckerTensor", "ResolutionWarning", "ExtrapolationWarning", "chebpts"]

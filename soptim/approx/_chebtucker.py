@@ -17,8 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_callable, check_positive
-from ..backend import get_backend, to_numpy
+from .._validation import (
+    as_float_array,
+    check_callable,
+    check_choice,
+    check_count,
+    check_positive,
+    check_real,
+)
+from ..backend import Backend, backend_named, get_backend, to_numpy
 from ._chebyshev import (
     chebder,
     chebpts1,
@@ -34,14 +41,20 @@ from ._chebyshev import (
 from ._kernels import evaluate_points
 from ._tucker import TuckerTensor, hooi, hosvd, recompress, rhosvd, tucker_full
 
-__all__ = ["ChebTucker", "ResolutionWarning", "chebpts"]
+__all__ = ["ChebTucker", "ExtrapolationWarning", "ResolutionWarning", "chebpts"]
 
 _MIN_POINTS = 17  # first adaptive grid: 2^4 + 1 points per axis (as Chebfun)
 _SAMPLE_BUDGET = 1 << 24  # default max_degree keeps (max_degree + 1)^d below this
+# unit coordinates this far beyond +-1 are rounding of the affine map, not extrapolation
+_DOMAIN_SLACK = 1e-12
 
 
 class ResolutionWarning(UserWarning):
     """A function was not resolved to the requested tolerance within ``max_degree``."""
+
+
+class ExtrapolationWarning(RuntimeWarning):
+    """An approximant was evaluated outside its box, where it extrapolates."""
 
 
 def chebpts(m: int, domain: Sequence[float] = (-1.0, 1.0), kind: int = 2) -> np.ndarray:
@@ -58,22 +71,13 @@ def chebpts(m: int, domain: Sequence[float] = (-1.0, 1.0), kind: int = 2) -> np.
     array([0., 1., 2.])
     """
     a, b = _as_domain(domain)[0]
-    if kind not in (1, 2):
-        raise ValueError(f"kind must be 1 or 2, got {kind!r}")
-    m = _as_count("m", m, minimum=1)
+    kind = _check_kind(kind)
+    m = check_count("m", m, minimum=1)
     t = chebpts2(m) if kind == 2 else chebpts1(m)
     return 0.5 * (a + b) + 0.5 * (b - a) * t
 
 
 # ----------------------------------------------------------------------------- validation
-
-
-def _as_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _as_domain(domain: Any) -> list[tuple[float, float]]:
@@ -103,27 +107,19 @@ def _per_axis(name: str, value: Any, d: int, minimum: int) -> list[int]:
         raise TypeError(f"{name} must be an integer or a sequence of {d} integers") from None
     if len(vals) != d:
         raise ValueError(f"{name} must have {d} entries (one per axis), got {len(vals)}")
-    return [_as_count(f"{name}[{l}]", v, minimum) for l, v in enumerate(vals)]
+    return [check_count(f"{name}[{l}]", v, minimum=minimum) for l, v in enumerate(vals)]
 
 
 def _check_method(method: str) -> str:
-    if method not in ("hosvd", "hooi"):
-        raise ValueError(f"method must be 'hosvd' or 'hooi', got {method!r}")
-    return method
+    return check_choice("method", method, ("hosvd", "hooi"))
+
+
+def _check_kind(kind: int) -> int:
+    return int(check_choice("kind", kind, (1, 2)))
 
 
 def _check_tol(tol: Any) -> float:
     return check_positive("tol", tol)
-
-
-def _backend_of(name: str | None) -> Any:
-    if name in (None, "numpy"):
-        return get_backend()
-    if name == "cupy":
-        import cupy
-
-        return get_backend(cupy.empty(0))
-    raise ValueError(f"backend must be 'numpy' or 'cupy', got {name!r}")
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -138,39 +134,57 @@ class _Sampler:
     ``f`` is called once per block with broadcastable open-grid arrays.
     """
 
-    def __init__(self, f: Callable, domain: list[tuple[float, float]], xp: Any) -> None:
+    def __init__(self, f: Callable, domain: list[tuple[float, float]], be: Backend) -> None:
         self.f = f
         self.domain = domain
-        self.xp = xp
+        self.be = be
+        self.xp = be.xp
         self.values: Any = None
         self.m: list[int] = []
         self.nfev = 0
 
     def _points(self, l: int, m: int) -> Any:
         a, b = self.domain[l]
-        return 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, self.xp)
+        return 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, self.be)
 
     def _call(self, coords: list[Any]) -> Any:
         xp, d = self.xp, len(coords)
         shape = tuple(int(c.shape[0]) for c in coords)
         args = [c.reshape((1,) * l + (-1,) + (1,) * (d - l - 1)) for l, c in enumerate(coords)]
-        out = self.f(*args)
+        contract = ("f must accept arrays of points and return an array of values, acting "
+                    "elementwise on broadcastable arrays (numpy ufunc style: np.sin, not "
+                    "math.sin); it is called with open-grid arrays of shapes "
+                    f"{tuple(tuple(int(n) for n in a.shape) for a in args)}")
+        try:
+            out = self.f(*args)
+        except (TypeError, ValueError) as exc:
+            # math.sin(array), float(array) or `if x > 0:` on an array end up here
+            cls = TypeError if isinstance(exc, TypeError) else ValueError
+            raise cls(f"f failed on array arguments ({type(exc).__name__}: {exc}); "
+                            f"{contract}") from exc
         if np.iscomplexobj(out):
-            raise TypeError("f must return real values, got a complex array")
+            raise TypeError("f returned complex values; the approximant is real: "
+                            "f must return real values (approximate the real and "
+                            "imaginary parts separately)")
+        if not hasattr(out, "shape"):
+            raise TypeError(f"f returned a {type(out).__name__}, not an array, for arrays "
+                            f"broadcasting to {shape}; {contract} (write a constant as "
+                            "c + 0 * x)")
         try:
             out = xp.asarray(out, dtype=float)
         except (TypeError, ValueError):
             raise TypeError(
-                f"f must return a real array, got {type(out).__name__}"
+                f"f must return a real array, got {type(out).__name__} of dtype "
+                f"{getattr(out, 'dtype', '?')}"
             ) from None
         try:
-            ok = np.broadcast_shapes(tuple(out.shape), shape) == shape
+            ok = out.ndim == d and np.broadcast_shapes(tuple(out.shape), shape) == shape
         except ValueError:
             ok = False
         if not ok:
             raise ValueError(
                 f"f returned shape {tuple(out.shape)} for arguments broadcasting to {shape}; "
-                "f must act elementwise on broadcastable arrays (numpy ufunc style)"
+                f"{contract}"
             )
         out = xp.broadcast_to(out, shape)
         self.nfev += int(np.prod(shape))
@@ -394,15 +408,15 @@ class ChebTucker:
         d = len(dom)
         tol = _check_tol(tol)
         method = _check_method(method)
-        be = _backend_of(backend)
+        be = backend_named(backend)
         xp = be.xp
-        sampler = _Sampler(f, dom, xp)
+        sampler = _Sampler(f, dom, be)
         if degree is not None:
             m = [k + 1 for k in _per_axis("degree", degree, d, 0)]
             values = sampler.start(m)
-            C = _values_to_coeffs(values, xp)
+            C = _values_to_coeffs(values, be)
             vscale = float(xp.abs(values).max())
-            outside = [2.0 * extrapolated_tail(tail_profile(C, l, xp)) for l in range(d)]
+            outside = [2.0 * extrapolated_tail(tail_profile(C, l, be)) for l in range(d)]
             tail = sum(outside)
             # a fixed degree is the caller's choice: no warning, but say whether it sufficed
             converged, message = _fixed_degree_report(m, tail, vscale, tol)
@@ -415,10 +429,10 @@ class ChebTucker:
             m = [min(_MIN_POINTS, c + 1) for c in caps]
             values = sampler.start(m)
             while True:
-                C = _values_to_coeffs(values, xp)
+                C = _values_to_coeffs(values, be)
                 vscale = float(xp.abs(values).max())
                 threshold = tol * vscale
-                profiles = [tail_profile(C, l, xp) for l in range(d)]
+                profiles = [tail_profile(C, l, be) for l in range(d)]
                 outside = [2.0 * extrapolated_tail(p) for p in profiles]
                 # below the rounding level of the samples no degree helps
                 limits = [max(threshold / d, _noise_floor(C.shape, l) * vscale)
@@ -429,7 +443,7 @@ class ChebTucker:
                     break
                 values = sampler.refine(grow)
             converged = not unresolved
-            C, tail = _chop(C, profiles, outside, limits, xp)
+            C, tail = _chop(C, profiles, outside, limits)
             noisy = [l for l in range(d) if limits[l] > threshold / d]
             if converged and noisy:
                 message = (
@@ -450,7 +464,7 @@ class ChebTucker:
                     "or split the box at the singularity."
                 )
                 warnings.warn(message, ResolutionWarning, stacklevel=2)
-        core, factors, trunc = _compress(C, tol, method, xp)
+        core, factors, trunc = _compress(C, tol, method, be)
         est = (tail + trunc) / vscale if vscale > 0 else 0.0
         return cls(core, factors, dom, tol=tol, vscale=vscale, error_estimate=est,
                    converged=converged, message=message, nfev=sampler.nfev)
@@ -504,21 +518,25 @@ class ChebTucker:
         d = len(dom)
         tol = _check_tol(tol)
         method = _check_method(method)
-        if kind not in (1, 2):
-            raise ValueError(f"kind must be 1 or 2, got {kind!r}")
-        xp = get_backend(values).xp
-        from .._validation import as_float_array
-
+        kind = _check_kind(kind)
+        be = get_backend(values)
+        xp = be.xp
         values = as_float_array("values", values, ndim=d)
+        if min(values.shape) < 1:
+            raise ValueError(
+                f"values must hold at least one sample per axis (the values at the "
+                f"chebpts(m_l, domain[l], kind={kind}) grid, m_l >= 1), got shape "
+                f"{tuple(values.shape)}"
+            )
         if kind == 2:
-            C = _values_to_coeffs(values, xp)
+            C = _values_to_coeffs(values, be)
         else:
             C = values
             for l in range(d):
-                C = vals2coeffs1(C, axis=l, xp=xp)
+                C = vals2coeffs1(C, axis=l, be=be)
         vscale = float(xp.abs(values).max())
-        tail = sum(2.0 * extrapolated_tail(tail_profile(C, l, xp)) for l in range(d))
-        core, factors, trunc = _compress(C, tol, method, xp)
+        tail = sum(2.0 * extrapolated_tail(tail_profile(C, l, be)) for l in range(d))
+        core, factors, trunc = _compress(C, tol, method, be)
         est = (tail + trunc) / vscale if vscale > 0 else 0.0
         return cls(core, factors, dom, tol=tol, vscale=vscale, error_estimate=est,
                    message=f"from values of shape {tuple(values.shape)}")
@@ -593,8 +611,6 @@ class ChebTucker:
         >>> bool(abs(ct(0.5, 0.0, 0.0) - np.exp(-0.25) - np.exp(-1.0)) < 1e-9)
         True
         """
-        from .._validation import as_float_array
-
         tol = _check_tol(tol)
         factors = list(factors)
         d = len(factors)
@@ -603,7 +619,8 @@ class ChebTucker:
         calls = [callable(U) for U in factors]
         if any(calls) and not all(calls):
             raise TypeError("factors must be all arrays (with grid) or all callables")
-        xp = get_backend(weights, *([] if all(calls) else factors)).xp
+        be = get_backend(weights, *([] if all(calls) else factors))
+        xp = be.xp
         w = as_float_array("weights", weights, ndim=1)
         R = w.shape[0]
         if all(calls):
@@ -630,7 +647,7 @@ class ChebTucker:
         # coefficient factor matrices A_l (m_l x R), adaptive per axis
         def coeff_matrix(l: int, m: int) -> Any:
             a, b = dom[l]
-            x = 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, xp)
+            x = 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, be)
             vals = xp.asarray(univariate[l](x), dtype=float)
             if vals.shape != (m, R):
                 raise ValueError(
@@ -638,14 +655,14 @@ class ChebTucker:
                 )
             if not bool(xp.isfinite(vals).all()):
                 raise ValueError(f"factors[{l}] has NaN or inf values")
-            return vals2coeffs2(vals, axis=0, xp=xp)
+            return vals2coeffs2(vals, axis=0, be=be)
 
         vscale_pts = max(2, min(_MIN_POINTS, int((1 << 15) ** (1.0 / d))))
-        vscale = _cp_max(w, [coeff_matrix(l, vscale_pts) for l in range(d)], xp)
+        vscale = _cp_max(w, [coeff_matrix(l, vscale_pts) for l in range(d)], be)
         if degree is not None:
             ms = [k + 1 for k in _per_axis("degree", degree, d, 0)]
             A = [coeff_matrix(l, ms[l]) for l in range(d)]
-            profiles = _cp_profiles(w, A, xp)
+            profiles = _cp_profiles(w, A, be)
             outside = [2.0 * extrapolated_tail(p) for p in profiles]
             tail = sum(outside)
             converged, message = _fixed_degree_report(ms, tail, vscale, tol)
@@ -658,7 +675,7 @@ class ChebTucker:
             A = [coeff_matrix(l, ms[l]) for l in range(d)]
             threshold = tol * vscale
             while True:
-                profiles = _cp_profiles(w, A, xp)
+                profiles = _cp_profiles(w, A, be)
                 outside = [2.0 * extrapolated_tail(p) for p in profiles]
                 unresolved = [l for l in range(d) if outside[l] > threshold / d]
                 grow = [l for l in unresolved if 2 * (ms[l] - 1) <= caps[l]]
@@ -683,7 +700,7 @@ class ChebTucker:
                     f"relative error {tail / vscale if vscale else 0.0:.1e}"
                 )
                 warnings.warn(message, ResolutionWarning, stacklevel=2)
-        core, V, norm = rhosvd(w, A, tol, xp)
+        core, V, norm = rhosvd(w, A, tol, be)
         # the rhosvd guarantees ||C - C_r||_F <= tol ||C||_F
         est = (tail + tol * norm) / vscale if vscale > 0 else 0.0
         return cls(core, V, dom, tol=tol, vscale=vscale, error_estimate=est,
@@ -730,13 +747,50 @@ class ChebTucker:
         a, b = self.domain[l]
         return (2.0 * x - (a + b)) / (b - a)
 
+    def _check_inside(self, t: Any, axis: int | None, stacklevel: int) -> None:
+        """Warn when unit coordinates ``t`` leave ``[-1, 1]``: the polynomial extrapolates.
+
+        ``t`` is ``(N, d)`` (scattered points) or the 1-D grid of ``axis``.
+        """
+        xp = self._be.xp
+        outside = xp.abs(t) > 1.0 + _DOMAIN_SLACK
+        if t.ndim == 2:
+            outside = outside.any(axis=1)
+        count = int(outside.sum())
+        if count == 0:
+            return
+        first = int(xp.argmax(outside))
+        if axis is None:
+            x = tuple(round(self._from_unit(l, float(t[first, l])), 15)
+                      for l in range(self.ndim))
+            where, box = f"point {first} at x = {x}", f"the domain {self.domain}"
+        else:
+            x = self._from_unit(axis, float(t[first]))
+            where, box = f"axes[{axis}][{first}] = {x!r}", f"domain[{axis}] = {self.domain[axis]}"
+        warnings.warn(
+            f"{count} of {t.shape[0]} {'points' if axis is None else 'grid points'} lie "
+            f"outside {box} (first: {where}); the Chebyshev approximant is extrapolated "
+            "there and its error_estimate does not hold",
+            ExtrapolationWarning, stacklevel=stacklevel + 1)
+
+    def _from_unit(self, l: int, t: float) -> float:
+        a, b = self.domain[l]
+        return 0.5 * (a + b) + 0.5 * (b - a) * t
+
+    def _evaluate(self, pts: Any, stacklevel: int) -> Any:
+        xp = self._be.xp
+        t = xp.stack([self._to_unit(l, pts[:, l]) for l in range(self.ndim)], axis=1)
+        self._check_inside(t, None, stacklevel + 1)
+        return evaluate_points(t, self.core, self.factors, self._be)
+
     def evaluate(self, points: Any) -> Any:
         """Values at scattered points.
 
         Parameters
         ----------
         points : array, shape (N, d)
-            Points in the box (outside it the polynomial is extrapolated).
+            Real points in the box (outside it the polynomial is extrapolated,
+            with an :class:`ExtrapolationWarning`).
 
         Returns
         -------
@@ -747,33 +801,45 @@ class ChebTucker:
         ------
         ValueError
             If ``points`` is not ``(N, d)`` or has NaN/inf.
-        """
-        from .._validation import as_float_array
+        TypeError
+            If ``points`` is complex or mixes host and GPU arrays with the approximant.
 
+        Warns
+        -----
+        ExtrapolationWarning
+            For points outside the box.
+        """
         xp = self._be.xp
         get_backend(points, self.core)  # raises TypeError on host/device mix
         pts = as_float_array("points", points, shape=(None, self.ndim), xp=xp,
                              dtype=np.float64)
-        t = xp.stack([self._to_unit(l, pts[:, l]) for l in range(self.ndim)], axis=1)
-        return evaluate_points(t, self.core, self.factors, xp)
+        return self._evaluate(pts, 2)
 
     def __call__(self, *xs: Any) -> Any:
-        """Values at ``(x_1, ..., x_d)``: broadcastable arrays (or scalars), like a ufunc."""
+        """Values at ``(x_1, ..., x_d)``: broadcastable real arrays (or scalars), like a ufunc.
+
+        Raises ``TypeError`` for complex coordinates and ``ValueError`` for NaN/inf
+        (naming ``xs[l]``); warns with :class:`ExtrapolationWarning` outside the box.
+        """
         if len(xs) != self.ndim:
             raise TypeError(f"expected {self.ndim} coordinate arrays, got {len(xs)}")
         xp = self._be.xp
         get_backend(*xs, self.core)
-        arrs = xp.broadcast_arrays(*[xp.asarray(x, dtype=float) for x in xs])
+        arrs = xp.broadcast_arrays(*[as_float_array(f"xs[{l}]", x, xp=xp, dtype=np.float64)
+                                     for l, x in enumerate(xs)])
         shape = arrs[0].shape
         pts = xp.stack([a.reshape(-1) for a in arrs], axis=1)
-        out = self.evaluate(pts).reshape(shape)
+        out = self._evaluate(pts, 2).reshape(shape)
         return out[()] if out.ndim == 0 else out
 
     def on_grid(self, *axes: Any) -> TuckerTensor:
         """The approximant on the tensor grid ``axes[0] x ... x axes[d-1]`` in Tucker form.
 
         Factors ``W_l = T(axes[l]) V_l`` with the core unchanged: cost
-        ``O(sum n_l m_l r_l)``; ``.full()`` gives the dense values.
+        ``O(sum n_l m_l r_l)``; ``.full()`` gives the dense values. Each axis
+        must be a real, finite 1-D array (``TypeError`` for complex,
+        ``ValueError`` naming ``axes[l]`` otherwise); grid points outside the
+        box give an :class:`ExtrapolationWarning`.
 
         Examples
         --------
@@ -788,11 +854,18 @@ class ChebTucker:
         """
         if len(axes) != self.ndim:
             raise TypeError(f"expected {self.ndim} grid axes, got {len(axes)}")
-        xp = self._be.xp
+        be = self._be
+        xp = be.xp
+        get_backend(*axes, self.core)
         W = []
         for l, g in enumerate(axes):
-            g = xp.asarray(g, dtype=float).reshape(-1)
-            W.append(clenshaw(self._to_unit(l, g), self.factors[l], xp))
+            g = as_float_array(f"axes[{l}]", g, xp=xp, dtype=np.float64)
+            if g.ndim > 1:
+                raise ValueError(f"axes[{l}] must be a 1-D array of grid points (each axis "
+                                 f"of the tensor grid is 1-D), got shape {tuple(g.shape)}")
+            t = self._to_unit(l, g.reshape(-1))
+            self._check_inside(t, l, 2)
+            W.append(clenshaw(t, self.factors[l], be))
         return TuckerTensor(self.core, W)
 
     # ------------------------------------------------------------------ calculus
@@ -803,11 +876,12 @@ class ChebTucker:
         Per axis ``int_{-1}^{1} T_k = 2/(1 - k^2)`` for even ``k`` (0 for odd),
         times the Jacobian ``(b - a)/2``.
         """
-        xp = self._be.xp
+        be = self._be
+        xp = be.xp
         val = self.core
         for l in range(self.ndim - 1, -1, -1):
             a, b = self.domain[l]
-            w = integral_weights(self.factors[l].shape[0], xp) @ self.factors[l]
+            w = integral_weights(self.factors[l].shape[0], be) @ self.factors[l]
             val = xp.tensordot(val, w * (0.5 * (b - a)), axes=([l], [0]))
         return float(val)
 
@@ -826,15 +900,15 @@ class ChebTucker:
         >>> bool(abs(ct.derivative(1)(1.0, 0.5) - np.sin(1.0)) < 1e-10)
         True
         """
-        axis = _as_count("axis", axis, minimum=-self.ndim)
+        axis = check_count("axis", axis, minimum=-self.ndim)
         if not -self.ndim <= axis < self.ndim:
             raise ValueError(f"axis must be in [0, {self.ndim}), got {axis}")
         axis %= self.ndim
-        xp = self._be.xp
+        be = self._be
         a, b = self.domain[axis]
         factors = list(self.factors)
-        factors[axis] = chebder(factors[axis], 2.0 / (b - a), xp)
-        core, factors = recompress(self.core, factors, 1e-15, xp)
+        factors[axis] = chebder(factors[axis], 2.0 / (b - a), be)
+        core, factors = recompress(self.core, factors, 1e-15, be)
         n = max(self.degrees[axis], 1)
         abs_err = self.error_estimate * self.vscale * 2.0 * n * n / (b - a)
         out = ChebTucker(core, factors, self.domain, tol=self.tol, vscale=1.0,
@@ -851,7 +925,8 @@ class ChebTucker:
         if other.ndim != self.ndim or not np.allclose(other.domain, self.domain,
                                                        rtol=1e-14, atol=0):
             raise ValueError("ChebTucker operands must live on the same box")
-        xp = self._be.xp
+        be = self._be
+        xp = be.xp
         get_backend(self.core, other.core)
         m = [max(u.shape[0], v.shape[0]) for u, v in zip(self.factors, other.factors)]
         factors = []
@@ -865,63 +940,99 @@ class ChebTucker:
         core[tuple(slice(0, r) for r in self.ranks)] = self.core
         core[tuple(slice(r, None) for r in self.ranks)] = sign * other.core
         tol = max(self.tol, other.tol)
-        core, factors = recompress(core, factors, tol, xp)
-        out = ChebTucker(core, factors, self.domain, tol=tol, vscale=1.0,
-                         converged=self.converged and other.converged, message="sum")
-        out.vscale = _grid_max(out)
-        norm = float(xp.linalg.norm(core.reshape(-1)))
+        op = "+" if sign > 0 else "-"
+        # the blocks of finite operands are finite, but their sum can leave float64
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                core, factors = recompress(core, factors, tol, be)
+            except np.linalg.LinAlgError:
+                raise _overflow(op) from None
+            if not be.all_finite(core):
+                raise _overflow(op)
+            out = ChebTucker(core, factors, self.domain, tol=tol, vscale=1.0,
+                             converged=self.converged and other.converged, message="sum")
+            out.vscale = _grid_max(out)
+            norm = float(xp.linalg.norm(core.reshape(-1)))
+        if not (np.isfinite(out.vscale) and np.isfinite(norm)):
+            raise _overflow(op)
         abs_err = (self.error_estimate * self.vscale + other.error_estimate * other.vscale
                    + tol * norm)
         out.error_estimate = abs_err / out.vscale if out.vscale > 0 else 0.0
         return out
 
     def _constant(self, c: float) -> ChebTucker:
-        xp = self._be.xp
+        be = self._be
+        xp = be.xp
         core = xp.full((1,) * self.ndim, float(c))
         factors = [xp.eye(U.shape[0], 1) for U in self.factors]
         return ChebTucker(core, factors, self.domain, tol=self.tol, vscale=abs(float(c)))
 
+    def _scaled(self, s: float, op: str) -> ChebTucker:
+        with np.errstate(over="ignore"):
+            core = self.core * s
+        if not self._be.all_finite(core) or not np.isfinite(abs(s) * self.vscale):
+            raise _overflow(op)
+        return ChebTucker(core, self.factors, self.domain, tol=self.tol,
+                          vscale=abs(s) * self.vscale, error_estimate=self.error_estimate,
+                          converged=self.converged, message=self.message, nfev=self.nfev)
+
     def __add__(self, other: Any) -> ChebTucker:
         if isinstance(other, numbers.Real):
-            other = self._constant(other)
+            other = self._constant(_finite_operand("ChebTucker + c", other))
         return self._combine(other, 1.0)
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> ChebTucker:
         if isinstance(other, numbers.Real):
-            other = self._constant(other)
+            other = self._constant(_finite_operand("ChebTucker - c", other))
         return self._combine(other, -1.0)
 
     def __rsub__(self, other: Any) -> ChebTucker:
+        if isinstance(other, numbers.Real):
+            other = _finite_operand("c - ChebTucker", other)
         return (-self) + other
 
     def __mul__(self, scalar: Any) -> ChebTucker:
         if not isinstance(scalar, numbers.Real):
             return NotImplemented
-        s = float(scalar)
-        return ChebTucker(self.core * s, self.factors, self.domain, tol=self.tol,
-                          vscale=abs(s) * self.vscale, error_estimate=self.error_estimate,
-                          converged=self.converged, message=self.message, nfev=self.nfev)
+        return self._scaled(_finite_operand("ChebTucker * c", scalar), "*")
 
     __rmul__ = __mul__
 
     def __truediv__(self, scalar: Any) -> ChebTucker:
         if not isinstance(scalar, numbers.Real):
             return NotImplemented
-        return self * (1.0 / float(scalar))
+        s = _finite_operand("ChebTucker / c", scalar)
+        if s == 0.0:
+            raise ZeroDivisionError("ChebTucker / 0: the scalar divisor must be nonzero")
+        return self._scaled(1.0 / s, "/")
 
     def __neg__(self) -> ChebTucker:
-        return self * -1.0
+        return self._scaled(-1.0, "-")
+
+
+def _finite_operand(op: str, value: Any) -> float:
+    """The scalar operand of ``op`` as a float; ``ValueError`` naming it if NaN or inf."""
+    v = check_real(f"the scalar operand c of {op}", value)
+    if not np.isfinite(v):
+        raise ValueError(f"{op}: the scalar operand c must be finite, got {value!r} "
+                         "(a NaN or infinite approximant has no Chebyshev coefficients)")
+    return v
+
+
+def _overflow(op: str) -> ValueError:
+    return ValueError(f"ChebTucker {op}: the result overflows float64 (values beyond "
+                      f"{np.finfo(float).max:.3g}); rescale the operands first")
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _values_to_coeffs(values: Any, xp: Any) -> Any:
+def _values_to_coeffs(values: Any, be: Backend) -> Any:
     C = values
     for l in range(values.ndim):
-        C = vals2coeffs2(C, axis=l, xp=xp)
+        C = vals2coeffs2(C, axis=l, be=be)
     return C
 
 
@@ -943,7 +1054,7 @@ def _noise_floor(shape: tuple, axis: int) -> float:
     return np.finfo(float).eps * np.sqrt(entries)
 
 
-def _chop(C: Any, profiles: list, outside: list, limits: list, xp: Any) -> tuple[Any, float]:
+def _chop(C: Any, profiles: list, outside: list, limits: list) -> tuple[Any, float]:
     """Chop every axis to its shortest length within its limit; return the total tail."""
     d = C.ndim
     lengths, tail = [], 0.0
@@ -954,7 +1065,7 @@ def _chop(C: Any, profiles: list, outside: list, limits: list, xp: Any) -> tuple
     return C[tuple(slice(0, n) for n in lengths)].copy(), tail
 
 
-def _compress(C: Any, tol: float, method: str, xp: Any) -> tuple[Any, list, float]:
+def _compress(C: Any, tol: float, method: str, be: Backend) -> tuple[Any, list, float]:
     """HOSVD (and HOOI) of the coefficient tensor.
 
     Returns the core, the factors and ``max |values of (C - C_r)|`` on the
@@ -962,20 +1073,22 @@ def _compress(C: Any, tol: float, method: str, xp: Any) -> tuple[Any, list, floa
     ``||C - C_r||_F <= tol ||C||_F`` alone can be off by the ratio of max to
     RMS of the dropped part).
     """
+    xp = be.xp
     # below ~8 ulps the singular-value tail is rounding noise: keeping it only adds ranks
     eps = max(tol, 8.0 * np.finfo(float).eps * np.sqrt(C.ndim))
-    core, factors, _ = hosvd(C, eps=eps, xp=xp)
+    core, factors, _ = hosvd(C, eps=eps, be=be)
     if method == "hooi":
-        core, factors, _ = hooi(C, factors, xp=xp)
+        core, factors, _ = hooi(C, factors, be=be)
     # the truncation's largest effect on the values, measured on the Chebyshev grid
-    delta = C - tucker_full(core, factors, xp)
+    delta = C - tucker_full(core, factors, be)
     for l in range(C.ndim):
-        delta = coeffs2vals2(delta, axis=l, xp=xp)
+        delta = coeffs2vals2(delta, axis=l, be=be)
     return core, factors, float(xp.abs(delta).max())
 
 
-def _cp_profiles(w: Any, A: list, xp: Any) -> list[np.ndarray]:
+def _cp_profiles(w: Any, A: list, be: Backend) -> list[np.ndarray]:
     """Bounds of the mode-slice L1 norms of ``sum_k w_k A_1[:, k] o ... o A_d[:, k]``."""
+    xp = be.xp
     l1 = [xp.abs(Al).sum(axis=0) for Al in A]
     out = []
     for l in range(len(A)):
@@ -988,13 +1101,14 @@ def _cp_profiles(w: Any, A: list, xp: Any) -> list[np.ndarray]:
     return out
 
 
-def _cp_max(w: Any, A: list, xp: Any) -> float:
+def _cp_max(w: Any, A: list, be: Backend) -> float:
     """``max |f|`` of a canonical expansion on the Chebyshev grid of the coefficients ``A``."""
+    xp = be.xp
     from ._chebyshev import coeffs2vals2
     from ._tucker import _cp_core
 
-    vals = [coeffs2vals2(Al, axis=0, xp=xp) for Al in A]
-    return float(xp.abs(_cp_core(w, vals, xp)).max())
+    vals = [coeffs2vals2(Al, axis=0, be=be) for Al in A]
+    return float(xp.abs(_cp_core(w, vals, be)).max())
 
 
 def _grid_max(ct: ChebTucker) -> float:

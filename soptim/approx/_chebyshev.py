@@ -6,10 +6,9 @@ coefficient vectors, along ``axis``): Chebyshev points of both kinds, values
 recurrence / Clenshaw, derivative and definite integral, and the tail
 estimates behind the adaptive choice of the degree.
 
-Every function takes the array module ``xp`` (NumPy or CuPy) so the same code
-runs on the GPU. The DCT-I needed for second-kind points is done by scipy's
-``dct(type=1)`` on the host and by a mirrored real FFT elsewhere (CuPy's
-``dct`` offers only types 2 and 3).
+Every function takes the :class:`~soptim.backend.Backend` ``be`` of its arrays
+(NumPy by default) so the same code runs on the GPU; the cosine transforms go
+through ``be.dct``, which supplies the DCT-I where the array module lacks it.
 """
 
 from __future__ import annotations
@@ -18,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import NUMPY, Backend
+
 __all__ = [
     "chebpts1",
     "chebpts2",
     "dct1",
-    "dct1_mirrored",
     "vals2coeffs1",
     "vals2coeffs2",
     "coeffs2vals1",
@@ -37,12 +37,13 @@ __all__ = [
 ]
 
 
-def chebpts2(m: int, xp: Any = np) -> Any:
+def chebpts2(m: int, be: Backend = NUMPY) -> Any:
     """Chebyshev points of the second kind ``-cos(j pi/(m-1))``, ascending.
 
     Written as ``sin(pi (2j - n)/(2n))`` (Chebfun's form) so the points are
     exactly symmetric about 0. ``m = 1`` gives the single point 0.
     """
+    xp = be.xp
     if m == 1:
         return xp.zeros(1)
     n = m - 1
@@ -50,8 +51,9 @@ def chebpts2(m: int, xp: Any = np) -> Any:
     return xp.sin(np.pi * (2.0 * j - n) / (2.0 * n))
 
 
-def chebpts1(m: int, xp: Any = np) -> Any:
+def chebpts1(m: int, be: Backend = NUMPY) -> Any:
     """Chebyshev points of the first kind ``-cos((2j+1) pi/(2m))``, ascending."""
+    xp = be.xp
     j = xp.arange(m, dtype=float)
     return xp.sin(np.pi * (2.0 * j + 1.0 - m) / (2.0 * m))
 
@@ -63,35 +65,18 @@ def _take(a: Any, idx: Any, axis: int) -> tuple:
     return tuple(sl)
 
 
-def dct1(y: Any, axis: int = 0, xp: Any = np) -> Any:
+def dct1(y: Any, axis: int = 0, be: Backend = NUMPY) -> Any:
     """Unnormalized DCT-I along ``axis`` (scipy's ``dct(type=1)`` convention).
 
-    On NumPy input this is ``scipy.fft.dct(y, type=1)``; otherwise the
-    transform is the real FFT of the even extension
-    ``[y_0, ..., y_n, y_{n-1}, ..., y_1]`` (length ``2n``), whose spectrum is
-    real and equals the DCT-I.
+    ``be.dct`` chooses the transform (the backend knows which array modules
+    lack a DCT-I); a single sample along ``axis`` is its own transform.
     """
-    n = y.shape[axis] - 1
-    if n == 0:
+    if y.shape[axis] == 1:
         return y.copy()
-    if xp is np:
-        import scipy.fft
-
-        return scipy.fft.dct(y, type=1, axis=axis)
-    return dct1_mirrored(y, axis, xp)
+    return be.dct(y, type=1, axis=axis)
 
 
-def dct1_mirrored(y: Any, axis: int = 0, xp: Any = np) -> Any:
-    """DCT-I as the real FFT of the even extension (any array module with ``fft.rfft``)."""
-    n = y.shape[axis] - 1
-    if n == 0:
-        return y.copy()
-    mirror = xp.flip(y[_take(y, slice(1, n), axis)], axis=axis)
-    ext = xp.concatenate([y, mirror], axis=axis)
-    return xp.fft.rfft(ext, axis=axis).real
-
-
-def vals2coeffs2(values: Any, axis: int = 0, xp: Any = np) -> Any:
+def vals2coeffs2(values: Any, axis: int = 0, be: Backend = NUMPY) -> Any:
     """Values at ascending second-kind points -> Chebyshev coefficients (DCT-I).
 
     ``c = dct1(v[::-1]) / (m - 1)`` with the first and last coefficient halved.
@@ -104,60 +89,55 @@ def vals2coeffs2(values: Any, axis: int = 0, xp: Any = np) -> Any:
     >>> np.round(vals2coeffs2(2 * x**2 - 1), 12) + 0.0  # T_2
     array([0., 0., 1., 0., 0.])
     """
+    xp = be.xp
     m = values.shape[axis]
     if m == 1:
         return values.copy()
-    c = dct1(xp.flip(values, axis=axis), axis=axis, xp=xp) / (m - 1)
+    c = dct1(xp.flip(values, axis=axis), axis=axis, be=be) / (m - 1)
     c[_take(c, 0, axis)] /= 2
     c[_take(c, m - 1, axis)] /= 2
     return c
 
 
-def coeffs2vals2(coeffs: Any, axis: int = 0, xp: Any = np) -> Any:
+def coeffs2vals2(coeffs: Any, axis: int = 0, be: Backend = NUMPY) -> Any:
     """Chebyshev coefficients -> values at ascending second-kind points (DCT-I)."""
+    xp = be.xp
     m = coeffs.shape[axis]
     if m == 1:
         return coeffs.copy()
     c = coeffs.copy()
     c[_take(c, slice(1, m - 1), axis)] /= 2
-    return xp.flip(dct1(c, axis=axis, xp=xp), axis=axis)
+    return xp.flip(dct1(c, axis=axis, be=be), axis=axis)
 
 
-def _scipy_fft(xp: Any) -> Any:
-    if xp is np:
-        import scipy.fft
-
-        return scipy.fft
-    import cupyx.scipy.fft
-
-    return cupyx.scipy.fft
-
-
-def vals2coeffs1(values: Any, axis: int = 0, xp: Any = np) -> Any:
+def vals2coeffs1(values: Any, axis: int = 0, be: Backend = NUMPY) -> Any:
     """Values at ascending first-kind points -> Chebyshev coefficients (DCT-II).
 
-    ``c = dct2(v[::-1]) / m`` with the first coefficient halved; CuPy has this
-    transform (``cupyx.scipy.fft.dct``), so it is the GPU route for fresh samples.
+    ``c = dct2(v[::-1]) / m`` with the first coefficient halved; every backend
+    has this transform natively, so it is the fastest route on the GPU.
     """
+    xp = be.xp
     m = values.shape[axis]
-    c = _scipy_fft(xp).dct(xp.flip(values, axis=axis), type=2, axis=axis) / m
+    c = be.dct(xp.flip(values, axis=axis), type=2, axis=axis) / m
     c[_take(c, 0, axis)] /= 2
     return c
 
 
-def coeffs2vals1(coeffs: Any, axis: int = 0, xp: Any = np) -> Any:
+def coeffs2vals1(coeffs: Any, axis: int = 0, be: Backend = NUMPY) -> Any:
     """Chebyshev coefficients -> values at ascending first-kind points (DCT-III)."""
+    xp = be.xp
     m = coeffs.shape[axis]
     c = coeffs.copy()
     c[_take(c, slice(1, m), axis)] /= 2
-    return xp.flip(_scipy_fft(xp).dct(c, type=3, axis=axis), axis=axis)
+    return xp.flip(be.dct(c, type=3, axis=axis), axis=axis)
 
 
-def chebvander(x: Any, m: int, xp: Any = np) -> Any:
+def chebvander(x: Any, m: int, be: Backend = NUMPY) -> Any:
     """Matrix ``T[n, k] = T_k(x_n)``, ``k < m``, by the three-term recurrence.
 
     Stable for ``|x| <= 1`` (``|T_k| <= 1`` there).
     """
+    xp = be.xp
     x = xp.asarray(x, dtype=float).reshape(-1)
     T = xp.empty((x.shape[0], m))
     T[:, 0] = 1.0
@@ -168,7 +148,7 @@ def chebvander(x: Any, m: int, xp: Any = np) -> Any:
     return T
 
 
-def clenshaw(x: Any, coeffs: Any, xp: Any = np) -> Any:
+def clenshaw(x: Any, coeffs: Any, be: Backend = NUMPY) -> Any:
     """Evaluate the columns of ``coeffs`` (m x r) at the points ``x``: ``T(x) @ coeffs``.
 
     Clenshaw's backward recurrence ``b_k = c_k + 2 x b_{k+1} - b_{k+2}``, all
@@ -182,6 +162,7 @@ def clenshaw(x: Any, coeffs: Any, xp: Any = np) -> Any:
     >>> clenshaw(np.array([0.5]), c)[:, 0]         # 1 + 1 + 3 (2*0.25 - 1)
     array([0.5])
     """
+    xp = be.xp
     x = xp.asarray(x, dtype=float).reshape(-1, 1)
     m = coeffs.shape[0]
     b1 = xp.zeros((x.shape[0], coeffs.shape[1]))
@@ -191,7 +172,7 @@ def clenshaw(x: Any, coeffs: Any, xp: Any = np) -> Any:
     return coeffs[0] + x * b1 - b2
 
 
-def chebder(coeffs: Any, scale: float = 1.0, xp: Any = np) -> Any:
+def chebder(coeffs: Any, scale: float = 1.0, be: Backend = NUMPY) -> Any:
     """Coefficients of the derivative of each column (m x r -> (m-1) x r).
 
     Backward recurrence ``d_{k-1} = d_{k+1} + 2 k c_k`` with ``d_0`` halved, as
@@ -199,6 +180,7 @@ def chebder(coeffs: Any, scale: float = 1.0, xp: Any = np) -> Any:
     (``2/(b-a)`` for the map of ``[a, b]`` onto ``[-1, 1]``). A single
     coefficient (a constant) gives one zero coefficient.
     """
+    xp = be.xp
     m = coeffs.shape[0]
     if m == 1:
         return xp.zeros_like(coeffs)
@@ -209,22 +191,24 @@ def chebder(coeffs: Any, scale: float = 1.0, xp: Any = np) -> Any:
     return d[: m - 1] * scale
 
 
-def integral_weights(m: int, xp: Any = np) -> Any:
+def integral_weights(m: int, be: Backend = NUMPY) -> Any:
     """``w_k = int_{-1}^{1} T_k``: ``2/(1-k^2)`` for even ``k``, 0 for odd ``k``."""
+    xp = be.xp
     k = np.arange(m, dtype=float)
     w = np.where(k % 2 == 0, 2.0 / (1.0 - k**2 + (k % 2)), 0.0)
     return xp.asarray(w)
 
 
-def tail_profile(coeffs: Any, axis: int, xp: Any = np) -> np.ndarray:
+def tail_profile(coeffs: Any, axis: int, be: Backend = NUMPY) -> np.ndarray:
     """Mode-``axis`` coefficient profile: ``a[k] = sum |C[..., k, ...]|`` (host array).
 
     ``a[k]`` bounds the largest value on the box of the part of the expansion
     with degree ``k`` along ``axis`` (``|T_j| <= 1``), so a sum of profile
     entries bounds the error of dropping them.
     """
+    xp = be.xp
     a = xp.abs(xp.moveaxis(coeffs, axis, 0)).reshape(coeffs.shape[axis], -1).sum(axis=1)
-    return np.asarray(a.get() if hasattr(a, "get") else a, dtype=float)
+    return np.asarray(be.to_numpy(a), dtype=float)
 
 
 def extrapolated_tail(profile: np.ndarray) -> float:

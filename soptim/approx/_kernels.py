@@ -4,43 +4,75 @@ Per point ``x``: ``F_l = T(x_l) V_l`` for every axis (Clenshaw on all ``r_l``
 columns of ``V_l`` at once), then the core contracted with ``F_d``, ...,
 ``F_1``; cost ``O(sum m_l r_l + prod r_l)`` per point.
 
-The numba kernel fuses both steps and runs in parallel over blocks of points;
-within a block every inner loop runs over the block's points, so it
-vectorizes (work buffers are allocated once per block). The array-module fallback does
-the same computation in vectorized chunks and is the CuPy path.
+The numba kernel fuses both steps over blocks of points; within a block every
+inner loop runs over the block's points, so it vectorizes (work buffers are
+allocated once per call). It is compiled for one signature only (float64
+C-contiguous arrays, int64 sizes) and releases the GIL, so large evaluations
+run it on slices of the points in a few Python threads instead of a
+``parallel=True`` variant, whose compilation alone takes several seconds.
+Until the kernel is compiled (or in numba's disk cache), small evaluations
+take the vectorized array-module path (also the GPU path): a few times
+slower per point, but without the seconds of a first compilation.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from ..backend import njit, numba_available, prange
-from ._chebyshev import clenshaw
+from ..backend import NUMPY, Backend, announce_compilation, njit
+from ._chebyshev import chebvander
 
 __all__ = ["evaluate_points", "pack_factors"]
 
-_BLOCK = 64  # points per parallel task in the numba kernel (at most)
+_BLOCK = 64  # points per block in the numba kernel (at most)
 _CHUNK_ENTRIES = 1 << 22  # array entries per chunk in the vectorized path
+_HOST_CHUNK = 4096  # host memory: small chunks keep Clenshaw's temporaries in cache
+# work units (points x (sum m_l r_l + prod r_l)) from which compiling the kernel on
+# first use (~2-3 s on a 2-core VM) beats the vectorized path (~1e-9 s per unit)
+_COMPILE_MIN_WORK = 1 << 26
+_THREAD_MIN_POINTS = 1 << 15  # points per thread worth a task of the thread pool
+
+_POOL: ThreadPoolExecutor | None = None
 
 
-@njit(parallel=True, fastmath=True)
+def _threads() -> int:
+    """Worker threads for the kernel: ``NUMBA_NUM_THREADS`` if set, else the usable cores."""
+    env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None or _POOL._max_workers < n:
+        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="soptim-approx")
+    return _POOL
+
+
+@njit(nogil=True, fastmath=True)
 def _evaluate_kernel(t, Vpack, ms, rs, core, out, block):  # pragma: no cover - compiled
-    # Blocks of `block` points per task; every inner loop runs over the points of
-    # the block (contiguous, no reduction) so it vectorizes.
+    # Blocks of `block` points; every inner loop runs over the points of the
+    # block (contiguous, no reduction) so it vectorizes.
     n_pts, d = t.shape
     rmax = Vpack.shape[2]
     nblk = (n_pts + block - 1) // block
     wrows = core.size // rs[d - 1]
-    for blk in prange(nblk):
-        F = np.empty((d, rmax, block))
-        b1 = np.empty((rmax, block))
-        b2 = np.empty((rmax, block))
-        xs = np.empty(block)
-        work = np.empty((wrows, block))
-        acc = np.empty(block)
+    F = np.empty((d, rmax, block))
+    b1 = np.empty((rmax, block))
+    b2 = np.empty((rmax, block))
+    xs = np.empty(block)
+    work = np.empty((wrows, block))
+    acc = np.empty(block)
+    for blk in range(nblk):
         start = blk * block
         nb = min(n_pts, start + block) - start
         # F_l[q, p] = sum_k V_l[k, q] T_k(x_p): Clenshaw on all columns at once
@@ -97,39 +129,80 @@ def pack_factors(factors: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray,
     return Vpack, ms, rs
 
 
-def _evaluate_chunked(t: Any, core: Any, factors: Sequence[Any], xp: Any) -> Any:
+def _evaluate_chunked(t: Any, core: Any, factors: Sequence[Any], be: Backend) -> Any:
+    xp = be.xp
     n_pts, d = t.shape
     ranks = core.shape
     width = max(int(np.prod(ranks[1:], dtype=np.int64)) if d > 1 else 1,
                 max(U.shape[0] for U in factors))
     chunk = max(1, _CHUNK_ENTRIES // width)
-    if xp is np:  # on the host, small chunks keep Clenshaw's temporaries in cache
-        chunk = min(chunk, 4096)
+    if be.on_host:  # a device wants large launches; host memory wants cache-sized chunks
+        chunk = min(chunk, _HOST_CHUNK)
     out = xp.empty(n_pts)
     for start in range(0, n_pts, chunk):
         tc = t[start:start + chunk]
+        # F_l = T(x_l) V_l as one matrix product: the recurrence runs on the points
+        # only (|T_k| <= 1 on the box keeps it stable), not on all r_l columns
         # W[n, ...] = core x_1 F_1[n]: contract axis by axis, keeping the point index first
-        W = clenshaw(tc[:, 0], factors[0], xp) @ core.reshape(ranks[0], -1)
+        W = (chebvander(tc[:, 0], factors[0].shape[0], be) @ factors[0]) \
+            @ core.reshape(ranks[0], -1)
         for l in range(1, d):
-            F = clenshaw(tc[:, l], factors[l], xp)
-            W = xp.matmul(F[:, None, :], W.reshape(W.shape[0], ranks[l], -1))[:, 0, :]
+            F = chebvander(tc[:, l], factors[l].shape[0], be) @ factors[l]
+            W = xp.einsum("nr,nrk->nk", F, W.reshape(W.shape[0], ranks[l], -1))
         out[start:start + chunk] = W[:, 0]
     return out
 
 
-def evaluate_points(t: Any, core: Any, factors: Sequence[Any], xp: Any = np) -> Any:
+def _evaluate_numba(t: np.ndarray, core: np.ndarray, factors: Sequence[np.ndarray]) -> np.ndarray:
+    """The fused kernel on float64 C-contiguous data (its one signature), threaded when large."""
+    Vpack, ms, rs = pack_factors(factors)
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    flat = np.ascontiguousarray(core, dtype=np.float64).reshape(-1)
+    n_pts = t.shape[0]
+    out = np.empty(n_pts)
+    # keep the work array (rows x block) near 2^18 entries
+    rows = max(1, int(np.prod(core.shape[:-1], dtype=np.int64)))
+    block = int(max(4, min(_BLOCK, (1 << 18) // rows)))
+    announce_compilation("soptim.approx", _evaluate_kernel)
+    tasks = min(_threads(), n_pts // _THREAD_MIN_POINTS)
+    if tasks <= 1:
+        _evaluate_kernel(t, Vpack, ms, rs, flat, out, block)
+        return out
+    # the kernel releases the GIL: slices of the points run concurrently
+    bounds = np.linspace(0, n_pts, tasks + 1).astype(np.int64)
+    jobs = [_pool(tasks).submit(_evaluate_kernel, t[lo:hi], Vpack, ms, rs, flat, out[lo:hi],
+                                block)
+            for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for job in jobs:
+        job.result()
+    return out
+
+
+def _kernel_ready() -> bool:
+    """Whether the kernel is compiled in this process or has numba's disk cache (cheap to load)."""
+    if _evaluate_kernel.signatures:
+        return True
+    try:
+        return os.path.exists(_evaluate_kernel._cache._cache_file._index_path)
+    except AttributeError:  # another numba cache layout: assume it must compile
+        return False
+
+
+def evaluation_work(n_pts: int, core: Any, factors: Sequence[Any]) -> int:
+    """Work units of evaluating at ``n_pts`` points: ``n_pts (sum m_l r_l + prod r_l)``."""
+    per_point = sum(int(U.shape[0]) * int(U.shape[1]) for U in factors) + int(core.size)
+    return int(n_pts) * per_point
+
+
+def evaluate_points(t: Any, core: Any, factors: Sequence[Any], be: Backend = NUMPY) -> Any:
     """Values of ``sum core[i] prod_l (T(t[:, l]) V_l)[:, i_l]`` at ``t`` (N x d, in [-1,1]^d).
 
-    Uses the parallel numba kernel for NumPy input when numba is available,
-    otherwise the vectorized array-module path.
+    The fused numba kernel runs when ``be.use_numba`` and either it is ready
+    (compiled or in numba's disk cache) or the evaluation is large enough to
+    be worth compiling it (``_COMPILE_MIN_WORK``); otherwise the vectorized
+    array-module path runs (the only one on the GPU).
     """
-    if xp is np and numba_available():
-        Vpack, ms, rs = pack_factors(factors)
-        out = np.empty(t.shape[0])
-        # keep the per-task work array (rows x block) near 2^18 entries
-        rows = max(1, int(np.prod(core.shape[:-1], dtype=np.int64)))
-        block = int(max(4, min(_BLOCK, (1 << 18) // rows)))
-        _evaluate_kernel(np.ascontiguousarray(t, dtype=np.float64), Vpack, ms, rs,
-                         np.ascontiguousarray(core, dtype=np.float64).reshape(-1), out, block)
-        return out
-    return _evaluate_chunked(t, core, factors, xp)
+    if be.use_numba and (_kernel_ready()
+                         or evaluation_work(t.shape[0], core, factors) >= _COMPILE_MIN_WORK):
+        return _evaluate_numba(t, core, factors)
+    return _evaluate_chunked(t, core, factors, be)

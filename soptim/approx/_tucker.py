@@ -1,6 +1,7 @@
 """Tucker tensors and their truncation: HOSVD (eps rule), HOOI, reduced HOSVD.
 
-All functions take the array module ``xp`` (NumPy or CuPy).
+All functions take the :class:`~soptim.backend.Backend` ``be`` of their arrays
+(NumPy by default).
 
 References
 ----------
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_backend, to_numpy
+from ..backend import NUMPY, Backend, get_backend, to_numpy
 
 __all__ = [
     "TuckerTensor",
@@ -36,22 +37,24 @@ __all__ = [
 ]
 
 
-def mode_product(tensor: Any, matrix: Any, axis: int, xp: Any = np) -> Any:
+def mode_product(tensor: Any, matrix: Any, axis: int, be: Backend = NUMPY) -> Any:
     """``tensor x_axis matrix``: contract ``tensor``'s ``axis`` with ``matrix``'s columns."""
+    xp = be.xp
     out = xp.tensordot(matrix, tensor, axes=(1, axis))
     return xp.moveaxis(out, 0, axis)
 
 
-def tucker_full(core: Any, factors: Sequence[Any], xp: Any = np) -> Any:
+def tucker_full(core: Any, factors: Sequence[Any], be: Backend = NUMPY) -> Any:
     """The full tensor ``core x_1 U_1 ... x_d U_d``."""
     out = core
     for l, U in enumerate(factors):
-        out = mode_product(out, U, l, xp)
+        out = mode_product(out, U, l, be)
     return out
 
 
-def unfold(tensor: Any, axis: int, xp: Any = np) -> Any:
+def unfold(tensor: Any, axis: int, be: Backend = NUMPY) -> Any:
     """Mode-``axis`` unfolding: a matrix with ``tensor.shape[axis]`` rows."""
+    xp = be.xp
     return xp.moveaxis(tensor, axis, 0).reshape(tensor.shape[axis], -1)
 
 
@@ -108,7 +111,7 @@ class TuckerTensor:
 
     def full(self) -> Any:
         """The full tensor (an array of shape ``self.shape``)."""
-        return tucker_full(self.core, self.factors, get_backend(self.core).xp)
+        return tucker_full(self.core, self.factors, get_backend(self.core))
 
     def __repr__(self) -> str:
         return f"TuckerTensor(shape={self.shape}, ranks={self.ranks})"
@@ -121,12 +124,13 @@ def eps_rank(s: np.ndarray, threshold: float) -> int:
     return int(ok[0]) + 1 if ok.size else len(s)
 
 
-def _left_singular(matrix: Any, xp: Any) -> tuple[Any, np.ndarray]:
+def _left_singular(matrix: Any, be: Backend) -> tuple[Any, np.ndarray]:
     """Left singular vectors and singular values of a (typically wide) matrix.
 
     A wide unfolding ``A`` (m x M, M >> m) is first reduced by a QR of ``A^T``
     (``A = R^T Q^T``, backward stable), so the SVD acts on the m x m ``R^T``.
     """
+    xp = be.xp
     if matrix.shape[1] > 2 * matrix.shape[0]:
         matrix = xp.linalg.qr(matrix.T, mode="r").T
     U, s, _ = xp.linalg.svd(matrix, full_matrices=False)
@@ -137,7 +141,7 @@ def hosvd(
     tensor: Any,
     eps: float | None = None,
     ranks: Sequence[int] | None = None,
-    xp: Any = np,
+    be: Backend = NUMPY,
 ) -> tuple[Any, list[Any], list[np.ndarray]]:
     """Truncated HOSVD with the eps rule or fixed ranks.
 
@@ -155,19 +159,20 @@ def hosvd(
     singular_values : list of ndarray
         The singular values of each unfolding (host arrays).
     """
+    xp = be.xp
     d = tensor.ndim
     norm = float(xp.linalg.norm(tensor.reshape(-1)))
     threshold = 0.0 if eps is None else eps * norm / np.sqrt(d)
     factors, svals = [], []
     for l in range(d):
-        U, s = _left_singular(unfold(tensor, l, xp), xp)
+        U, s = _left_singular(unfold(tensor, l, be), be)
         r = int(ranks[l]) if ranks is not None else eps_rank(s, threshold)
         r = max(1, min(r, U.shape[1]))
         factors.append(U[:, :r])
         svals.append(s)
     core = tensor
     for l, V in enumerate(factors):
-        core = mode_product(core, V.T, l, xp)
+        core = mode_product(core, V.T, l, be)
     return core, factors, svals
 
 
@@ -177,7 +182,7 @@ def hooi(
     *,
     max_sweeps: int = 10,
     rtol: float = 1e-6,
-    xp: Any = np,
+    be: Backend = NUMPY,
 ) -> tuple[Any, list[Any], int]:
     """Higher-order orthogonal iteration (ALS) at the ranks of ``factors``.
 
@@ -191,10 +196,11 @@ def hooi(
     -------
     core, factors, sweeps
     """
+    xp = be.xp
     d = tensor.ndim
     factors = list(factors)
     norm2 = float(xp.linalg.norm(tensor.reshape(-1))) ** 2
-    core = tucker_full(tensor, [V.T for V in factors], xp)
+    core = tucker_full(tensor, [V.T for V in factors], be)
     core2 = float(xp.linalg.norm(core.reshape(-1))) ** 2
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):  # noqa: B007 - the count is returned
@@ -202,10 +208,10 @@ def hooi(
             Y = tensor
             for k in range(d):
                 if k != l:
-                    Y = mode_product(Y, factors[k].T, k, xp)
-            U, _ = _left_singular(unfold(Y, l, xp), xp)
+                    Y = mode_product(Y, factors[k].T, k, be)
+            U, _ = _left_singular(unfold(Y, l, be), be)
             factors[l] = U[:, : factors[l].shape[1]]
-        core = tucker_full(tensor, [V.T for V in factors], xp)
+        core = tucker_full(tensor, [V.T for V in factors], be)
         new2 = float(xp.linalg.norm(core.reshape(-1))) ** 2
         gain = new2 - core2
         core2 = new2
@@ -214,8 +220,9 @@ def hooi(
     return core, factors, sweeps
 
 
-def cp_norm(weights: Any, factors: Sequence[Any], xp: Any = np) -> float:
+def cp_norm(weights: Any, factors: Sequence[Any], be: Backend = NUMPY) -> float:
     """Frobenius norm of ``sum_k w_k u_k^(1) o ... o u_k^(d)`` from Gram matrices."""
+    xp = be.xp
     G = xp.ones((weights.shape[0], weights.shape[0]))
     for U in factors:
         G = G * (U.T @ U)
@@ -223,8 +230,9 @@ def cp_norm(weights: Any, factors: Sequence[Any], xp: Any = np) -> float:
     return float(np.sqrt(max(val, 0.0)))
 
 
-def _cp_core(weights: Any, projected: Sequence[Any], xp: Any) -> Any:
+def _cp_core(weights: Any, projected: Sequence[Any], be: Backend) -> Any:
     """Dense ``sum_k w_k p_k^(1) o ... o p_k^(d)`` for small projected factors."""
+    xp = be.xp
     d = len(projected)
     letters = string.ascii_letters[: d + 1]
     k = letters[d]
@@ -236,7 +244,7 @@ def rhosvd(
     weights: Any,
     factors: Sequence[Any],
     eps: float,
-    xp: Any = np,
+    be: Backend = NUMPY,
 ) -> tuple[Any, list[Any], float]:
     """Reduced HOSVD of canonical input, never forming the full tensor.
 
@@ -254,6 +262,7 @@ def rhosvd(
     core, factors, norm
         ``norm`` is ``||C||_F``.
     """
+    xp = be.xp
     d = len(factors)
     w = xp.asarray(weights, dtype=float).copy()
     normalized = []
@@ -262,32 +271,34 @@ def rhosvd(
         safe = xp.where(cn > 0, cn, 1.0)
         normalized.append(U / safe)
         w = w * cn
-    norm = cp_norm(w, normalized, xp)
+    norm = cp_norm(w, normalized, be)
     if norm == 0.0:
         return (xp.zeros((1,) * d), [xp.eye(U.shape[0], 1) for U in factors], 0.0)
     wnorm = float(xp.linalg.norm(w))
     stage = 0.5 * eps * norm / (d * wnorm)
     Q = []
     for U in normalized:
-        Ul, s = _left_singular(U, xp)
+        Ul, s = _left_singular(U, be)
         Q.append(Ul[:, : eps_rank(s, stage)])
-    core = _cp_core(w, [Ql.T @ U for Ql, U in zip(Q, normalized)], xp)
+    core = _cp_core(w, [Ql.T @ U for Ql, U in zip(Q, normalized)], be)
     small, V, _ = hosvd(core, eps=0.5 * eps * norm / max(float(xp.linalg.norm(core)), 1e-300),
-                        xp=xp)
+                        be=be)
     return small, [Ql @ Vl for Ql, Vl in zip(Q, V)], norm
 
 
-def recompress(core: Any, factors: Sequence[Any], eps: float, xp: Any = np) -> tuple[Any, list]:
+def recompress(core: Any, factors: Sequence[Any], eps: float,
+               be: Backend = NUMPY) -> tuple[Any, list]:
     """Re-orthonormalize non-orthonormal Tucker factors and truncate with the eps rule.
 
     QR of each factor (``U_l = Q_l R_l``), ``R_l`` absorbed into the core, then
     :func:`hosvd` of the small core: the result has orthonormal factors and
     ``||T - T_r||_F <= eps ||T||_F``.
     """
+    xp = be.xp
     Qs = []
     for l, U in enumerate(factors):
         Q, R = xp.linalg.qr(U)
         Qs.append(Q)
-        core = mode_product(core, R, l, xp)
-    small, V, _ = hosvd(core, eps=eps, xp=xp)
+        core = mode_product(core, R, l, be)
+    small, V, _ = hosvd(core, eps=eps, be=be)
     return small, [Q @ Vl for Q, Vl in zip(Qs, V)]
