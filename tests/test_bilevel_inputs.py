@@ -217,19 +217,15 @@ def test_all_derivatives_by_finite_differences_solve_the_coupled_problem():
 
 
 # -- host-only paths: chosen by the backend's capabilities ---------------------------------------
-class _DeviceLikeNumpy(Backend):
-    """The NumPy backend reporting itself as a device backend: ``on_host`` is False and
-    ``require_host`` raises, exactly as for CuPy, while the arrays stay NumPy ones."""
-
-    @property
-    def is_gpu(self) -> bool:
-        return True
-
-
 @pytest.fixture
 def device_like(monkeypatch):
-    be = _DeviceLikeNumpy("numpy", np, scipy)
+    """A backend with the device backend's identity (so ``on_host`` is False and
+    ``require_host`` raises, by the real methods) but NumPy's arrays, so that the
+    host-only paths can be checked without a GPU."""
+    be = Backend("cupy", np, scipy)
     assert not be.on_host
+    with pytest.raises(TypeError, match="host only"):
+        be.require_host("this")
     monkeypatch.setattr(problem, "get_backend", lambda *arrays: be)
     return be
 
