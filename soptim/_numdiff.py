@@ -123,7 +123,8 @@ def approx_jacobian(fun: Callable, x: Any, *, method: str = "3-point",
     for i in range(x.shape[0]):
         xi = x[i]
         e[i] = xi + h[i]
-        fp = xp.asarray(fun(e)).reshape(-1)
+        # a copy: fun may return (a view of) its argument, which the next step changes
+        fp = xp.array(fun(e), copy=True).reshape(-1)
         if method == "3-point":
             e[i] = xi - h[i]
             fm = xp.asarray(fun(e)).reshape(-1)
