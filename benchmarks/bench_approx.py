@@ -9,10 +9,18 @@
     (chebval3d builds (m, m, N) intermediates, so it is run in chunks and on
     2 * 10^4 points; compare the ``track_*_points_per_second`` numbers).
 
+(3) First use: a fresh process with an empty numba cache (``NUMBA_CACHE_DIR``
+    a new temporary folder) that fits erf(5r)/r and evaluates it at 10^3
+    points (no compilation: the vectorized path) or 10^6 points (the kernel
+    is compiled once, one signature). asv's ``timeraw_`` benchmarks time the
+    whole process, imports included.
+
 ``python -m benchmarks.bench_approx`` (from the repository root) measures both
 sides once and prints the ratios.
 """
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -143,6 +151,49 @@ class EvaluationThroughput:
         return self.Q.shape[0] / (time.perf_counter() - t)
 
 
+# run by a fresh interpreter: the empty numba cache must be set before soptim imports
+_FIRST_USE = """
+import atexit, os, shutil, tempfile, time
+cache = tempfile.mkdtemp(prefix="soptim-bench-numba-")
+atexit.register(shutil.rmtree, cache, ignore_errors=True)
+os.environ["NUMBA_CACHE_DIR"] = cache
+import numpy as np
+from soptim.approx import ChebTucker
+from soptim.approx._examples import erf_over_r
+P = np.random.default_rng(0).uniform(-1.0, 1.0, ({n}, 3))
+t = time.perf_counter()
+ct = ChebTucker.fit(erf_over_r(5.0), [(-1.0, 1.0)] * 3, tol=1e-6)
+ct.evaluate(P)
+print(time.perf_counter() - t)
+"""
+
+
+def timeraw_first_use_fit_evaluate_1e3():
+    """Fresh process, empty numba cache: fit + evaluate at 10^3 points (nothing compiles)."""
+    return _FIRST_USE.format(n=1000)
+
+
+timeraw_first_use_fit_evaluate_1e3.timeout = 120
+
+
+def timeraw_first_use_fit_evaluate_1e6():
+    """Fresh process, empty numba cache: fit + evaluate at 10^6 points (the kernel compiles)."""
+    return _FIRST_USE.format(n=10**6)
+
+
+timeraw_first_use_fit_evaluate_1e6.timeout = 300
+
+
+def first_use_seconds(n, repeat=3):
+    """Best of ``repeat`` fresh processes: seconds of fit + evaluate at ``n`` points."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", _FIRST_USE.format(n=n)], check=True,
+                             capture_output=True, text=True).stdout
+        runs.append(float(out.split()[-1]))
+    return min(runs)
+
+
 def _chebval3d_chunked(P, C, chunk=2000):
     from numpy.polynomial.chebyshev import chebval3d
 
@@ -198,6 +249,9 @@ def main():  # pragma: no cover - manual measurement
     print(f"evaluation (degrees {bench.ct.degrees}, ranks {bench.ct.ranks}): soptim "
           f"{pps_ct:.3g} pts/s (10^6 points), chebval3d {pps_cv:.3g} pts/s "
           f"(2*10^4 points, chunked) -> ratio {pps_ct / pps_cv:.0f}x")
+    for n in (10**3, 10**6):
+        print(f"first use (empty numba cache, fresh process): fit + evaluate at {n:.0e} "
+              f"points {first_use_seconds(n):.2f} s (best of 3, imports excluded)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -355,7 +355,7 @@ def test_numba_and_numpy_paths_agree(monkeypatch):
     ct = ChebTucker.fit(erf_over_r(3.0, (0.1, 0.0, 0.0)), CUBE, tol=1e-6)
     # enough points for two threads of the kernel (on any machine)
     P = random_points(CUBE, 2 * _kernels._THREAD_MIN_POINTS + 7)
-    monkeypatch.setattr(_kernels, "_COMPILE_MIN_WORK", 0)  # numba even before its disk cache
+    monkeypatch.setattr(_kernels, "_kernel_min_work", lambda: 0)  # numba even before its cache
     monkeypatch.setattr(_kernels, "_threads", lambda: 2)
     numba_calls = _spy(monkeypatch, _kernels, "_evaluate_numba")
     fast = ct.evaluate(P)  # two slices, one per thread
@@ -382,14 +382,14 @@ def test_small_first_evaluation_does_not_compile(monkeypatch):
     # vectorized path instead of paying the compilation; a large one compiles
     from soptim.approx import _kernels
 
-    monkeypatch.setattr(_kernels, "_kernel_ready", lambda: False)
+    monkeypatch.setattr(_kernels, "_kernel_min_work", lambda: _kernels._COMPILE_MIN_WORK)
     kernel_calls = _spy(monkeypatch, _kernels, "_evaluate_numba")
     twin_calls = _spy(monkeypatch, _kernels, "_evaluate_chunked")
     ct = ChebTucker.fit(gauss10, CUBE, tol=1e-10)
     P = random_points(CUBE, 1000)
     small = ct.evaluate(P)
     assert len(twin_calls) == 1 and not kernel_calls
-    monkeypatch.setattr(_kernels, "_COMPILE_MIN_WORK", 1)
+    monkeypatch.setattr(_kernels, "_kernel_min_work", lambda: 1)
     large = ct.evaluate(P)
     assert len(kernel_calls) == 1 and len(twin_calls) == 1
     np.testing.assert_allclose(small, large, atol=1e-13)

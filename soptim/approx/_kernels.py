@@ -10,9 +10,10 @@ allocated once per call). It is compiled for one signature only (float64
 C-contiguous arrays, int64 sizes) and releases the GIL, so large evaluations
 run it on slices of the points in a few Python threads instead of a
 ``parallel=True`` variant, whose compilation alone takes several seconds.
-Until the kernel is compiled (or in numba's disk cache), small evaluations
-take the vectorized array-module path (also the GPU path): a few times
-slower per point, but without the seconds of a first compilation.
+Until the kernel is compiled in the process, small evaluations take the
+vectorized array-module path (also the GPU path): a few times slower per
+point, but without the seconds of a first compilation (or the fraction of a
+second of loading it from numba's disk cache).
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ __all__ = ["evaluate_points", "pack_factors"]
 _BLOCK = 64  # points per block in the numba kernel (at most)
 _CHUNK_ENTRIES = 1 << 22  # array entries per chunk in the vectorized path
 _HOST_CHUNK = 4096  # host memory: small chunks keep Clenshaw's temporaries in cache
-# work units (points x (sum m_l r_l + prod r_l)) from which compiling the kernel on
-# first use (~2-3 s on a 2-core VM) beats the vectorized path (~1e-9 s per unit)
+# Work units (points x (sum m_l r_l + prod r_l)) from which making the kernel ready
+# beats the vectorized path (~1e-9 s per unit): compiling it takes ~2-3 s on a 2-core
+# VM, loading it from numba's disk cache ~0.3-0.6 s (LLVM start-up included).
 _COMPILE_MIN_WORK = 1 << 26
+_LOAD_MIN_WORK = 1 << 23
 _THREAD_MIN_POINTS = 1 << 15  # points per thread worth a task of the thread pool
 
 _POOL: ThreadPoolExecutor | None = None
@@ -178,14 +181,15 @@ def _evaluate_numba(t: np.ndarray, core: np.ndarray, factors: Sequence[np.ndarra
     return out
 
 
-def _kernel_ready() -> bool:
-    """Whether the kernel is compiled in this process or has numba's disk cache (cheap to load)."""
-    if _evaluate_kernel.signatures:
-        return True
+def _kernel_min_work() -> int:
+    """Smallest evaluation worth using the kernel: 0 once compiled in this process."""
+    if getattr(_evaluate_kernel, "signatures", None):
+        return 0
     try:
-        return os.path.exists(_evaluate_kernel._cache._cache_file._index_path)
+        cached = os.path.exists(_evaluate_kernel._cache._cache_file._index_path)
     except AttributeError:  # another numba cache layout: assume it must compile
-        return False
+        cached = False
+    return _LOAD_MIN_WORK if cached else _COMPILE_MIN_WORK
 
 
 def evaluation_work(n_pts: int, core: Any, factors: Sequence[Any]) -> int:
@@ -197,12 +201,12 @@ def evaluation_work(n_pts: int, core: Any, factors: Sequence[Any]) -> int:
 def evaluate_points(t: Any, core: Any, factors: Sequence[Any], be: Backend = NUMPY) -> Any:
     """Values of ``sum core[i] prod_l (T(t[:, l]) V_l)[:, i_l]`` at ``t`` (N x d, in [-1,1]^d).
 
-    The fused numba kernel runs when ``be.use_numba`` and either it is ready
-    (compiled or in numba's disk cache) or the evaluation is large enough to
-    be worth compiling it (``_COMPILE_MIN_WORK``); otherwise the vectorized
-    array-module path runs (the only one on the GPU).
+    The fused numba kernel runs when ``be.use_numba`` and either it is
+    compiled in this process or the evaluation is large enough to be worth
+    loading it from numba's disk cache (``_LOAD_MIN_WORK``) or compiling it
+    (``_COMPILE_MIN_WORK``); otherwise the vectorized array-module path runs
+    (the only one on the GPU).
     """
-    if be.use_numba and (_kernel_ready()
-                         or evaluation_work(t.shape[0], core, factors) >= _COMPILE_MIN_WORK):
+    if be.use_numba and evaluation_work(t.shape[0], core, factors) >= _kernel_min_work():
         return _evaluate_numba(t, core, factors)
     return _evaluate_chunked(t, core, factors, be)
