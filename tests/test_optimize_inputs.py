@@ -296,3 +296,17 @@ def test_cupy_dense_curvature_matches_numpy(cp):
     assert host.bandwidth == 1 and dev.bandwidth == -1  # band LAPACK on the host only
     np.testing.assert_allclose(dev.solve(cp.asarray(rhs), 0.5).get(), host.solve(rhs, 0.5),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("con, match", [
+    ({"type": "eq", "fun": lambda x: np.array([x[0] + x[1] - 1.0 + 0j])},
+     "constraint 0: fun must be real"),
+    ({"type": "eq", "fun": lambda x: x[0] + x[1] - 1.0,
+      "jac": lambda x: np.array([[1.0 + 0j, 1.0]])}, "constraint 0: jac must be real"),
+])
+def test_complex_constraint_values_are_type_errors(con, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(TypeError, match=match):
+            soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm",
+                            constraints=con)

@@ -23,6 +23,7 @@ from scipy.optimize import LinearConstraint, NonlinearConstraint
 from scipy.sparse.linalg import LinearOperator
 
 from .._numdiff import approx_hessp, approx_jacobian
+from .._validation import check_callable, reject_complex
 from ..backend import get_backend, to_numpy
 
 __all__ = ["EqualityConstraints", "INEQUALITY_MESSAGE"]
@@ -138,9 +139,7 @@ class EqualityConstraints:
             if unknown:
                 raise ValueError(f"constraint {k}: unknown keys {sorted(unknown)}")
             fun = con.get("fun")
-            if not callable(fun):
-                raise TypeError(f"constraint {k}: 'fun' must be callable, got "
-                                f"{type(fun).__name__}")
+            check_callable(f"constraint {k}: 'fun'", fun)
             jac = con.get("jac")
             if jac is not None and not callable(jac) and jac not in _FD_STRINGS:
                 raise TypeError(f"constraint {k}: 'jac' must be callable or None, got "
@@ -163,8 +162,7 @@ class EqualityConstraints:
             part.m = A.shape[0]
             return part
         if isinstance(con, NonlinearConstraint):
-            if not callable(con.fun):
-                raise TypeError(f"constraint {k}: NonlinearConstraint fun must be callable")
+            check_callable(f"constraint {k}: NonlinearConstraint fun", con.fun)
             jac, hess = con.jac, con.hess
             if not (callable(jac) or jac in _FD_STRINGS or jac is None):
                 raise TypeError(f"constraint {k}: NonlinearConstraint jac must be callable or "
@@ -208,6 +206,7 @@ class EqualityConstraints:
     def _raw_fun(self, part: _Part, x) -> Any:
         self.nfev += 1
         out = part._fun(x, *part.args)
+        reject_complex(f"{part}: fun", out)
         c = self.xp.asarray(out, dtype=x.dtype)
         if c.ndim == 0:
             c = c.reshape(1)
@@ -229,6 +228,7 @@ class EqualityConstraints:
         if part._jac is not None:
             self.njev += 1
             J = part._jac(x, *part.args)
+            reject_complex(f"{part}: jac", J)
             if isinstance(J, LinearOperator):
                 raise TypeError(f"{part}: jac must return a dense or sparse matrix, not a "
                                 "LinearOperator")

@@ -221,7 +221,9 @@ def _minimize_gns(
         options; a curvature callable returning a wrong shape; bad option
         values.
     TypeError
-        A curvature option that is not callable.
+        A curvature option that is not callable; complex ``x0``, or complex
+        values from ``fun``, ``jac``, ``hess``, ``hessp`` or a curvature
+        callable (the imaginary part would be dropped silently).
 
     Notes
     -----
@@ -277,7 +279,16 @@ def _minimize_gns(
 
     *Non-finite values.* A trial point where ``f`` or the gradient is NaN or
     inf is rejected like any other trial (the step was too long); NaN/inf in
-    the curvature model or in the step stops the run with status 3.
+    the curvature model (``hess``, a ``hessp`` product, a Gauss--Newton or
+    Fisher matrix) or in the step stops the run with status 3, a message and
+    an ``OptimizeWarning``. An exception raised by the user's ``hess`` or
+    ``hessp`` itself is not caught: it propagates unchanged.
+
+    *Finite differences.* Without ``jac``, gradients are central differences
+    (``'2-point'``: forward) with scipy's steps (:mod:`soptim._numdiff`); the
+    ``'fd'`` curvature is forward differences of the gradient along each
+    direction. Every call of ``fun`` is counted in ``nfev``, of ``jac`` in
+    ``njev``.
 
     References
     ----------
