@@ -239,9 +239,12 @@ def test_unknown_option_warns():
 
 # ---------------------------------------------------------------- numba vs numpy
 def test_numpy_fallback_gives_the_same_result(monkeypatch):
+    from soptim.ot import _kernels as K
+
     a, b, M = _problem(60, 45, seed=12)
     reg = 0.005
     fast = solve(a, b, M, reg, tol=1e-11)
+    assert K._nb_softmin.signatures and K._nb_newton_direction.signatures
     monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
     slow = solve(a, b, M, reg, tol=1e-11)
     assert fast.success and slow.success
@@ -270,6 +273,9 @@ def test_numba_kernels_agree_with_numpy(monkeypatch):
         return fnew, r, c, tot, np.asarray(counts), P, Ps.nnz, df, dg
 
     fast = run()
+    # the numba kernels really ran (serial variants at this size)
+    for kernel in (K._nb_softmin, K._nb_plan, K._nb_select, K._nb_newton_direction):
+        assert kernel.signatures
     monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
     assert not get_backend(M).use_numba
     slow = run()
@@ -331,15 +337,46 @@ def test_parallel_hessian_products_give_the_same_direction(monkeypatch):
 
 # ---------------------------------------------------------------- GPU
 @pytest.mark.gpu
-def test_cupy_arrays_in_cupy_arrays_out():
-    cp = pytest.importorskip("cupy")
-    from soptim.backend import cupy_available
-
-    if not cupy_available():
-        pytest.skip("no CUDA device")
+def test_cupy_arrays_in_cupy_arrays_out(cp):
     a, b, M = _problem(40, 30, seed=14)
     res = solve(cp.asarray(a), cp.asarray(b), cp.asarray(M), 0.01, tol=1e-10)
     ref = solve(a, b, M, 0.01, tol=1e-10)
     assert isinstance(res.plan, cp.ndarray) and isinstance(res.potentials[0], cp.ndarray)
     assert res.success
     np.testing.assert_allclose(cp.asnumpy(res.plan), ref.plan, atol=1e-10)
+
+
+def test_parallel_kernel_variants_agree_with_serial(monkeypatch):
+    from soptim.backend import get_backend
+    from soptim.ot import _kernels as K
+
+    a, b, M = _problem(70, 50, seed=19)
+    rng = np.random.default_rng(1)
+    f, g = 0.01 * rng.standard_normal(70), 0.01 * rng.standard_normal(50)
+    be = get_backend(M)
+    window = K.hist_window(a, b)
+
+    def run():
+        X = np.empty_like(M)
+        fnew = K.row_softmin_update(M, g, np.log(a), 0.02, be, X)
+        r, c, tot, counts = K.plan_marginals(M, f, g, 0.02, be, X, window)
+        P = X.copy()
+        Ps = K.select_entries(P, np.quantile(P, 0.7), be, nnz_hint=P.size // 3)
+        Pt = K.select_entries(P, np.quantile(P, 0.7), be)
+        return (fnew, r, c, tot, counts, P, K.transpose(M, be), Ps.indptr, Ps.indices,
+                Ps.data, Ps.tindptr, Ps.tindices, Ps.tdata, Pt.indices, Pt.tdata)
+
+    serial = run()
+    monkeypatch.setattr(K, "PARALLEL_MIN_SIZE", 0)  # the path of >= 2^18 plan entries
+    assert K.use_parallel(be, M.size)
+    parallel = run()
+    for kernel in (K._nb_softmin_par, K._nb_plan_par, K._nb_transpose_dense,
+                   K._nb_select_onepass, K._nb_select_count, K._nb_transpose):
+        assert kernel.signatures
+    for x, y in zip(serial, parallel):
+        np.testing.assert_allclose(y, x, rtol=1e-13, atol=1e-300)
+    # and a whole solve on the parallel path
+    res_p = solve(a, b, M, 0.01, tol=1e-11)
+    monkeypatch.setattr(K, "PARALLEL_MIN_SIZE", 1 << 18)
+    res_s = solve(a, b, M, 0.01, tol=1e-11)
+    np.testing.assert_allclose(res_p.plan, res_s.plan, atol=1e-12)

@@ -17,11 +17,9 @@ meaningless: such entries are below ``1e-304``).
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-from ..backend import HAS_NUMBA, njit, prange
+from ..backend import announce_compilation, njit, prange
 
 __all__ = [
     "LOG_FLOOR",
@@ -30,7 +28,8 @@ __all__ = [
     "plan_marginals",
     "select_entries",
     "newton_direction",
-    "kernel_threads",
+    "use_parallel",
+    "announce",
 ]
 
 #: Log-values below this are floored (exp(-700) ~ 1e-304 is the smallest normal scale we keep).
@@ -43,40 +42,56 @@ HIST_SPAN = 64.0
 HIST_SAMPLE = 1 << 18
 
 
-#: Below this many plan entries the kernels run on one thread: a parallel launch costs more
-#: than the work (and waits for a descheduled worker on a busy machine).
+#: From this many plan entries the dense kernels run their parallel variants; below, the
+#: serial ones (a parallel launch costs more than the work, and the parallel variants,
+#: compiled only when first used, take seconds to compile).
 PARALLEL_MIN_SIZE = 1 << 18
 #: Kept entries from which the CG's sparse products run in parallel.
 PARALLEL_MIN_NNZ = 1 << 20
 
 
-@contextlib.contextmanager
-def kernel_threads(size: int):
-    """Run numba kernels single-threaded inside this block when ``size`` is small."""
-    if not HAS_NUMBA or size >= PARALLEL_MIN_SIZE:
-        yield
-        return
-    import numba
+def use_parallel(be, size: int) -> bool:
+    """Whether the parallel numba variants run for an operation on ``size`` entries."""
+    return be.use_numba and size >= PARALLEL_MIN_SIZE
 
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+
+def kernels_for(be, size: int, newton: bool) -> tuple:
+    """The numba kernels a solve of ``size`` plan entries calls (for the compile notice)."""
+    if not be.use_numba:
+        return ()
+    if size >= PARALLEL_MIN_SIZE:
+        dense = (_nb_softmin_par, _nb_plan_par, _nb_transpose_dense)
+        sparse = (_nb_select_onepass, _nb_select_count, _nb_transpose, _nb_newton_direction)
+        if size >= PARALLEL_MIN_NNZ:
+            sparse += (_nb_spmv_par,)
+    else:
+        dense = (_nb_softmin, _nb_plan)
+        sparse = (_nb_select, _nb_newton_direction)
+    return dense + sparse if newton else dense
+
+
+def announce(be, size: int, newton: bool) -> None:
+    """Print the one-line notice when a solve is about to compile its numba kernels."""
+    kernels = kernels_for(be, size, newton)
+    if kernels:
+        announce_compilation("soptim.ot", *kernels)
 
 
 def _n_chunks(n: int) -> int:
-    if HAS_NUMBA:
-        import numba
+    """Row chunks of a parallel kernel: one per numba thread."""
+    import numba  # only reached on the numba path
 
-        return max(1, min(int(numba.get_num_threads()), n))
-    return 1
+    return max(1, min(int(numba.get_num_threads()), n))
 
 
 # --------------------------------------------------------------------------------------
 # numba kernels
 # --------------------------------------------------------------------------------------
+# Every kernel takes float64 / int64 C-contiguous arrays only (the front ends make sure),
+# so each compiles for one signature. The row loops are helpers shared by a serial
+# kernel (small problems) and a parallel one (chunks of rows in prange), compiled on
+# first use: a small problem never pays for the parallel variants.
+#
 # exp by Cody-Waite reduction and a degree-13 Taylor polynomial (<= 1 ulp on [-708, 709]),
 # written so that LLVM vectorizes it: numba's scalar libm exp is 5x slower than SIMD, and
 # an exp inside the kernels fuses what would otherwise be three memory passes into one.
@@ -114,73 +129,87 @@ def _exp_row(x, out, kbits):  # pragma: no cover - compiled
 
 
 @njit(fastmath=_EXP_FLAGS)
-def _shifted_row_max(M, i, g):  # pragma: no cover - compiled
-    t = -np.inf
-    for j in range(M.shape[1]):
-        t = max(t, g[j] - M[i, j])
-    return t
+def _nb_softmin(M, g, inv_reg, mx, s, i0, i1):  # pragma: no cover - compiled
+    """mx_i = max_j (g_j - M_ij), s_i = sum_j exp((g_j - M_ij - mx_i)/reg) for i0 <= i < i1.
 
-
-@njit(parallel=True)
-def _nb_softmin(M, g, inv_reg, mx, s, nch):  # pragma: no cover - compiled
-    """mx_i = max_j (g_j - M_ij), s_i = sum_j exp((g_j - M_ij - mx_i)/reg): one pass over M.
-
-    Rows are processed in ``nch`` chunks, each with its own scratch rows.
+    One pass over the rows of M; the serial kernel, and the body of the parallel one.
+    (The fast-math flags only assume finite values, which the validated inputs are.)
     """
-    n, m = M.shape
-    step = (n + nch - 1) // nch
-    for ch in prange(nch):
-        x = np.empty(m)
-        e = np.empty(m)  # exp out of place: in place, LLVM cannot vectorize it
-        kb = np.empty(m, dtype=np.int64)
-        for i in range(ch * step, min(n, (ch + 1) * step)):
-            t = _shifted_row_max(M, i, g)
-            for j in range(m):
-                x[j] = max((g[j] - M[i, j] - t) * inv_reg, -700.0)
-            _exp_row(x, e, kb)
-            acc = 0.0
-            for j in range(m):
-                acc += e[j]
-            mx[i] = t
-            s[i] = acc
-
-
-@njit(parallel=True)
-def _nb_plan(M, f, g, inv_reg, P, r, cpart, lo, scale, rstride, counts):  # pragma: no cover
-    """Fused plan pass: P = exp((f_i + g_j - M_ij)/reg), row sums r, column sums per chunk
-    (cpart, shape (n_chunks, m)) and a histogram of log P over sampled rows.
-
-    ``counts`` has shape (n_chunks, n_bins); bin k holds log-entries in
-    ``[lo + k/scale, lo + (k+1)/scale)`` (clamped to the end bins). Only rows
-    ``i % rstride == 0`` are histogrammed: the threshold needs a distribution, not
-    every entry, and scatter-increments are slow.
-    """
-    n, m = M.shape
-    nch, nb = counts.shape
-    step = (n + nch - 1) // nch
-    for ch in prange(nch):
-        kb = np.empty(m, dtype=np.int64)
-        x = np.empty(m)  # log-row; exp out of place (in place, LLVM cannot vectorize it)
-        for k in range(nb):
-            counts[ch, k] = 0
+    m = M.shape[1]
+    x = np.empty(m)
+    e = np.empty(m)  # exp out of place: in place, LLVM cannot vectorize it
+    kb = np.empty(m, dtype=np.int64)
+    for i in range(i0, i1):
+        t = g[0] - M[i, 0]
+        for j in range(1, m):
+            t = max(t, g[j] - M[i, j])
         for j in range(m):
-            cpart[ch, j] = 0.0
-        for i in range(ch * step, min(n, (ch + 1) * step)):
-            fi = f[i]
-            row = P[i]
+            x[j] = max((g[j] - M[i, j] - t) * inv_reg, -700.0)
+        _exp_row(x, e, kb)
+        acc = 0.0
+        for j in range(m):
+            acc += e[j]
+        mx[i] = t
+        s[i] = acc
+
+
+@njit(parallel=True)
+def _nb_softmin_par(M, g, inv_reg, mx, s, nch):  # pragma: no cover - compiled
+    """Parallel row softmin: rows in ``nch`` chunks, each with its own scratch rows."""
+    n = M.shape[0]
+    step = (n + nch - 1) // nch
+    for ch in prange(nch):
+        _nb_softmin(M, g, inv_reg, mx, s, ch * step, min(n, (ch + 1) * step))
+
+
+@njit
+def _nb_plan(M, f, g, inv_reg, P, r, c, lo, scale, rstride, counts, i0,
+             i1):  # pragma: no cover - compiled
+    """Fused plan pass over rows i0 <= i < i1: P = exp((f_i + g_j - M_ij)/reg), row sums r,
+    column sums ``c`` (m,) and a histogram ``counts`` (n_bins,) of log P over sampled rows.
+
+    The serial kernel, and the body of the parallel one. Bin k holds log-entries in
+    ``[lo + k/scale, lo + (k+1)/scale)`` (clamped to the end bins). Only rows
+    ``i % rstride == 0`` are histogrammed: the threshold needs a distribution, not every
+    entry, and scatter-increments are slow.
+    """
+    m = M.shape[1]
+    nb = counts.size
+    kb = np.empty(m, dtype=np.int64)
+    x = np.empty(m)  # log-row; exp out of place (in place, LLVM cannot vectorize it)
+    for k in range(nb):
+        counts[k] = 0
+    for j in range(m):
+        c[j] = 0.0
+    for i in range(i0, i1):
+        fi = f[i]
+        row = P[i]
+        for j in range(m):
+            x[j] = max((fi + g[j] - M[i, j]) * inv_reg, -700.0)
+        if i % rstride == 0:
             for j in range(m):
-                x[j] = max((fi + g[j] - M[i, j]) * inv_reg, -700.0)
-            if i % rstride == 0:
-                for j in range(m):
-                    kbin = int((x[j] - lo) * scale)
-                    kbin = min(max(kbin, 0), nb - 1)
-                    counts[ch, kbin] += 1
-            _exp_row(x, row, kb)
-            acc = 0.0
-            for j in range(m):
-                acc += row[j]
-                cpart[ch, j] += row[j]
-            r[i] = acc
+                kbin = int((x[j] - lo) * scale)
+                kbin = min(max(kbin, 0), nb - 1)
+                counts[kbin] += 1
+        _exp_row(x, row, kb)
+        acc = 0.0
+        for j in range(m):
+            acc += row[j]
+            c[j] += row[j]
+        r[i] = acc
+
+
+@njit(parallel=True)
+def _nb_plan_par(M, f, g, inv_reg, P, r, cpart, lo, scale, rstride,
+                 counts):  # pragma: no cover - compiled
+    """Parallel fused plan pass: column sums per chunk (cpart, shape (n_chunks, m)) and
+    histograms per chunk (counts, shape (n_chunks, n_bins))."""
+    n = M.shape[0]
+    nch = counts.shape[0]
+    step = (n + nch - 1) // nch
+    for ch in prange(nch):
+        _nb_plan(M, f, g, inv_reg, P, r, cpart[ch], lo, scale, rstride, counts[ch],
+                 ch * step, min(n, (ch + 1) * step))
 
 
 @njit(parallel=True)
@@ -198,16 +227,67 @@ def _nb_transpose_dense(A, out):  # pragma: no cover - compiled
                     out[j, i] = A[i, j]
 
 
+@njit
+def _row_threshold(P, i, thresh):  # pragma: no cover - compiled
+    """min(thresh, max_j P_ij): the row maximum is always kept."""
+    pm = 0.0
+    for j in range(P.shape[1]):
+        pm = max(pm, P[i, j])
+    return min(thresh, pm)
+
+
+@njit
+def _nb_select(P, thresh):  # pragma: no cover - compiled
+    """Serial selection of P_ij >= min(thresh, max_j P_ij) (the row maximum is always kept).
+
+    Returns CSR arrays of the kept entries and of their transpose (columns of the
+    transpose in increasing order), built in two passes over P.
+    """
+    n, m = P.shape
+    rowthr = np.empty(n)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    tindptr = np.zeros(m + 1, dtype=np.int64)
+    for i in range(n):
+        pm = 0.0
+        for j in range(m):
+            pm = max(pm, P[i, j])
+        t = min(thresh, pm)
+        rowthr[i] = t
+        cnt = 0
+        for j in range(m):
+            if P[i, j] >= t:
+                cnt += 1
+                tindptr[j + 1] += 1
+        indptr[i + 1] = indptr[i] + cnt
+    for j in range(m):
+        tindptr[j + 1] += tindptr[j]
+    nnz = indptr[n]
+    indices = np.empty(nnz, dtype=np.int64)
+    data = np.empty(nnz)
+    tindices = np.empty(nnz, dtype=np.int64)
+    tdata = np.empty(nnz)
+    pos = tindptr[:m].copy()
+    for i in range(n):
+        k = indptr[i]
+        t = rowthr[i]
+        for j in range(m):
+            if P[i, j] >= t:
+                indices[k] = j
+                data[k] = P[i, j]
+                k += 1
+                q = pos[j]
+                tindices[q] = i
+                tdata[q] = P[i, j]
+                pos[j] = q + 1
+    return indptr, indices, data, tindptr, tindices, tdata
+
+
 @njit(parallel=True)
 def _nb_select_count(P, thresh, rowthr, counts):  # pragma: no cover - compiled
     """Per row: keep P_ij >= min(thresh, max_j P_ij) (the row maximum is always kept)."""
     n, m = P.shape
     for i in prange(n):
-        pm = 0.0
-        for j in range(m):
-            if P[i, j] > pm:
-                pm = P[i, j]
-        t = thresh if thresh < pm else pm
+        t = _row_threshold(P, i, thresh)
         rowthr[i] = t
         cnt = 0
         for j in range(m):
@@ -242,10 +322,7 @@ def _nb_select_onepass(P, thresh, step, cap, counts, bidx, bdat, used):  # pragm
         pos = ch * cap
         end = pos + cap
         for i in range(ch * step, min(n, (ch + 1) * step)):
-            pm = 0.0
-            for j in range(m):
-                pm = max(pm, P[i, j])
-            t = min(thresh, pm)
+            t = _row_threshold(P, i, thresh)
             cnt = 0
             for j in range(m):
                 if P[i, j] >= t:
@@ -392,7 +469,11 @@ def row_softmin_update(M, g, logw, reg, be, X):
     if be.use_numba:
         n = M.shape[0]
         mx, s = np.empty(n), np.empty(n)
-        _nb_softmin(M, g, inv_reg, mx, s, min(n, 4 * _n_chunks(n)))
+        g = _f64(g)
+        if use_parallel(be, M.size):
+            _nb_softmin_par(M, g, inv_reg, mx, s, min(n, 4 * _n_chunks(n)))
+        else:
+            _nb_softmin(M, g, inv_reg, mx, s, 0, n)
     else:
         v = g[None, :] - M
         mx = v.max(axis=1)
@@ -403,12 +484,18 @@ def row_softmin_update(M, g, logw, reg, be, X):
     return reg * logw - mx - reg * xp.log(s)
 
 
+def _f64(x):
+    """``x`` as a C-contiguous float64 host array (the one type the kernels compile for)."""
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
 def transpose(M, be):
     """A row-major copy of ``M.T``."""
-    if be.use_numba:
+    if use_parallel(be, M.size):
         out = np.empty((M.shape[1], M.shape[0]))
         _nb_transpose_dense(M, out)
         return out
+    # small matrices: the array module's copy is as fast and needs no compilation
     return be.xp.ascontiguousarray(M.T)
 
 
@@ -426,20 +513,27 @@ def plan_marginals(M, f, g, reg, be, X, window):
     rows, scaled to the full matrix).
     """
     xp = be.xp
-    lo, scale = window
+    lo, scale = float(window[0]), float(window[1])
     inv_reg = 1.0 / reg
     n, m = M.shape
     rstride = max(1, (n * m) // HIST_SAMPLE)
     if be.use_numba:
-        nch = _n_chunks(n)
-        counts = np.empty((nch, N_BINS), dtype=np.int64)
+        f, g = _f64(f), _f64(g)
         r = np.empty(n)
-        cpart = np.empty((nch, m))
-        _nb_plan(M, f, g, inv_reg, X, r, cpart, lo, scale, rstride, counts)
+        if use_parallel(be, M.size):
+            nch = _n_chunks(n)
+            counts = np.empty((nch, N_BINS), dtype=np.int64)
+            cpart = np.empty((nch, m))
+            _nb_plan_par(M, f, g, inv_reg, X, r, cpart, lo, scale, rstride, counts)
+            counts = counts.sum(axis=0)
+        else:
+            counts = np.empty(N_BINS, dtype=np.int64)
+            cpart = np.empty((1, m))
+            _nb_plan(M, f, g, inv_reg, X, r, cpart[0], lo, scale, rstride, counts, 0, n)
         with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
             c = cpart.sum(axis=0)
             total = float(r.sum())
-        return r, c, total, counts.sum(axis=0) * rstride
+        return r, c, total, counts * rstride
     xp.multiply(f[:, None] + g[None, :] - M, inv_reg, out=X)
     xp.maximum(X, LOG_FLOOR, out=X)
     kb = xp.clip(((X[::rstride] - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
@@ -470,11 +564,15 @@ class SparsePlan:
 def select_entries(P, thresh, be, nnz_hint=None):
     """Entries ``P_ij >= min(thresh, max_j P_ij)``: a global threshold, row maxima always kept.
 
-    O(nm), no sort. With numba and an estimate ``nnz_hint`` of the count, one pass
-    fills per-thread buffers; without one (or if they overflow), two passes (count,
-    then fill).
+    O(nm), no sort. With numba below :data:`PARALLEL_MIN_SIZE` entries, one serial
+    kernel (count, then fill); above it, with an estimate ``nnz_hint`` of the count,
+    one parallel pass fills per-thread buffers; without one (or if they overflow),
+    two parallel passes (count, then fill).
     """
     n, m = P.shape
+    thresh = float(thresh)
+    if be.use_numba and not use_parallel(be, P.size):
+        return SparsePlan((n, m), *_nb_select(P, thresh))
     if be.use_numba and nnz_hint is not None:
         nch = _n_chunks(n)
         step = (n + nch - 1) // nch
@@ -483,7 +581,7 @@ def select_entries(P, thresh, be, nnz_hint=None):
         bidx = np.empty(nch * cap, dtype=np.int64)
         bdat = np.empty(nch * cap)
         used = np.zeros(nch, dtype=np.int64)
-        if _nb_select_onepass(P, float(thresh), step, cap, counts, bidx, bdat, used):
+        if _nb_select_onepass(P, thresh, step, cap, counts, bidx, bdat, used):
             indptr = np.zeros(n + 1, dtype=np.int64)
             np.cumsum(counts, out=indptr[1:])
             nnz = int(indptr[-1])
@@ -498,7 +596,7 @@ def select_entries(P, thresh, be, nnz_hint=None):
     if be.use_numba:
         rowthr = np.empty(n)
         counts = np.empty(n, dtype=np.int64)
-        _nb_select_count(P, float(thresh), rowthr, counts)
+        _nb_select_count(P, thresh, rowthr, counts)
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         nnz = int(indptr[-1])
@@ -510,8 +608,7 @@ def select_entries(P, thresh, be, nnz_hint=None):
     t = xp.minimum(thresh, P.max(axis=1))
     rows, cols = xp.nonzero(P >= t[:, None])
     data = P[rows, cols]
-    # cupyx.scipy.sparse takes int32 indices only
-    itype = xp.int32 if be.is_gpu or data.size < 2**31 else xp.int64
+    itype = be.index_dtype(data.size)
     cols = cols.astype(itype)
     indptr = xp.zeros(n + 1, dtype=itype)
     indptr[1:] = xp.cumsum(xp.bincount(rows, minlength=n))
@@ -546,8 +643,8 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
         df = np.empty(r.size)
         dg = np.empty(c.size)
         it = _nb_newton_direction(Ps.indptr, Ps.indices, Ps.data, Ps.tindptr, Ps.tindices,
-                                  Ps.tdata, r, c, g1, g2, float(shift), float(rtol),
-                                  int(maxiter), df, dg)
+                                  Ps.tdata, _f64(r), _f64(c), _f64(g1), _f64(g2),
+                                  float(shift), float(rtol), int(maxiter), df, dg)
         return df, dg, int(it)
     xp = be.xp
     if be.use_numba:

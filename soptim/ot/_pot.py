@@ -6,9 +6,9 @@ the plan (1-D ``b``) or the vector of costs (``b`` of shape (m, k)), and with
 ``log=True`` a dict with ``err``, ``niter``, ``log_u``, ``log_v``, ``u``, ``v``.
 
 Differences, on purpose: ``method`` defaults to ``'sns'``; ``stopThr`` is
-the **L1** marginal error of both marginals (POT checks the 2-norm of the
-column violation every 10 sweeps); ``log['err']`` holds the L1 error of every
-iteration.
+the **L1** marginal error of both marginals relative to the total mass (POT
+checks the 2-norm of the column violation every 10 sweeps); ``log['err']``
+holds the L1 error of every iteration.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from ._solve import OTResult, solve
+import numpy as np
+
+from .._validation import as_float_array, check_bool, check_positive
+from ..backend import get_backend
+from ._solve import OTResult, _solve
 
 __all__ = ["sinkhorn", "sinkhorn2"]
 
@@ -27,20 +31,32 @@ def _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart, kw
     if not isinstance(method, str) or method.lower() not in _POT_ALIASES:
         raise ValueError(f"method must be one of {tuple(_POT_ALIASES)}, got {method!r} "
                          "(other POT variants are not provided: 'sns' is stable at any reg)")
+    reg = check_positive("reg", reg)
+    verbose = check_bool("verbose", verbose)
+    warn = check_bool("warn", warn)
     if warmstart is not None:
-        reg_f = float(reg)
-        warmstart = (warmstart[0] * reg_f, warmstart[1] * reg_f)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # warned below, as POT does, from the front door
-        res = solve(a, b, M, reg, method=_POT_ALIASES[method.lower()], tol=stopThr,
-                    max_iter=numItermax, warn=False, warmstart=warmstart, **kwargs)
+        warmstart = _scaled_warmstart(warmstart, reg, M)
+    # POT's names (stopThr, numItermax) in every message, not solve()'s (tol, max_iter)
+    res = _solve(a, b, M, reg, _POT_ALIASES[method.lower()], stopThr, numItermax, None, False,
+                 warmstart, kwargs, ("stopThr", "numItermax"))
     if verbose:
         _print_history(res)
     if warn and not bool(res.success):
         warnings.warn(res.message + " You might want to increase the number of iterations "
                       "`numItermax` or the regularization parameter `reg`.", UserWarning,
                       stacklevel=3)
-    return res
+    return res, reg
+
+
+def _scaled_warmstart(warmstart, reg: float, M: Any):
+    """POT's ``(log_u, log_v)`` (arrays, lists or tuples) as potentials ``(f, g)``."""
+    if isinstance(warmstart, (str, bytes)) or not hasattr(warmstart, "__len__") \
+            or len(warmstart) != 2:
+        raise TypeError("warmstart must be a pair (log_u, log_v) of arrays, got "
+                        f"{type(warmstart).__name__}")
+    xp = get_backend(M).xp
+    return tuple(as_float_array(f"warmstart[{k}]", w, dtype=np.float64, xp=xp) * reg
+                 for k, w in enumerate(warmstart))
 
 
 def _log_dict(res: OTResult, reg: float) -> dict:
@@ -73,7 +89,8 @@ def sinkhorn(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numItermax
     numItermax : int
         Most iterations (Sinkhorn sweeps plus Newton steps).
     stopThr : float
-        Tolerance on the **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``.
+        Tolerance on the **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``,
+        relative to the total mass ``sum(a)`` (the plain L1 error for normalized masses).
     verbose : bool
         Print the error of every iteration.
     log : bool
@@ -82,8 +99,8 @@ def sinkhorn(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numItermax
         ``result`` (the full :class:`OTResult`).
     warn : bool
         ``UserWarning`` when ``stopThr`` is not reached.
-    warmstart : tuple of arrays, optional
-        ``(log_u, log_v)`` to start from.
+    warmstart : tuple of array_like, optional
+        ``(log_u, log_v)`` to start from (arrays, lists or tuples, as in POT).
     **kwargs
         Options of :func:`soptim.ot.solve`.
 
@@ -110,10 +127,11 @@ def sinkhorn(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numItermax
     array([[0.5, 0. ],
            [0. , 0.5]])
     """
-    res = _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart, kwargs)
+    res, reg = _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart,
+                    kwargs)
     out = res.plan if res.plan.ndim == 2 else _costs(res)
-    if log:
-        return out, _log_dict(res, float(reg))
+    if check_bool("log", log):
+        return out, _log_dict(res, reg)
     return out
 
 
@@ -146,10 +164,11 @@ def sinkhorn2(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numIterma
     >>> np.round(sinkhorn2([0.5, 0.5], b, M, reg=0.05), 6)
     array([0. , 0.5])
     """
-    res = _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart, kwargs)
+    res, reg = _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart,
+                    kwargs)
     out = _xp(res.plan).asarray(res.cost)[()] if res.plan.ndim == 2 else _costs(res)
-    if log:
-        return out, _log_dict(res, float(reg))
+    if check_bool("log", log):
+        return out, _log_dict(res, reg)
     return out
 
 
@@ -159,8 +178,6 @@ def _costs(res: OTResult):
 
 
 def _xp(x):
-    from ..backend import get_backend
-
     return get_backend(x).xp
 
 

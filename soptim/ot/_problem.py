@@ -121,7 +121,17 @@ def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = Fa
 
 
 def _given(x: Any) -> bool:
-    return x is not None and not (hasattr(x, "__len__") and len(x) == 0)
+    """False for None and empty input (uniform masses); scalars count as given (and are
+    then rejected by the shape check, with the argument's name)."""
+    if x is None:
+        return False
+    size = getattr(x, "size", None)  # arrays, 0-d ones included (len() fails on those)
+    if size is not None and not callable(size):
+        return int(size) > 0
+    try:
+        return len(x) > 0
+    except TypeError:
+        return True
 
 
 def _format_sums(s) -> str:

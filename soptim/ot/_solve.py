@@ -16,8 +16,15 @@ from .._common import (
     STATUS_SUCCESS,
     check_unknown_options,
 )
-from .._validation import as_generator, check_positive
-from ._kernels import hist_window, kernel_threads
+from .._validation import (
+    as_float_array,
+    as_generator,
+    check_bool,
+    check_count,
+    check_interval,
+    check_positive,
+)
+from ._kernels import announce, hist_window
 from ._problem import Workspace, validate_problem
 from ._sinkhorn import sinkhorn_sweeps
 from ._sns import NewtonOptions, sns_solve
@@ -53,7 +60,7 @@ class OTResult(OptimizeResult):
     n_sinkhorn, n_newton, nit : int
         Sinkhorn sweeps, Newton steps, and their sum.
     success : bool
-        Whether ``marginal_error <= tol``.
+        Whether ``marginal_error <= tol * sum(a)``.
     status : int
         0 converged, 1 iteration limit, 2 the solver could not make progress.
     message : str
@@ -98,7 +105,9 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
         Newton step is taken). ``'sinkhorn'`` (alias ``'sinkhorn_log'``): log-domain
         Sinkhorn only, the stable choice for large ``reg``.
     tol : float
-        Target **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``.
+        Target **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1`` relative to
+        the total mass ``sum(a)`` (the plain L1 error for normalized masses), so that
+        masses of any scale are solved to the same accuracy.
     max_iter : int, optional
         Most iterations (Sinkhorn sweeps plus Newton steps); default 1000 for
         ``'sns'`` and 10000 for ``'sinkhorn'``.
@@ -173,33 +182,40 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
     >>> bool(np.allclose(res.plan.sum(axis=1), 0.2))
     True
     """
+    return _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
+                  ("tol", "max_iter"))
+
+
+def _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
+           names: tuple[str, str]) -> OTResult:
+    """:func:`solve`, with ``names``: what the caller calls ``(tol, max_iter)`` (POT's
+    front doors: ``stopThr``, ``numItermax``), for error and result messages."""
     as_generator(rng)
     method = _check_method(method)
-    tol = check_positive("tol", tol)
+    tol = check_positive(names[0], tol)
     a, b, M, reg, be = validate_problem(a, b, M, reg, allow_batch=True)
     if max_iter is None:
         max_iter = _DEFAULT_MAX_ITER[method]
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    max_iter = int(max_iter)
+    max_iter = check_count(names[1], max_iter, minimum=1)
+    warn = check_bool("warn", warn)
     opts = _split_options(method, options)
     f0, g0 = _check_warmstart(warmstart, b, M.shape, be.xp)
     ws = Workspace(M, reg, be)
-    with kernel_threads(M.size):
-        res = _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0)
+    announce(be, M.size, newton=method == "sns")
+    res = _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0, names)
     if warn and not res.success:
-        warnings.warn(res.message, OptimizeWarning, stacklevel=2)
+        warnings.warn(res.message, OptimizeWarning, stacklevel=3)
     return res
 
 
-def _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0) -> OTResult:
+def _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0, names) -> OTResult:
     if b.ndim == 1:
-        res = _solve_support(ws, a, b, method, tol, max_iter, opts, f0, g0)
+        res = _solve_support(ws, a, b, method, tol, max_iter, opts, f0, g0, names)
     else:
         # one workspace (M, its transpose, the plan buffer) for all k problems
         res = _stack([_solve_support(ws, a, b[:, k], method, tol, max_iter, opts,
                                      None if f0 is None else f0[:, k],
-                                     None if g0 is None else g0[:, k])
+                                     None if g0 is None else g0[:, k], names)
                       for k in range(b.shape[1])], ws.be.xp)
     return res
 
@@ -207,8 +223,6 @@ def _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0) -> OTResult:
 def _check_warmstart(warmstart, b, shape, xp):
     if warmstart is None:
         return None, None
-    from .._validation import as_float_array
-
     try:
         f0, g0 = warmstart
     except (TypeError, ValueError):
@@ -235,19 +249,49 @@ def _split_options(method: str, options: dict) -> dict:
     known = _SNS_OPTIONS if method == "sns" else set()
     unknown = {k: v for k, v in options.items() if k not in known}
     check_unknown_options(unknown, method)
-    return {k: v for k, v in options.items() if k in known}
+    return {k: _OPTION_CHECKS[k](k, v) for k, v in options.items() if k in known}
 
 
-def _solve_support(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
-                   g0=None) -> OTResult:
+def _count(minimum: int):
+    return lambda name, v: check_count(name, v, minimum=minimum)
+
+
+def _interval(lo: float, hi: float, closed: str):
+    return lambda name, v: check_interval(name, v, lo, hi, closed=closed)
+
+
+#: How each SNS option is checked (and converted): the message names the option.
+_OPTION_CHECKS = {
+    "sinkhorn_min": _count(0),
+    "sinkhorn_max": _count(1),
+    "switch_ratio": lambda name, v: check_positive(name, v),
+    "switch_tol": lambda name, v: check_positive(name, v, allow_zero=True),
+    "reg_scaling": check_bool,
+    "scaling_start": lambda name, v: check_positive(name, v),
+    "scaling_factor": _interval(1.0, np.inf, "neither"),
+    "stage_tol": lambda name, v: check_positive(name, v),
+    "drop0": _interval(0.0, 1.0, "right"),
+    "drop_min": _interval(0.0, 1.0, "right"),
+    "max_density": _interval(0.0, 1.0, "right"),
+    "cg_maxiter": _count(1),
+    "armijo": _interval(0.0, 1.0, "neither"),
+    "backtrack": _interval(0.0, 1.0, "neither"),
+    "max_backtracks": _count(1),
+    "max_stall": _count(1),
+    "shift": lambda name, v: check_positive(name, v, allow_zero=True),
+}
+
+
+def _solve_support(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
+                   names) -> OTResult:
     """Solve on the support of (a, b) and restore zero rows/columns."""
     xp = ws.be.xp
     ia, ib = a > 0, b > 0
     if bool(ia.all()) and bool(ib.all()):
-        return _solve_core(ws, a, b, method, tol, max_iter, opts, f0, g0)
+        return _solve_core(ws, a, b, method, tol, max_iter, opts, f0, g0, names)
     sub = Workspace(ws.M[ia][:, ib], ws.reg, ws.be)
     res = _solve_core(sub, a[ia], b[ib], method, tol, max_iter, opts,
-                      None if f0 is None else f0[ia], None if g0 is None else g0[ib])
+                      None if f0 is None else f0[ia], None if g0 is None else g0[ib], names)
     n, m = ws.shape
     P = xp.zeros((n, m))
     rows = xp.nonzero(ia)[0]
@@ -267,10 +311,15 @@ def _solve_support(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
     return res
 
 
-def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
-                g0=None) -> OTResult:
+def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
+                names) -> OTResult:
     xp = ws.be.xp
     reg = ws.reg
+    tol_name, iter_name = names
+    # the stopping test is relative to the total mass: masses summing to 1e-8 get the
+    # accuracy of masses summing to 1 (an absolute test would stop at once)
+    mass = float(xp.sum(a))
+    tol_rel, tol = tol, tol * mass
     history: list[float] = []
     if f0 is None:
         f0 = xp.zeros(ws.shape[0])
@@ -293,20 +342,21 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0=None,
     cost = float(xp.vdot(ws.M, P))
     reg_cost = float(r @ f + c @ g) - reg * total
     success = bool(err <= tol) and bool(np.isfinite(err))
+    rel = err / mass
     if success:
         status, message = STATUS_SUCCESS, (
-            f"Converged: L1 marginal error {err:.3e} <= tol = {tol:.1e}.")
+            f"Converged: relative L1 marginal error {rel:.3e} <= {tol_name} = {tol_rel:.1e}.")
     elif newton is not None and newton.failed:
         status = STATUS_FAILURE
-        message = (f"SNS stopped at L1 marginal error {err:.3e} > tol = {tol:.1e}: "
-                   f"{newton.message}. Try a larger tol or reg.")
+        message = (f"SNS stopped at relative L1 marginal error {rel:.3e} > {tol_name} = "
+                   f"{tol_rel:.1e}: {newton.message}. Try a larger {tol_name} or reg.")
     else:
         status = STATUS_MAXITER
-        message = (f"{'SNS' if method == 'sns' else 'Sinkhorn'} did not converge: L1 marginal "
-                   f"error {err:.3e} > tol = {tol:.1e} after {n_sink + n_newton} iterations "
-                   "(max_iter). Increase max_iter, "
+        message = (f"{'SNS' if method == 'sns' else 'Sinkhorn'} did not converge: relative L1 "
+                   f"marginal error {rel:.3e} > {tol_name} = {tol_rel:.1e} after "
+                   f"{n_sink + n_newton} iterations ({iter_name}). Increase {iter_name}, "
                    + ("or use method='sns' (Newton steps converge fast at small reg)."
-                      if method == "sinkhorn" else "increase reg, or loosen tol."))
+                      if method == "sinkhorn" else f"increase reg, or loosen {tol_name}."))
     if not (np.isfinite(cost) and np.isfinite(reg_cost)):
         success, status = False, STATUS_FAILURE
         message = (f"The plan is not finite (L1 marginal error {err:.3e}): the potentials "
