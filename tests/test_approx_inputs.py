@@ -173,3 +173,16 @@ def test_options_are_checked_by_name():
         ChebTucker.fit(f, SQUARE, backend="torch")
     with pytest.raises(TypeError, match="m must be an integer"):
         chebpts(2.0)
+
+
+def test_constructor_and_from_cp_reject_complex_and_nonfinite_parts():
+    U = [np.eye(3, 1), np.eye(4, 1)]
+    with pytest.raises(ValueError, match="core contains NaN or inf"):
+        ChebTucker(np.full((1, 1), np.nan), U, SQUARE)
+    with pytest.raises(TypeError, match="core must be real"):
+        ChebTucker(np.ones((1, 1)) + 1j, U, SQUARE)
+    with pytest.raises(ValueError, match=r"factors\[1\] contains NaN or inf"):
+        ChebTucker(np.ones((1, 1)), [U[0], np.full((4, 1), np.inf)], SQUARE)
+    assert ChebTucker(np.full((1, 1), 2.0), U, SQUARE)(0.0, 1.0) == pytest.approx(2.0)
+    with pytest.raises(TypeError, match=r"factors\[0\] returned complex values"):
+        ChebTucker.from_cp(np.ones(1), [lambda x: np.exp(1j * x)[:, None]] * 2, domain=SQUARE)

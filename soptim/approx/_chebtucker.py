@@ -259,10 +259,26 @@ class ChebTucker:
     message : str
         How the approximant was built or why it is not converged.
 
+    Raises
+    ------
+    TypeError
+        If ``core`` or a factor is complex.
+    ValueError
+        On NaN/inf in ``core`` or a factor, shapes that do not chain, or a
+        bad ``domain``.
+
     Attributes
     ----------
     ranks, degrees, core, factors, domain, ndim, error_estimate, vscale,
     converged, message, tol, nfev
+
+    Notes
+    -----
+    Arithmetic (``+``, ``-`` with another approximant on the same box or a
+    scalar, ``*`` and ``/`` by a scalar) recompresses the result. A NaN or
+    infinite scalar, or a result beyond the float64 range, raises
+    ``ValueError`` naming the operation. Evaluation outside the box
+    extrapolates the polynomial and warns with :class:`ExtrapolationWarning`.
 
     References
     ----------
@@ -303,12 +319,16 @@ class ChebTucker:
         nfev: int = 0,
     ) -> None:
         self.domain = _as_domain(domain)
+        be = get_backend(core, *factors)
+        # real and finite parts: a NaN core would evaluate to NaN everywhere, silently
+        core = as_float_array("core", core, xp=be.xp)
+        factors = [as_float_array(f"factors[{l}]", U, xp=be.xp) for l, U in enumerate(factors)]
         self._tucker = TuckerTensor(core, factors)
         if self._tucker.ndim != len(self.domain):
             raise ValueError(
                 f"domain has {len(self.domain)} axes but the core has {self._tucker.ndim}"
             )
-        self._be = get_backend(core, *factors)
+        self._be = be
         self.tol = float(tol)
         self.vscale = float(vscale)
         self.error_estimate = float(error_estimate)
@@ -648,7 +668,11 @@ class ChebTucker:
         def coeff_matrix(l: int, m: int) -> Any:
             a, b = dom[l]
             x = 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, be)
-            vals = xp.asarray(univariate[l](x), dtype=float)
+            out = univariate[l](x)
+            if np.iscomplexobj(out):
+                raise TypeError(f"factors[{l}] returned complex values; the canonical "
+                                "vectors must be real")
+            vals = xp.asarray(out, dtype=float)
             if vals.shape != (m, R):
                 raise ValueError(
                     f"factors[{l}] returned shape {tuple(vals.shape)}, expected ({m}, {R})"

@@ -1,8 +1,9 @@
 """Evaluation of a Chebyshev-Tucker approximant at scattered points.
 
-Per point ``x``: ``F_l = T(x_l) V_l`` for every axis (Clenshaw on all ``r_l``
-columns of ``V_l`` at once), then the core contracted with ``F_d``, ...,
-``F_1``; cost ``O(sum m_l r_l + prod r_l)`` per point.
+Per point ``x``: ``F_l = T(x_l) V_l`` for every axis (the kernel runs Clenshaw
+on all ``r_l`` columns of ``V_l`` at once; the vectorized path multiplies the
+Chebyshev-Vandermonde rows by ``V_l``), then the core contracted with ``F_d``,
+..., ``F_1``; cost ``O(sum m_l r_l + prod r_l)`` per point.
 
 The numba kernel fuses both steps over blocks of points; within a block every
 inner loop runs over the block's points, so it vectorizes (work buffers are
@@ -32,7 +33,7 @@ __all__ = ["evaluate_points", "pack_factors"]
 
 _BLOCK = 64  # points per block in the numba kernel (at most)
 _CHUNK_ENTRIES = 1 << 22  # array entries per chunk in the vectorized path
-_HOST_CHUNK = 4096  # host memory: small chunks keep Clenshaw's temporaries in cache
+_HOST_CHUNK = 4096  # host memory: small chunks keep the Vandermonde temporaries in cache
 # Work units (points x (sum m_l r_l + prod r_l)) from which making the kernel ready
 # beats the vectorized path (~1e-9 s per unit): compiling it takes ~2-3 s on a 2-core
 # VM, loading it from numba's disk cache ~0.3-0.6 s (LLVM start-up included).
@@ -40,7 +41,7 @@ _COMPILE_MIN_WORK = 1 << 26
 _LOAD_MIN_WORK = 1 << 23
 _THREAD_MIN_POINTS = 1 << 15  # points per thread worth a task of the thread pool
 
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool), made on first use
 
 
 def _threads() -> int:
@@ -56,9 +57,11 @@ def _threads() -> int:
 
 def _pool(n: int) -> ThreadPoolExecutor:
     global _POOL
-    if _POOL is None or _POOL._max_workers < n:
-        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="soptim-approx")
-    return _POOL
+    if _POOL is None or _POOL[0] < n:
+        if _POOL is not None:
+            _POOL[1].shutdown(wait=False)  # NUMBA_NUM_THREADS grew: a larger pool replaces it
+        _POOL = (n, ThreadPoolExecutor(max_workers=n, thread_name_prefix="soptim-approx"))
+    return _POOL[1]
 
 
 @njit(nogil=True, fastmath=True)
