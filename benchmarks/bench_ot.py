@@ -8,7 +8,14 @@ Solvers: soptim SNS, ``regot.sinkhorn_ssns`` (C++, the fastest published peer) a
 POT ``sinkhorn_log``. POT needs tens of thousands of sweeps at this reg, so it runs a
 capped number of iterations (:data:`POT_ITERS`); ``track_marginal_error`` reports the
 L1 error each solver actually reached, so times compare honestly.
+
+First use: ``timeraw_first_use_sinkhorn2`` times a fresh process with an empty numba
+cache (imports included) running one ``soptim.ot.sinkhorn2`` on a 300 x 400 problem,
+i.e. what a new user waits for. ``python -m benchmarks.bench_ot`` prints it (best of 3).
 """
+
+import subprocess
+import sys
 
 import numpy as np
 
@@ -80,3 +87,40 @@ class TimeOT:
         return l1_error(run_solver(solver, self.a, self.b, self.M), self.a, self.b)
 
     track_marginal_error.unit = "L1 error"
+
+
+_FIRST_USE = """
+import atexit, os, shutil, tempfile, time
+t = time.perf_counter()
+cache = tempfile.mkdtemp(prefix="soptim-bench-numba-")
+atexit.register(shutil.rmtree, cache, ignore_errors=True)
+os.environ["NUMBA_CACHE_DIR"] = cache
+import numpy as np
+import soptim.ot as ot
+M = np.random.default_rng(0).random(({n}, {m}))
+ot.sinkhorn2([], [], M, 0.05)
+print(time.perf_counter() - t)
+"""
+
+
+def timeraw_first_use_sinkhorn2():
+    """Fresh process, empty numba cache: import soptim.ot, one sinkhorn2 on 300 x 400."""
+    return _FIRST_USE.format(n=300, m=400)
+
+
+timeraw_first_use_sinkhorn2.timeout = 300
+
+
+def first_use_seconds(n=300, m=400, repeat=3):
+    """Best of ``repeat`` fresh processes (empty numba caches): seconds to the first result."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, "-c", _FIRST_USE.format(n=n, m=m)], check=True,
+                             capture_output=True, text=True).stdout
+        runs.append(float(out.split()[-1]))
+    return min(runs)
+
+
+if __name__ == "__main__":
+    print(f"first sinkhorn2, 300 x 400, empty numba cache: {first_use_seconds():.2f} s "
+          "(best of 3 fresh processes)")

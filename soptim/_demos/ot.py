@@ -65,8 +65,9 @@ def _random_assignment() -> list[DemoRow]:
 
 
 def _compile_kernels() -> None:
-    # numba compiles the OT kernels on their first use (a few seconds, once: cache=True
-    # keeps them on disk). Do it on a tiny problem so the table times the solves.
+    # numba compiles the OT kernels on their first use (once: cache=True keeps them on
+    # disk). A tiny problem compiles the serial kernels that every problem of this table
+    # (below 2^18 plan entries) runs, so the table times the solves.
     from ..ot import solve
 
     solve([], [], np.random.default_rng(0).random((8, 8)), 1e-2, warn=False)
