@@ -262,10 +262,11 @@ def test_cupy_dense(cp, sketch):
 @pytest.mark.gpu
 @pytest.mark.parametrize("sketch", SKETCHES)
 def test_cupy_sparse(cp, sketch):
-    import cupyx.scipy.sparse as csp
+    from soptim.backend import backend_named
 
     K, r, x = _sparse_system(200)
-    res = sketch_solve(csp.csr_matrix(K), cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
+    Kg = backend_named("cupy").to_device(K)  # the GPU's CSR matrix
+    res = sketch_solve(Kg, cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
     assert isinstance(res.x, cp.ndarray) and res.success, res.message
     np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-7)
 
@@ -273,9 +274,10 @@ def test_cupy_sparse(cp, sketch):
 @pytest.mark.gpu
 def test_cupy_large_sparse_blocks_and_rescaling(cp):
     # 600 rows: 256-row sparse blocks (the sparse LU path); entries near 1e300 rescaled
-    import cupyx.scipy.sparse as csp
+    from soptim.backend import backend_named
 
     K, r, x = _sparse_system(600)
-    res = sketch_solve(csp.csr_matrix(K * 1e300), cp.asarray(r * 1e300), rng=0, rtol=1e-10)
+    Kg = backend_named("cupy").to_device(K * 1e300)
+    res = sketch_solve(Kg, cp.asarray(r * 1e300), rng=0, rtol=1e-10)
     assert res.success, res.message
     np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-7)
