@@ -15,8 +15,11 @@ or CuPy arrays (results stay on the GPU).
 
 from ._distances import dist, wasserstein
 from ._dual import dual_gradient, dual_hessian, dual_value, plan_from_potentials
+from ._emd import emd, emd2
+from ._emd1d import emd2_1d, emd_1d, wasserstein_1d
 from ._pot import sinkhorn, sinkhorn2
 from ._solve import OTResult, solve
 
 __all__ = ["solve", "OTResult", "sinkhorn", "sinkhorn2", "dist", "wasserstein",
-           "dual_value", "dual_gradient", "dual_hessian", "plan_from_potentials"]
+           "dual_value", "dual_gradient", "dual_hessian", "plan_from_potentials",
+           "emd", "emd2", "emd_1d", "emd2_1d", "wasserstein_1d"]

@@ -1,0 +1,293 @@
+"""Network simplex for the dense transportation problem (numba kernel).
+
+The pivoting rules and the spanning-tree bookkeeping (parent/thread/successor
+lists, block-search pricing) are those of LEMON's ``NetworkSimplex``, the code
+POT's ``ot.emd`` wraps (Kovacs, "Minimum-cost flow algorithms: an experimental
+evaluation", 2015). Specialized here to the complete bipartite graph: arcs are
+not stored, arc ``e = i * m + j`` goes from source ``i`` to sink ``n + j`` with
+cost ``M[i, j]``, capacities are infinite (every non-tree arc sits at its lower
+bound), and the ``n + m`` artificial arcs of the starting tree follow the
+``n * m`` real ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import njit
+
+__all__ = ["network_simplex", "OPTIMAL", "INFEASIBLE", "UNBOUNDED", "MAX_ITER_REACHED"]
+
+#: POT's result codes.
+INFEASIBLE, OPTIMAL, UNBOUNDED, MAX_ITER_REACHED = 0, 1, 2, 3
+
+
+@njit(cache=True)
+def network_simplex(M, a, b, max_iter, plan, pi):  # pragma: no cover - compiled
+    """Solve ``min <M, P>`` s.t. ``P 1 = a``, ``P^T 1 = b``, ``P >= 0``.
+
+    ``plan`` (n, m) receives the optimal flows and ``pi`` (n + m + 1) the node
+    potentials (reduced cost of entry (i, j): ``M[i, j] + pi[i] - pi[n + j]``).
+    Returns ``(result_code, pivots)``.
+    """
+    n, m = M.shape
+    nm = n * m
+    N = n + m
+    root = N
+    inf = np.inf
+    maxc = 0.0
+    for i in range(n):
+        for j in range(m):
+            c = abs(M[i, j])
+            if c > maxc:
+                maxc = c
+    art = (maxc + 1.0) * N
+    # pricing tolerance: reduced costs above -eps count as nonnegative
+    eps = 1e-13 * max(maxc, 1e-300)
+    parent = np.empty(N + 1, np.int64)
+    pred = np.empty(N + 1, np.int64)
+    pred_dir = np.empty(N + 1, np.int64)
+    thread = np.empty(N + 1, np.int64)
+    rev_thread = np.empty(N + 1, np.int64)
+    succ_num = np.empty(N + 1, np.int64)
+    last_succ = np.empty(N + 1, np.int64)
+    dirty = np.empty(N + 1, np.int64)
+    flow = np.zeros(nm + N, np.float64)
+    state = np.ones(nm, np.int8)  # 1: at lower bound (eligible), 0: in the tree
+
+    parent[root] = -1
+    pred[root] = -1
+    thread[root] = 0
+    rev_thread[0] = root
+    succ_num[root] = N + 1
+    last_succ[root] = root - 1
+    pi[root] = 0.0
+    for u in range(N):
+        e = nm + u
+        parent[u] = root
+        pred[u] = e
+        thread[u] = u + 1
+        rev_thread[u + 1] = u
+        succ_num[u] = 1
+        last_succ[u] = u
+        s = a[u] if u < n else -b[u - n]
+        if s >= 0:
+            pred_dir[u] = 1
+            pi[u] = 0.0
+            flow[e] = s
+        else:
+            pred_dir[u] = -1
+            pi[u] = art
+            flow[e] = -s
+
+    block = max(int(math.ceil(math.sqrt(nm))), 10)
+    next_arc = 0
+    pivots = 0
+    code = OPTIMAL
+    while True:
+        # --- block search for the entering arc (most negative reduced cost in a block)
+        in_arc = -1
+        best = -eps
+        e = next_arc
+        i = e // m
+        j = e - i * m
+        cnt = block
+        for _ in range(nm):
+            if state[e] != 0:
+                c = M[i, j] + pi[i] - pi[n + j]
+                if c < best:
+                    best = c
+                    in_arc = e
+            e += 1
+            j += 1
+            if j == m:
+                j = 0
+                i += 1
+                if e == nm:
+                    e = 0
+                    i = 0
+            cnt -= 1
+            if cnt == 0:
+                if in_arc >= 0:
+                    break
+                cnt = block
+        next_arc = e
+        if in_arc < 0:
+            break
+        if pivots >= max_iter:
+            code = MAX_ITER_REACHED
+            break
+        pivots += 1
+        first = in_arc // m
+        second = n + (in_arc - first * m)
+        # --- join node (deepest common ancestor)
+        u = first
+        v = second
+        while u != v:
+            if succ_num[u] < succ_num[v]:
+                u = parent[u]
+            else:
+                v = parent[v]
+        join = u
+        # --- leaving arc: smallest flow on the arcs the cycle empties
+        delta = inf
+        result = 0
+        u_out = -1
+        u = first
+        while u != join:
+            d = flow[pred[u]] if pred_dir[u] == 1 else inf
+            if d < delta:
+                delta = d
+                u_out = u
+                result = 1
+            u = parent[u]
+        u = second
+        while u != join:
+            d = flow[pred[u]] if pred_dir[u] == -1 else inf
+            if d <= delta:
+                delta = d
+                u_out = u
+                result = 2
+            u = parent[u]
+        if result == 0:
+            code = UNBOUNDED
+            break
+        if result == 1:
+            u_in = first
+            v_in = second
+        else:
+            u_in = second
+            v_in = first
+        # --- augment along the cycle
+        if delta > 0:
+            flow[in_arc] += delta
+            u = first
+            while u != join:
+                flow[pred[u]] -= pred_dir[u] * delta
+                u = parent[u]
+            u = second
+            while u != join:
+                flow[pred[u]] += pred_dir[u] * delta
+                u = parent[u]
+        state[in_arc] = 0
+        e_out = pred[u_out]
+        if e_out < nm:
+            state[e_out] = 1
+        # --- update the spanning tree
+        old_rev_thread = rev_thread[u_out]
+        old_succ_num = succ_num[u_out]
+        old_last_succ = last_succ[u_out]
+        v_out = parent[u_out]
+        in_dir = 1 if u_in == first else -1
+        if u_in == u_out:
+            parent[u_in] = v_in
+            pred[u_in] = in_arc
+            pred_dir[u_in] = in_dir
+            if thread[v_in] != u_out:
+                after = thread[old_last_succ]
+                thread[old_rev_thread] = after
+                rev_thread[after] = old_rev_thread
+                after = thread[v_in]
+                thread[v_in] = u_out
+                rev_thread[u_out] = v_in
+                thread[old_last_succ] = after
+                rev_thread[after] = old_last_succ
+        else:
+            thread_continue = thread[old_last_succ] if old_rev_thread == v_in else thread[v_in]
+            stem = u_in
+            par_stem = v_in
+            last = last_succ[u_in]
+            after = thread[last]
+            thread[v_in] = u_in
+            nd = 0
+            dirty[nd] = v_in
+            nd += 1
+            while stem != u_out:
+                next_stem = parent[stem]
+                thread[last] = next_stem
+                dirty[nd] = last
+                nd += 1
+                before = rev_thread[stem]
+                thread[before] = after
+                rev_thread[after] = before
+                parent[stem] = par_stem
+                par_stem = stem
+                stem = next_stem
+                if last_succ[stem] == last_succ[par_stem]:
+                    last = rev_thread[par_stem]
+                else:
+                    last = last_succ[stem]
+                after = thread[last]
+            parent[u_out] = par_stem
+            thread[last] = thread_continue
+            rev_thread[thread_continue] = last
+            last_succ[u_out] = last
+            if old_rev_thread != v_in:
+                thread[old_rev_thread] = after
+                rev_thread[after] = old_rev_thread
+            for k in range(nd):
+                w = dirty[k]
+                rev_thread[thread[w]] = w
+            tmp_sc = 0
+            tmp_ls = last_succ[u_out]
+            w = u_out
+            p = parent[w]
+            while w != u_in:
+                pred[w] = pred[p]
+                pred_dir[w] = -pred_dir[p]
+                tmp_sc += succ_num[w] - succ_num[p]
+                succ_num[w] = tmp_sc
+                last_succ[p] = tmp_ls
+                w = p
+                p = parent[w]
+            pred[u_in] = in_arc
+            pred_dir[u_in] = in_dir
+            succ_num[u_in] = old_succ_num
+        up_limit_out = join if last_succ[join] == v_in else -1
+        last_succ_out = last_succ[u_out]
+        w = v_in
+        while w != -1 and last_succ[w] == v_in:
+            last_succ[w] = last_succ_out
+            w = parent[w]
+        if join != old_rev_thread and v_in != old_rev_thread:
+            w = v_out
+            while w != up_limit_out and last_succ[w] == old_last_succ:
+                last_succ[w] = old_rev_thread
+                w = parent[w]
+        elif last_succ_out != old_last_succ:
+            w = v_out
+            while w != up_limit_out and last_succ[w] == old_last_succ:
+                last_succ[w] = last_succ_out
+                w = parent[w]
+        w = v_in
+        while w != join:
+            succ_num[w] += old_succ_num
+            w = parent[w]
+        w = v_out
+        while w != join:
+            succ_num[w] -= old_succ_num
+            w = parent[w]
+        # --- potentials of the moved subtree
+        if in_dir == 1:
+            sigma = pi[v_in] - pi[u_in] - M[first, second - n]
+        else:
+            sigma = pi[v_in] - pi[u_in] + M[first, second - n]
+        end = thread[last_succ[u_in]]
+        w = u_in
+        while w != end:
+            pi[w] += sigma
+            w = thread[w]
+
+    for i in range(n):
+        for j in range(m):
+            plan[i, j] = flow[i * m + j]
+    if code == OPTIMAL:
+        mass = 0.0
+        for u in range(n):
+            mass += a[u]
+        for u in range(N):
+            if abs(flow[nm + u]) > 1e-12 * mass:
+                code = INFEASIBLE
+    return code, pivots

@@ -1,0 +1,271 @@
+"""Exact OT (emd, emd2) and the 1-D closed forms, against POT and scipy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+import soptim.ot as sot
+from soptim.ot import _emd, _emd_kernels, emd, emd2, emd2_1d, emd_1d, wasserstein_1d
+
+ot = pytest.importorskip("ot")
+
+
+def _problem(kind, n, m, seed):
+    rng = np.random.default_rng(seed)
+    if kind == "ties":  # integer costs: many optimal plans, degenerate vertices
+        M = rng.integers(0, 3, (n, m)).astype(float)
+    elif kind == "cloud":
+        x, y = rng.random((n, 2)), rng.random((m, 2))
+        M = ((x[:, None] - y[None]) ** 2).sum(-1)
+    else:
+        M = rng.random((n, m))
+    a, b = rng.random(n) + 0.01, rng.random(m) + 0.01
+    if kind == "zeros":
+        a[rng.random(n) < 0.3] = 0.0
+        b[rng.random(m) < 0.3] = 0.0
+        a[0] = b[0] = 1.0
+    total = 3.0 if kind == "unnormalized" else 1.0
+    return a * total / a.sum(), b * total / b.sum(), M
+
+
+def _check_certificate(P, log, a, b, M):
+    u, v = log["u"], log["v"]
+    R = M - u[:, None] - v[None, :]
+    scale = np.abs(M).max() * a.sum()
+    assert P.min() >= 0
+    assert np.abs(P.sum(1) - a).max() <= 1e-12 * a.sum()
+    assert np.abs(P.sum(0) - b).max() <= 1e-12 * a.sum()
+    assert R.min() >= -1e-12 * np.abs(M).max()  # dual feasible on every entry
+    assert abs((P * R).sum()) <= 1e-12 * scale  # complementary slackness
+    assert abs(a @ u + b @ v - log["cost"]) <= 1e-12 * scale  # zero duality gap
+    assert log["certified"] and log["result_code"] == 1 and log["warning"] is None
+
+
+@pytest.mark.parametrize("kind", ["random", "cloud", "ties", "zeros", "unnormalized"])
+@pytest.mark.parametrize("shape", [(1, 6), (7, 1), (13, 9), (40, 55)])
+def test_emd_matches_pot(kind, shape):
+    for seed in range(3):
+        a, b, M = _problem(kind, *shape, seed)
+        P, log = emd(a, b, M, log=True)
+        G = ot.emd(a, b, M)
+        ref = float((G * M).sum())
+        assert abs(log["cost"] - ref) <= 1e-12 * max(abs(ref), 1e-300) + 1e-15
+        assert abs(float(emd2(a, b, M)) - ref) <= 1e-12 * max(abs(ref), 1e-300) + 1e-15
+        _check_certificate(P, log, a, b, M)
+
+
+def test_uniform_square_is_a_permutation_as_linear_sum_assignment():
+    rng = np.random.default_rng(3)
+    for n in (5, 30, 120):
+        M = rng.random((n, n))
+        P = emd([], [], M)
+        rows, cols = linear_sum_assignment(M)
+        assert set(np.unique(np.round(P * n, 12))) <= {0.0, 1.0}
+        assert np.isclose((P * M).sum(), M[rows, cols].sum() / n, rtol=1e-12, atol=0)
+
+
+def test_numba_network_simplex_and_numpy_twin(monkeypatch):
+    a, b, M = _problem("random", 25, 18, 1)
+    P, log = emd(a, b, M, log=True)
+    assert log["method"] == "network_simplex" and _emd_kernels.network_simplex.signatures
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    P2, log2 = emd(a, b, M, log=True)
+    assert log2["method"] == "highs_column_generation"
+    assert abs(log2["cost"] - log["cost"]) <= 1e-12 * log["cost"]
+    _check_certificate(P2, log2, a, b, M)
+    for kind in ("ties", "zeros", "cloud"):
+        a, b, M = _problem(kind, 30, 22, 4)
+        P3, log3 = emd(a, b, M, log=True)
+        ref = float((ot.emd(a, b, M) * M).sum())
+        assert abs(log3["cost"] - ref) <= 1e-12 * max(ref, 1e-300) + 1e-15
+        _check_certificate(P3, log3, a, b, M)
+
+
+def test_emd2_batch_and_return_matrix():
+    a, b, M = _problem("random", 12, 10, 2)
+    rng = np.random.default_rng(0)
+    B = rng.random((10, 3))
+    B /= B.sum(0)
+    W, logs = emd2(a, B, M, log=True, return_matrix=True)
+    assert W.shape == (3,) and len(logs) == 3
+    for k in range(3):
+        assert np.isclose(W[k], ot.emd2(a, B[:, k], M), rtol=1e-12, atol=0)
+        assert np.isclose((logs[k]["G"] * M).sum(), W[k], rtol=1e-12)
+
+
+def test_dtype_lists_and_centering():
+    a, b, M = _problem("random", 6, 5, 0)
+    P = emd(a.astype(np.float32), b.astype(np.float32), M.astype(np.float32))
+    assert P.dtype == np.float32
+    P, log = emd(a.tolist(), b.tolist(), M.tolist(), log=True)
+    assert P.dtype == np.float64
+    assert np.isclose(a @ log["u"], b @ log["v"])  # POT's centering balances the two
+    _, log2 = emd(a, b, M, log=True, center_dual=False)
+    assert np.isclose(a @ log2["u"] + b @ log2["v"], log["cost"], rtol=1e-12)
+
+
+def test_mass_checks_as_pot():
+    a, b, M = _problem("random", 6, 5, 0)
+    with pytest.raises(ValueError, match="same total mass"):
+        emd(a, 2 * b, M)
+    with pytest.raises(ValueError, match="same total mass"):
+        emd2(a, 2 * b, M)
+    P = emd(a, 2 * b, M, check_marginals=False)  # b rescaled to sum(a), as POT
+    assert np.allclose(P.sum(0), b, rtol=0, atol=1e-14)
+    assert np.allclose(P, ot.emd(a, 2 * b, M, check_marginals=False), atol=1e-14)
+
+
+@pytest.mark.parametrize("args, exc, match", [
+    (([0.5, -0.5, 1.0], None, np.ones((3, 2))), ValueError, "a must be nonnegative"),
+    (([1.0], [np.nan], np.ones((1, 1))), ValueError, "b contains NaN"),
+    ((None, None, np.array([[np.inf]])), ValueError, "M contains NaN"),
+    ((None, None, np.ones((2, 2)) + 1j), TypeError, "M"),
+    (([0.5, 0.5], None, np.ones((3, 2))), ValueError, "a must have length"),
+    ((None, [1.0], np.ones((2, 2))), ValueError, "b must have length"),
+    ((None, None, np.ones(3)), ValueError, "M must have 2"),
+    ((None, None, None), ValueError, "M must be"),
+    (([0.0, 0.0], None, np.ones((2, 2))), ValueError, "a must have a positive total"),
+])
+def test_bad_input(args, exc, match):
+    with pytest.raises(exc, match=match):
+        emd(*args)
+
+
+def test_bad_options():
+    M = np.ones((2, 2))
+    with pytest.raises(ValueError, match="numItermax"):
+        emd([], [], M, numItermax=0)
+    with pytest.raises(TypeError, match="numItermax"):
+        emd([], [], M, numItermax=2.5)
+    with pytest.raises(TypeError, match="log"):
+        emd([], [], M, log="yes")
+    with pytest.raises(TypeError, match="numThreads"):
+        emd([], [], M, numThreads="all")
+    with pytest.warns(DeprecationWarning, match="numThreads"):
+        emd([], [], M, numThreads=4)
+    assert emd([], [], M, numThreads="max").shape == (2, 2)
+
+
+def test_iteration_limit_warns_and_is_not_certified():
+    a, b, M = _problem("random", 30, 30, 5)
+    with pytest.warns(UserWarning, match="numItermax reached"):
+        P, log = emd(a, b, M, numItermax=3, log=True)
+    assert log["result_code"] == 3 and not log["certified"]
+    assert "numItermax" in log["warning"]
+
+
+def test_failed_certificate_is_never_reported_optimal(monkeypatch):
+    """A solver that claims optimality for a feasible but suboptimal plan is caught."""
+    a, b, M = _problem("random", 8, 8, 6)
+
+    def fake(Ms, As, Bs, max_iter, Ps, pi):
+        Ps[:] = np.outer(As, Bs) / As.sum()  # feasible, not optimal
+        pi[:] = 0.0
+        return _emd_kernels.OPTIMAL, 1
+
+    monkeypatch.setattr(_emd, "network_simplex", fake)
+    with pytest.warns(UserWarning, match="certificate failed"):
+        _, log = emd(a, b, M, log=True)
+    assert log["result_code"] == _emd.CERTIFICATE_FAILED and not log["certified"]
+    assert log["gap"] > 1e-3
+
+
+# ---------------------------------------------------------------- 1-D closed forms
+
+@pytest.mark.parametrize("metric, p", [("sqeuclidean", 1.0), ("minkowski", 1.0),
+                                       ("minkowski", 1.7), ("minkowski", 3.0),
+                                       ("cityblock", 1.0), ("euclidean", 1.0)])
+def test_emd_1d_matches_pot(metric, p):
+    rng = np.random.default_rng(7)
+    for n, m in ((1, 5), (9, 4), (40, 33)):
+        x, y = np.round(rng.random(n), 1), np.round(rng.random(m), 1)  # ties
+        a, b = rng.random(n), rng.random(m)
+        a[0] = 0.0 if n > 1 else a[0]  # a zero mass
+        a, b = a / a.sum() * 2, b / b.sum() * 2
+        G, log = emd_1d(x, y, a, b, metric=metric, p=p, log=True)
+        ref = ot.emd2_1d(x, y, a, b, metric=metric, p=p)
+        assert abs(log["cost"] - ref) <= 1e-12 * max(ref, 1e-300) + 1e-15
+        assert abs(emd2_1d(x, y, a, b, metric=metric, p=p) - ref) <= 1e-12 * ref + 1e-15
+        assert np.allclose(G.sum(1), a, atol=1e-14) and np.allclose(G.sum(0), b, atol=1e-14)
+        # the 1-D plan is optimal for the full LP with the same ground cost
+        q = {"sqeuclidean": 2.0, "cityblock": 1.0, "euclidean": 1.0}.get(metric, p)
+        D = np.abs(x[:, None] - y[None, :]) ** q
+        assert np.isclose((G * D).sum(), emd2(a, b, D), rtol=1e-11, atol=1e-15)
+
+
+def test_emd_1d_sparse_log_and_column_input():
+    x, y = np.array([[2.0], [0.0]]), np.array([0.0, 3.0])
+    G = emd_1d(x, y, dense=False)
+    assert G.nnz == 2 and np.allclose(G.toarray(), [[0, 0.5], [0.5, 0]])
+    cost, log = emd2_1d(x, y, log=True)
+    assert cost == 0.5 and np.allclose(log["G"], [[0, 0.5], [0.5, 0]])
+    _, log = emd_1d(x, y, log=True)
+    assert sorted(zip(log["perms_x_a"].tolist(), log["perms_x_b"].tolist())) == [(0, 1), (1, 0)]
+
+
+def test_wasserstein_1d_matches_pot():
+    rng = np.random.default_rng(8)
+    U, V = rng.normal(size=(30, 4)), rng.normal(1, 2, size=(25, 4))
+    wu, wv = rng.random(30), rng.random((25, 4))
+    wv = wv / wv.sum(0) * wu.sum()
+    for p in (1, 1.5, 2, 4):
+        got = wasserstein_1d(U, V, wu, wv, p=p)
+        assert np.allclose(got, ot.wasserstein_1d(U, V, wu, wv, p=p), rtol=1e-12, atol=0)
+    got1 = wasserstein_1d(U[:, 0], V[:, 0], p=2)
+    assert np.isclose(got1, ot.wasserstein_1d(U[:, 0], V[:, 0], p=2), rtol=1e-12)
+    xs, ys = np.sort(U[:, 0]), np.sort(V[:, 0])
+    assert np.isclose(wasserstein_1d(xs, ys, require_sort=False), wasserstein_1d(xs, ys))
+    c, plans = wasserstein_1d(U[:, 0], V[:, 0], p=2, return_plans=True)
+    D = (U[:, 0][:, None] - V[:, 0][None, :]) ** 2
+    assert np.isclose((plans[0].toarray() * D).sum(), c, rtol=1e-12)
+
+
+def test_1d_bad_input():
+    with pytest.raises(ValueError, match="p must be"):
+        emd_1d([0.0, 1.0], [0.5], metric="minkowski", p=0.5)
+    with pytest.raises(ValueError, match="p must be"):
+        wasserstein_1d([0.0, 1.0], [0.5], p=0.5)
+    with pytest.raises(TypeError, match="p"):
+        wasserstein_1d([0.0, 1.0], [0.5], p="2")
+    with pytest.raises(ValueError, match="metric"):
+        emd_1d([0.0], [0.5], metric="cosine")
+    with pytest.raises(ValueError, match="x_a must be 1-D"):
+        emd_1d(np.ones((3, 2)), [0.5])
+    with pytest.raises(ValueError, match="same total mass"):
+        emd_1d([0.0, 1.0], [0.5], a=[1.0, 1.0], b=[1.0])
+    with pytest.raises(ValueError, match="u_weights must have length"):
+        wasserstein_1d([0.0, 1.0], [0.5], u_weights=[1.0])
+    with pytest.raises(ValueError, match="x_b contains NaN"):
+        emd2_1d([0.0], [np.nan])
+
+
+def test_exported():
+    for name in ("emd", "emd2", "emd_1d", "emd2_1d", "wasserstein_1d"):
+        assert name in sot.__all__
+
+
+# ---------------------------------------------------------------- GPU
+
+@pytest.mark.gpu
+def test_emd_cupy(cp):
+    a, b, M = _problem("zeros", 40, 30, 9)
+    P, log = emd(cp.asarray(a), cp.asarray(b), cp.asarray(M), log=True)
+    assert isinstance(P, cp.ndarray) and isinstance(log["u"], cp.ndarray)
+    assert log["method"] == "highs_column_generation" and log["certified"]
+    ref = ot.emd2(a, b, M)
+    assert abs(log["cost"] - ref) <= 1e-12 * ref
+    assert abs(float(emd2(cp.asarray(a), cp.asarray(b), cp.asarray(M))) - ref) <= 1e-12 * ref
+
+
+@pytest.mark.gpu
+def test_emd_1d_cupy(cp):
+    rng = np.random.default_rng(10)
+    x, y, a = rng.random(20), rng.random(15), rng.random(20)
+    a /= a.sum()
+    G = emd_1d(cp.asarray(x), cp.asarray(y), cp.asarray(a))
+    assert isinstance(G, cp.ndarray)
+    assert np.allclose(cp.asnumpy(G), ot.emd_1d(x, y, a), atol=1e-14)
+    W = wasserstein_1d(cp.asarray(x), cp.asarray(y), cp.asarray(a), p=2)
+    assert np.isclose(W, ot.wasserstein_1d(x, y, a, p=2), rtol=1e-12)
