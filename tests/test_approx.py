@@ -34,9 +34,9 @@ def rel_max_error(ct, f, domain, n=20000, seed=0):
 
 
 def test_shifted_newton_degree_16_ranks_5_at_1e6():
-    # paper: degree 16 reaches 1e-6; Tucker ranks (5, 5, 5) at 1e-6
-    ct = ChebTucker.fit(newton_shifted, CUBE, tol=1e-6)
-    assert ct.converged
+    # paper: degree 16 reaches 1e-6; Tucker ranks (5, 5, 5) at 1e-6 (the full grid)
+    ct = ChebTucker.fit(newton_shifted, CUBE, tol=1e-6, sampling="grid")
+    assert ct.converged and ct.method == "grid"
     assert max(ct.degrees) <= 16
     assert all(r <= 5 for r in ct.ranks)
     err = rel_max_error(ct, newton_shifted, CUBE)
@@ -280,7 +280,7 @@ def test_sampling_reuses_points():
         seen.append(np.stack([X.ravel(), Y.ravel(), Z.ravel()], axis=1))
         return gauss10(x, y, z) + 0.1 * x * y
 
-    ct = ChebTucker.fit(f, CUBE, tol=1e-9)
+    ct = ChebTucker.fit(f, CUBE, tol=1e-9, sampling="grid")
     pts = np.vstack(seen)
     assert len(seen) > 1 and pts.shape[0] == ct.nfev
     # doubling m = 2^k + 1 -> 2^(k+1) + 1 evaluates every grid point exactly once
@@ -383,9 +383,9 @@ def test_small_first_evaluation_does_not_compile(monkeypatch):
     from soptim.approx import _kernels
 
     monkeypatch.setattr(_kernels, "_kernel_min_work", lambda: _kernels._COMPILE_MIN_WORK)
+    ct = ChebTucker.fit(gauss10, CUBE, tol=1e-10)  # the cross's checks evaluate, too
     kernel_calls = _spy(monkeypatch, _kernels, "_evaluate_numba")
     twin_calls = _spy(monkeypatch, _kernels, "_evaluate_chunked")
-    ct = ChebTucker.fit(gauss10, CUBE, tol=1e-10)
     P = random_points(CUBE, 1000)
     small = ct.evaluate(P)
     assert len(twin_calls) == 1 and not kernel_calls
@@ -408,11 +408,16 @@ def test_device_code_path_matches_numpy(monkeypatch):
     device = Backend("cupy", np, scipy)
     assert not device.use_numba
     f = erf_over_r(3.0, (0.1, -0.2, 0.0))
-    ref = ChebTucker.fit(f, CUBE, tol=1e-8)
+    ref = ChebTucker.fit(f, CUBE, tol=1e-8, sampling="grid")
+    ref_cross = ChebTucker.fit(f, CUBE, tol=1e-8, sampling="cross")
     monkeypatch.setattr(_chebtucker, "backend_named", lambda name: device)
     rfft_calls = _spy(monkeypatch, np.fft, "rfft")
-    gen = ChebTucker.fit(f, CUBE, tol=1e-8, backend="cupy")
+    gen = ChebTucker.fit(f, CUBE, tol=1e-8, backend="cupy", sampling="grid")
     assert rfft_calls  # the device's DCT-I ran
+    # the cross on the device backend: same samples and pivots, so the same approximant
+    gen_cross = ChebTucker.fit(f, CUBE, tol=1e-8, backend="cupy", sampling="cross")
+    assert gen_cross.method == "cross" and gen_cross.nfev == ref_cross.nfev
+    np.testing.assert_allclose(gen_cross.coefficients(), ref_cross.coefficients(), atol=1e-12)
     assert gen.degrees == ref.degrees and gen.ranks == ref.ranks
     np.testing.assert_allclose(gen.coefficients(), ref.coefficients(), atol=1e-12)
     P = random_points(CUBE, 500)
@@ -442,7 +447,10 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="shape"):
         ChebTucker.fit(lambda x, y: np.ones(3), [(-1, 1)] * 2)
     with pytest.raises(ValueError, match="NaN or inf"):
-        ChebTucker.fit(lambda x, y, z: np.where(x**2 + y**2 + z**2 < 1e-9, np.inf, 1.0), CUBE)
+        ChebTucker.fit(lambda x, y, z: np.where(x**2 + y**2 + z**2 < 1e-9, np.inf, 1.0), CUBE,
+                       sampling="grid")
+    with pytest.raises(ValueError, match="NaN or inf"):  # the cross samples it, too
+        ChebTucker.fit(lambda x, y, z: np.where(x + y < 0, np.nan, 1.0), CUBE, sampling="cross")
     with pytest.raises(ValueError, match="NaN or inf"):
         ChebTucker.fit(lambda x: np.where(x < 0, np.nan, x), (-1.0, 1.0))
     with pytest.raises(TypeError, match="real"):

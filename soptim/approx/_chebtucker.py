@@ -9,7 +9,6 @@ Khoromskaia, Sun 2025).
 
 from __future__ import annotations
 
-import itertools
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._executor import check_executor
 from .._validation import (
     as_float_array,
     check_callable,
@@ -25,7 +25,8 @@ from .._validation import (
     check_positive,
     check_real,
 )
-from ..backend import Backend, backend_named, get_backend, to_numpy
+from ..backend import Backend, backend_named, get_backend
+from ._canonical import canonical_coefficients
 from ._chebyshev import (
     chebder,
     chebpts1,
@@ -36,21 +37,28 @@ from ._chebyshev import (
     integral_weights,
     tail_profile,
     vals2coeffs1,
-    vals2coeffs2,
 )
+from ._cross import _CHECK_POINTS, _ESTIMATE_FACTOR, tucker_cross
+from ._degree import (
+    ResolutionWarning,
+    adaptive_grid,
+    default_caps,
+    fixed_grid,
+    values_to_coeffs,
+)
+from ._domain import Box
+from ._domain import as_domain as _as_domain
 from ._kernels import evaluate_points
+from ._sampling import GridSampler, PointSampler
 from ._tucker import TuckerTensor, hooi, hosvd, recompress, rhosvd, tucker_full
 
 __all__ = ["ChebTucker", "ExtrapolationWarning", "ResolutionWarning", "chebpts"]
 
 _MIN_POINTS = 17  # first adaptive grid: 2^4 + 1 points per axis (as Chebfun)
-_SAMPLE_BUDGET = 1 << 24  # default max_degree keeps (max_degree + 1)^d below this
+_CROSS_MAX_DEGREE = 1 << 12  # default max_degree of the cross (fibers are cheap)
+_GRID_MAX_FIXED = 1 << 16  # sampling='auto' with a fixed degree: full grid up to this size
 # unit coordinates this far beyond +-1 are rounding of the affine map, not extrapolation
 _DOMAIN_SLACK = 1e-12
-
-
-class ResolutionWarning(UserWarning):
-    """A function was not resolved to the requested tolerance within ``max_degree``."""
 
 
 class ExtrapolationWarning(RuntimeWarning):
@@ -80,24 +88,6 @@ def chebpts(m: int, domain: Sequence[float] = (-1.0, 1.0), kind: int = 2) -> np.
 # ----------------------------------------------------------------------------- validation
 
 
-def _as_domain(domain: Any) -> list[tuple[float, float]]:
-    try:
-        arr = np.asarray(to_numpy(domain), dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError("domain must be a sequence of (a, b) pairs") from None
-    if arr.shape == (2,):
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
-        raise ValueError(f"domain must be a sequence of (a, b) pairs, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("domain must be finite")
-    bad = np.nonzero(arr[:, 0] >= arr[:, 1])[0]
-    if bad.size:
-        l = int(bad[0])
-        raise ValueError(f"domain[{l}] = ({arr[l, 0]}, {arr[l, 1]}) must have a < b")
-    return [(float(a), float(b)) for a, b in arr]
-
-
 def _per_axis(name: str, value: Any, d: int, minimum: int) -> list[int]:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = [value] * d
@@ -120,109 +110,6 @@ def _check_kind(kind: int) -> int:
 
 def _check_tol(tol: Any) -> float:
     return check_positive("tol", tol)
-
-
-# ----------------------------------------------------------------------------- sampling
-
-
-class _Sampler:
-    """Samples of ``f`` on a product of second-kind grids, refined by doubling.
-
-    Doubling ``m = 2^k + 1 -> 2^(k+1) + 1`` keeps the old points at the even
-    indices, so only the new points are evaluated: the complement of the old
-    grid is a union of ``2^g - 1`` product blocks (``g`` axes refined), and
-    ``f`` is called once per block with broadcastable open-grid arrays.
-    """
-
-    def __init__(self, f: Callable, domain: list[tuple[float, float]], be: Backend) -> None:
-        self.f = f
-        self.domain = domain
-        self.be = be
-        self.xp = be.xp
-        self.values: Any = None
-        self.m: list[int] = []
-        self.nfev = 0
-
-    def _points(self, l: int, m: int) -> Any:
-        a, b = self.domain[l]
-        return 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, self.be)
-
-    def _call(self, coords: list[Any]) -> Any:
-        xp, d = self.xp, len(coords)
-        shape = tuple(int(c.shape[0]) for c in coords)
-        args = [c.reshape((1,) * l + (-1,) + (1,) * (d - l - 1)) for l, c in enumerate(coords)]
-        contract = ("f must accept arrays of points and return an array of values, acting "
-                    "elementwise on broadcastable arrays (numpy ufunc style: np.sin, not "
-                    "math.sin); it is called with open-grid arrays of shapes "
-                    f"{tuple(tuple(int(n) for n in a.shape) for a in args)}")
-        try:
-            out = self.f(*args)
-        except (TypeError, ValueError) as exc:
-            # math.sin(array), float(array) or `if x > 0:` on an array end up here
-            cls = TypeError if isinstance(exc, TypeError) else ValueError
-            raise cls(f"f failed on array arguments ({type(exc).__name__}: {exc}); "
-                            f"{contract}") from exc
-        if np.iscomplexobj(out):
-            raise TypeError("f returned complex values; the approximant is real: "
-                            "f must return real values (approximate the real and "
-                            "imaginary parts separately)")
-        if not hasattr(out, "shape"):
-            raise TypeError(f"f returned a {type(out).__name__}, not an array, for arrays "
-                            f"broadcasting to {shape}; {contract} (write a constant as "
-                            "c + 0 * x)")
-        try:
-            out = xp.asarray(out, dtype=float)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"f must return a real array, got {type(out).__name__} of dtype "
-                f"{getattr(out, 'dtype', '?')}"
-            ) from None
-        try:
-            ok = out.ndim == d and np.broadcast_shapes(tuple(out.shape), shape) == shape
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"f returned shape {tuple(out.shape)} for arguments broadcasting to {shape}; "
-                f"{contract}"
-            )
-        out = xp.broadcast_to(out, shape)
-        self.nfev += int(np.prod(shape))
-        finite = xp.isfinite(out)
-        if not bool(finite.all()):
-            idx = tuple(int(i[0]) for i in xp.nonzero(~finite))
-            where = tuple(float(c[i]) for c, i in zip(coords, idx))
-            raise ValueError(
-                f"f returned NaN or inf at x = {where}; the Chebyshev approximant needs a "
-                "function that is finite on the closed box (evaluate removable "
-                "singularities by their limit)"
-            )
-        return out
-
-    def start(self, m: list[int]) -> Any:
-        self.m = list(m)
-        self.values = self._call([self._points(l, ml) for l, ml in enumerate(m)])
-        return self.values
-
-    def refine(self, axes: Sequence[int]) -> Any:
-        xp, d = self.xp, len(self.m)
-        new_m = [2 * ml - 1 if l in axes else ml for l, ml in enumerate(self.m)]
-        new = xp.empty(tuple(new_m))
-        new[tuple(slice(None, None, 2) if l in axes else slice(None) for l in range(d))] = \
-            self.values
-        full = [self._points(l, new_m[l]) for l in range(d)]
-        for odd in itertools.product((False, True), repeat=len(axes)):
-            if not any(odd):
-                continue
-            which = dict(zip(axes, odd))
-            sl = tuple(
-                (slice(1, None, 2) if which[l] else slice(None, None, 2)) if l in which
-                else slice(None)
-                for l in range(d)
-            )
-            new[sl] = self._call([full[l][sl[l]] for l in range(d)])
-        self.m, self.values = new_m, new
-        return new
 
 
 # ----------------------------------------------------------------------------- the class
@@ -317,6 +204,7 @@ class ChebTucker:
         converged: bool = True,
         message: str = "",
         nfev: int = 0,
+        method: str = "parts",
     ) -> None:
         self.domain = _as_domain(domain)
         be = get_backend(core, *factors)
@@ -335,6 +223,7 @@ class ChebTucker:
         self.converged = bool(converged)
         self.message = message
         self.nfev = int(nfev)
+        self.method = str(method)
 
     # ------------------------------------------------------------------ construction
 
@@ -349,6 +238,8 @@ class ChebTucker:
         max_degree: int | Sequence[int] | None = None,
         method: str = "hosvd",
         backend: str | None = None,
+        sampling: str = "auto",
+        executor: Any = None,
     ) -> ChebTucker:
         """Approximate ``f`` on the box ``domain``.
 
@@ -424,70 +315,74 @@ class ChebTucker:
         (False, 'ResolutionWarning')
         """
         check_callable("f", f)
-        dom = _as_domain(domain)
-        d = len(dom)
+        box = Box(domain)
+        dom, d = box.intervals, box.ndim
         tol = _check_tol(tol)
         method = _check_method(method)
+        sampling = check_choice("sampling", sampling, ("auto", "grid", "cross"))
+        executor = check_executor(executor)
         be = backend_named(backend)
-        xp = be.xp
-        sampler = _Sampler(f, dom, be)
-        if degree is not None:
-            m = [k + 1 for k in _per_axis("degree", degree, d, 0)]
-            values = sampler.start(m)
-            C = _values_to_coeffs(values, be)
-            vscale = float(xp.abs(values).max())
-            outside = [2.0 * extrapolated_tail(tail_profile(C, l, be)) for l in range(d)]
-            tail = sum(outside)
-            # a fixed degree is the caller's choice: no warning, but say whether it sufficed
-            converged, message = _fixed_degree_report(m, tail, vscale, tol)
+        m = None if degree is None else [k + 1 for k in _per_axis("degree", degree, d, 0)]
+        caps = None if max_degree is None else _per_axis("max_degree", max_degree, d, 1)
+        if sampling == "auto":
+            small = m is not None and float(np.prod(m)) <= _GRID_MAX_FIXED
+            sampling = "grid" if d <= 2 or small else "cross"
+        if sampling == "cross":
+            return cls._fit_cross(f, box, m, caps, tol, be, executor)
+        sampler = GridSampler(f, box, be, executor)
+        if m is not None:
+            C, vscale, tail, converged, message = fixed_grid(sampler, m, tol, be)
         else:
-            if max_degree is None:
-                cap = 1 << max(1, int(np.floor(np.log2(_SAMPLE_BUDGET ** (1.0 / d) - 1))))
-                caps = [min(cap, 1 << 16)] * d
-            else:
-                caps = _per_axis("max_degree", max_degree, d, 1)
-            m = [min(_MIN_POINTS, c + 1) for c in caps]
-            values = sampler.start(m)
-            while True:
-                C = _values_to_coeffs(values, be)
-                vscale = float(xp.abs(values).max())
-                threshold = tol * vscale
-                profiles = [tail_profile(C, l, be) for l in range(d)]
-                outside = [2.0 * extrapolated_tail(p) for p in profiles]
-                # below the rounding level of the samples no degree helps
-                limits = [max(threshold / d, _noise_floor(C.shape, l) * vscale)
-                          for l in range(d)]
-                unresolved = [l for l in range(d) if outside[l] > limits[l]]
-                grow = [l for l in unresolved if 2 * (sampler.m[l] - 1) <= caps[l]]
-                if not grow:
-                    break
-                values = sampler.refine(grow)
-            converged = not unresolved
-            C, tail = _chop(C, profiles, outside, limits)
-            noisy = [l for l in range(d) if limits[l] > threshold / d]
-            if converged and noisy:
-                message = (
-                    f"tol={tol:g} is below the rounding level of the samples along axis "
-                    f"{', '.join(map(str, noisy))}; resolved to about "
-                    f"{tail / vscale if vscale else 0.0:.1e} instead"
-                )
-                warnings.warn(message, ResolutionWarning, stacklevel=2)
-            elif converged:
-                message = f"resolved to tol={tol:g} with degrees {tuple(s - 1 for s in C.shape)}"
-            else:
-                axes = ", ".join(map(str, unresolved))
-                message = (
-                    f"f is not resolved to tol={tol:g} along axis {axes} at max_degree="
-                    f"{tuple(caps)}: the Chebyshev coefficients decay slowly (a kink or "
-                    f"singularity converges only algebraically); estimated relative error "
-                    f"{tail / vscale if vscale else 0.0:.1e}. Raise max_degree, loosen tol, "
-                    "or split the box at the singularity."
-                )
-                warnings.warn(message, ResolutionWarning, stacklevel=2)
+            C, vscale, tail, converged, message = adaptive_grid(
+                sampler, default_caps(d) if caps is None else caps, _MIN_POINTS, tol, be,
+                stacklevel=3)
         core, factors, trunc = _compress(C, tol, method, be)
         est = (tail + trunc) / vscale if vscale > 0 else 0.0
         return cls(core, factors, dom, tol=tol, vscale=vscale, error_estimate=est,
-                   converged=converged, message=message, nfev=sampler.nfev)
+                   converged=converged, message=message, nfev=sampler.nfev, method="grid")
+
+    @classmethod
+    def _fit_cross(cls, f: Callable, box: Box, m: list[int] | None, caps: list[int] | None,
+                   tol: float, be: Backend, executor: Any) -> ChebTucker:
+        """The cross path of :meth:`fit` (see :mod:`soptim.approx._cross`)."""
+        d = box.ndim
+        if m is not None:  # a fixed degree: start there and never double
+            caps, m0 = [k - 1 for k in m], max(m)
+        else:
+            caps, m0 = ([_CROSS_MAX_DEGREE] * d if caps is None else caps), _MIN_POINTS
+        sampler = PointSampler(f, box, be, executor)
+        res = tucker_cross(sampler, box, tol, caps, m0, be)
+        vs = res.vscale
+        rel_check = res.check_error / vs if vs > 0 else 0.0
+        est = (max(_ESTIMATE_FACTOR * res.check_error, res.tail + res.trunc) / vs
+               if vs > 0 else 0.0)
+        summary = (f"degrees {tuple(res.degrees)}, ranks {tuple(res.core.shape)}, "
+                   f"{res.sweeps} sweeps, {res.nfev} evaluations; max error {rel_check:.1e} "
+                   f"(relative) on {_CHECK_POINTS} random points")
+        if res.converged:
+            message = f"cross: resolved to tol={tol:g} with {summary}"
+        elif res.unresolved:
+            axes = ", ".join(map(str, res.unresolved))
+            if m is not None:
+                message = (f"cross at fixed degree {tuple(k - 1 for k in m)}: the fibers' "
+                           f"coefficients are not resolved to tol={tol:g} along axis {axes}; "
+                           f"{summary}")
+            else:
+                message = (f"cross: f is not resolved to tol={tol:g} along axis {axes} at "
+                           f"max_degree={tuple(caps)}: the Chebyshev coefficients of the "
+                           f"fibers decay slowly (a kink or singularity); {summary}. Raise "
+                           "max_degree, loosen tol, or split the box at the singularity.")
+                warnings.warn(message, ResolutionWarning, stacklevel=3)
+        else:
+            message = (f"cross: the check on random points is above tol={tol:g} after the "
+                       f"last sweep, so the cross may have missed a feature of f (a narrow "
+                       f"peak between its fibers, or a higher rank); {summary}. Try "
+                       "sampling='grid' (all grid points) if the grid is affordable, or "
+                       "loosen tol.")
+            warnings.warn(message, ResolutionWarning, stacklevel=3)
+        return cls(res.core, res.factors, box.intervals, tol=tol, vscale=vs,
+                   error_estimate=est, converged=res.converged, message=message,
+                   nfev=res.nfev, method="cross")
 
     @classmethod
     def from_values(
@@ -549,7 +444,7 @@ class ChebTucker:
                 f"{tuple(values.shape)}"
             )
         if kind == 2:
-            C = _values_to_coeffs(values, be)
+            C = values_to_coeffs(values, be)
         else:
             C = values
             for l in range(d):
@@ -559,7 +454,7 @@ class ChebTucker:
         core, factors, trunc = _compress(C, tol, method, be)
         est = (tail + trunc) / vscale if vscale > 0 else 0.0
         return cls(core, factors, dom, tol=tol, vscale=vscale, error_estimate=est,
-                   message=f"from values of shape {tuple(values.shape)}")
+                   message=f"from values of shape {tuple(values.shape)}", method="values")
 
     @classmethod
     def from_cp(
@@ -636,99 +531,15 @@ class ChebTucker:
         d = len(factors)
         if d == 0:
             raise ValueError("factors must hold one entry per axis, got none")
-        calls = [callable(U) for U in factors]
-        if any(calls) and not all(calls):
-            raise TypeError("factors must be all arrays (with grid) or all callables")
-        be = get_backend(weights, *([] if all(calls) else factors))
-        xp = be.xp
-        w = as_float_array("weights", weights, ndim=1)
-        R = w.shape[0]
-        if all(calls):
-            if domain is None:
-                raise ValueError("callable factors need domain=")
-            dom = _as_domain(domain)
-            if len(dom) != d:
-                raise ValueError(f"domain has {len(dom)} axes but {d} factors were given")
-            univariate = factors
-        else:
-            if grid is None:
-                raise ValueError("array factors need grid= (the tensor grid they are sampled on)")
-            grid = list(grid)
-            if len(grid) != d:
-                raise ValueError(f"grid has {len(grid)} axes but {d} factors were given")
-            dom, univariate = [], []
-            for l in range(d):
-                g = np.asarray(to_numpy(as_float_array(f"grid[{l}]", grid[l], ndim=1)))
-                if g.shape[0] < 2 or np.any(np.diff(g) <= 0):
-                    raise ValueError(f"grid[{l}] must be strictly increasing with >= 2 points")
-                U = as_float_array(f"factors[{l}]", factors[l], shape=(g.shape[0], R))
-                dom.append((float(g[0]), float(g[-1])))
-                univariate.append(_spline(g, np.asarray(to_numpy(U))))
-        # coefficient factor matrices A_l (m_l x R), adaptive per axis
-        def coeff_matrix(l: int, m: int) -> Any:
-            a, b = dom[l]
-            x = 0.5 * (a + b) + 0.5 * (b - a) * chebpts2(m, be)
-            out = univariate[l](x)
-            if np.iscomplexobj(out):
-                raise TypeError(f"factors[{l}] returned complex values; the canonical "
-                                "vectors must be real")
-            vals = xp.asarray(out, dtype=float)
-            if vals.shape != (m, R):
-                raise ValueError(
-                    f"factors[{l}] returned shape {tuple(vals.shape)}, expected ({m}, {R})"
-                )
-            if not bool(xp.isfinite(vals).all()):
-                raise ValueError(f"factors[{l}] has NaN or inf values")
-            return vals2coeffs2(vals, axis=0, be=be)
-
-        vscale_pts = max(2, min(_MIN_POINTS, int((1 << 15) ** (1.0 / d))))
-        vscale = _cp_max(w, [coeff_matrix(l, vscale_pts) for l in range(d)], be)
-        if degree is not None:
-            ms = [k + 1 for k in _per_axis("degree", degree, d, 0)]
-            A = [coeff_matrix(l, ms[l]) for l in range(d)]
-            profiles = _cp_profiles(w, A, be)
-            outside = [2.0 * extrapolated_tail(p) for p in profiles]
-            tail = sum(outside)
-            converged, message = _fixed_degree_report(ms, tail, vscale, tol)
-        else:
-            if max_degree is None:
-                caps = [1 << 12] * d
-            else:
-                caps = _per_axis("max_degree", max_degree, d, 1)
-            ms = [min(_MIN_POINTS, c + 1) for c in caps]
-            A = [coeff_matrix(l, ms[l]) for l in range(d)]
-            threshold = tol * vscale
-            while True:
-                profiles = _cp_profiles(w, A, be)
-                outside = [2.0 * extrapolated_tail(p) for p in profiles]
-                unresolved = [l for l in range(d) if outside[l] > threshold / d]
-                grow = [l for l in unresolved if 2 * (ms[l] - 1) <= caps[l]]
-                if not grow:
-                    break
-                for l in grow:
-                    ms[l] = 2 * ms[l] - 1
-                    A[l] = coeff_matrix(l, ms[l])
-            converged = not unresolved
-            lengths, tail = [], 0.0
-            for l in range(d):
-                n, drop = _chop_axis(profiles[l], outside[l], threshold / d)
-                lengths.append(n)
-                tail += drop
-            A = [Al[:n] for Al, n in zip(A, lengths)]
-            if converged:
-                message = f"resolved to tol={tol:g} with degrees {tuple(n - 1 for n in lengths)}"
-            else:
-                message = (
-                    f"canonical input not resolved to tol={tol:g} along axis "
-                    f"{', '.join(map(str, unresolved))} at max_degree={tuple(caps)}; estimated "
-                    f"relative error {tail / vscale if vscale else 0.0:.1e}"
-                )
-                warnings.warn(message, ResolutionWarning, stacklevel=2)
+        ms = None if degree is None else [k + 1 for k in _per_axis("degree", degree, d, 0)]
+        caps = None if max_degree is None else _per_axis("max_degree", max_degree, d, 1)
+        w, A, dom, vscale, tail, converged, message, be = canonical_coefficients(
+            weights, factors, grid, domain, ms, tol, caps, stacklevel=3)
         core, V, norm = rhosvd(w, A, tol, be)
         # the rhosvd guarantees ||C - C_r||_F <= tol ||C||_F
         est = (tail + tol * norm) / vscale if vscale > 0 else 0.0
         return cls(core, V, dom, tol=tol, vscale=vscale, error_estimate=est,
-                   converged=converged, message=message)
+                   converged=converged, message=message, method="cp")
 
     # ------------------------------------------------------------------ properties
 
@@ -751,6 +562,11 @@ class ChebTucker:
     def ranks(self) -> tuple[int, ...]:
         """Tucker ranks ``(r_1, ..., r_d)``."""
         return self._tucker.ranks
+
+    @property
+    def n_evaluations(self) -> int:
+        """How many values of ``f`` the construction used (``nfev``)."""
+        return self.nfev
 
     @property
     def degrees(self) -> tuple[int, ...]:
@@ -1053,42 +869,6 @@ def _overflow(op: str) -> ValueError:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _values_to_coeffs(values: Any, be: Backend) -> Any:
-    C = values
-    for l in range(values.ndim):
-        C = vals2coeffs2(C, axis=l, be=be)
-    return C
-
-
-def _chop_axis(profile: np.ndarray, outside: float, threshold: float) -> tuple[int, float]:
-    """Shortest length whose dropped tail plus ``outside`` is below ``threshold``."""
-    from ._chebyshev import chop_length
-
-    n = chop_length(profile, outside, threshold)
-    return n, float(profile[n:].sum()) + outside
-
-
-def _noise_floor(shape: tuple, axis: int) -> float:
-    """Relative rounding level of a mode-``axis`` slice sum of the coefficient tensor.
-
-    Each coefficient carries an error of a few ulps of ``max|f|``; a slice sum of
-    ``M`` such errors of random sign is about ``sqrt(M)`` ulps.
-    """
-    entries = float(np.prod(shape)) / shape[axis]
-    return np.finfo(float).eps * np.sqrt(entries)
-
-
-def _chop(C: Any, profiles: list, outside: list, limits: list) -> tuple[Any, float]:
-    """Chop every axis to its shortest length within its limit; return the total tail."""
-    d = C.ndim
-    lengths, tail = [], 0.0
-    for l in range(d):
-        n, drop = _chop_axis(profiles[l], outside[l], limits[l])
-        lengths.append(n)
-        tail += drop
-    return C[tuple(slice(0, n) for n in lengths)].copy(), tail
-
-
 def _compress(C: Any, tol: float, method: str, be: Backend) -> tuple[Any, list, float]:
     """HOSVD (and HOOI) of the coefficient tensor.
 
@@ -1110,31 +890,6 @@ def _compress(C: Any, tol: float, method: str, be: Backend) -> tuple[Any, list, 
     return core, factors, float(xp.abs(delta).max())
 
 
-def _cp_profiles(w: Any, A: list, be: Backend) -> list[np.ndarray]:
-    """Bounds of the mode-slice L1 norms of ``sum_k w_k A_1[:, k] o ... o A_d[:, k]``."""
-    xp = be.xp
-    l1 = [xp.abs(Al).sum(axis=0) for Al in A]
-    out = []
-    for l in range(len(A)):
-        others = xp.abs(w)
-        for k in range(len(A)):
-            if k != l:
-                others = others * l1[k]
-        p = xp.abs(A[l]) @ others
-        out.append(np.asarray(to_numpy(p), dtype=float))
-    return out
-
-
-def _cp_max(w: Any, A: list, be: Backend) -> float:
-    """``max |f|`` of a canonical expansion on the Chebyshev grid of the coefficients ``A``."""
-    xp = be.xp
-    from ._chebyshev import coeffs2vals2
-    from ._tucker import _cp_core
-
-    vals = [coeffs2vals2(Al, axis=0, be=be) for Al in A]
-    return float(xp.abs(_cp_core(w, vals, be)).max())
-
-
 def _grid_max(ct: ChebTucker) -> float:
     """``max |ct|`` on a Chebyshev grid of at most ~2^18 points (vscale estimate)."""
     xp = ct._be.xp
@@ -1142,25 +897,3 @@ def _grid_max(ct: ChebTucker) -> float:
     axes = [xp.asarray(chebpts(min(per, m + 1), ct.domain[l]))
             for l, m in enumerate(ct.degrees)]
     return float(xp.abs(ct.on_grid(*axes).full()).max())
-
-
-def _spline(grid: np.ndarray, values: np.ndarray) -> Callable[[Any], Any]:
-    from scipy.interpolate import make_interp_spline
-
-    k = 5 if grid.shape[0] >= 6 else grid.shape[0] - 1
-    spl = make_interp_spline(grid, values, k=k, axis=0)
-
-    def evaluate(x: Any) -> Any:
-        xp = get_backend(x).xp
-        return xp.asarray(spl(np.clip(to_numpy(x), grid[0], grid[-1])))
-
-    return evaluate
-
-
-def _fixed_degree_report(m, tail: float, vscale: float, tol: float) -> tuple[bool, str]:
-    """Whether a caller-fixed number of points per axis ``m`` resolves f to ``tol``, and why."""
-    converged = tail <= tol * vscale
-    message = (f"fixed degree {tuple(k - 1 for k in m)}; estimated degree tail "
-               f"{tail / vscale if vscale else 0.0:.1e} (relative) "
-               f"{'within' if converged else 'above'} tol={tol:g}")
-    return converged, message
