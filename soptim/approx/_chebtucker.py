@@ -57,6 +57,7 @@ __all__ = ["ChebTucker", "ExtrapolationWarning", "ResolutionWarning", "chebpts"]
 _MIN_POINTS = 17  # first adaptive grid: 2^4 + 1 points per axis (as Chebfun)
 _CROSS_MAX_DEGREE = 1 << 12  # default max_degree of the cross (fibers are cheap)
 _GRID_MAX_FIXED = 1 << 16  # sampling='auto' with a fixed degree: full grid up to this size
+_GRID_AUTO_MAX = 1 << 13  # sampling='auto', d >= 3: the grid while it needs at most this
 # unit coordinates this far beyond +-1 are rounding of the affine map, not extrapolation
 _DOMAIN_SLACK = 1e-12
 
@@ -145,6 +146,11 @@ class ChebTucker:
         leaves an estimated tail above ``tol``.
     message : str
         How the approximant was built or why it is not converged.
+    nfev : int
+        Values of ``f`` used to build it.
+    method : str
+        How it was built: ``'grid'`` or ``'cross'`` (:meth:`fit`), ``'values'``,
+        ``'cp'``, or ``'parts'`` (this constructor).
 
     Raises
     ------
@@ -157,7 +163,7 @@ class ChebTucker:
     Attributes
     ----------
     ranks, degrees, core, factors, domain, ndim, error_estimate, vscale,
-    converged, message, tol, nfev
+    converged, message, tol, nfev, n_evaluations, method
 
     Notes
     -----
@@ -206,7 +212,8 @@ class ChebTucker:
         nfev: int = 0,
         method: str = "parts",
     ) -> None:
-        self.domain = _as_domain(domain)
+        self._box = Box(domain)
+        self.domain = self._box.intervals
         be = get_backend(core, *factors)
         # real and finite parts: a NaN core would evaluate to NaN everywhere, silently
         core = as_float_array("core", core, xp=be.xp)
@@ -243,10 +250,26 @@ class ChebTucker:
     ) -> ChebTucker:
         """Approximate ``f`` on the box ``domain``.
 
-        ``f`` is sampled on the product of Chebyshev points of the second kind,
-        the samples are turned into the coefficient tensor by a DCT-I per axis,
-        and the coefficient tensor is compressed by the truncated HOSVD with the
-        eps rule (optionally refined by HOOI).
+        Two ways to sample ``f`` (``sampling``), both ending in the Chebyshev
+        coefficient tensor in Tucker form:
+
+        * ``'grid'`` (the paper's construction, and the reference): ``f`` on
+          the product of Chebyshev points of the second kind, a DCT-I per
+          axis, and the truncated HOSVD with the eps rule (optionally refined
+          by HOOI); ``prod m_l`` evaluations.
+        * ``'cross'``: a Tucker cross (:mod:`soptim.approx._cross`): per axis a
+          few fibers (their SVD gives the basis and rank, their coefficients
+          the degree, maxvol the pivots) and ``f`` on the product of the
+          pivots, swept until a check on random points of the box is within
+          ``tol``; about ``sum_l m_l r_l + prod r_l`` evaluations per sweep.
+          The pivoting runs on the host; ``method`` does not apply (the
+          cross recompresses by QR and HOSVD of its small core).
+
+        ``'auto'`` takes the grid for ``d <= 2``, for a fixed ``degree`` with
+        at most ``2^16`` grid points, and in ``d >= 3`` when the first grid
+        (``17^3 = 4913`` points in 3-D) already resolves ``f``; otherwise the
+        cross (those first samples are counted in ``n_evaluations``). ``ct.method`` says
+        which ran and ``ct.n_evaluations`` how many values of ``f`` it used.
 
         Parameters
         ----------
@@ -280,6 +303,15 @@ class ChebTucker:
         backend : {'numpy', 'cupy'}, optional
             Array module for sampling and compression (CuPy: ``f`` receives
             CuPy arrays and the result lives on the GPU).
+        sampling : {'auto', 'grid', 'cross'}
+            How ``f`` is sampled (see above).
+        executor : concurrent.futures.Executor or dask.distributed.Client, optional
+            Where the sample blocks are evaluated: slabs of each grid block
+            along its first axis, or fixed slices of 4096 points of the cross's
+            fibers, core and checks (``f`` is sent once per worker; it must be
+            picklable, a module-level function, for process pools). The blocks
+            do not depend on the executor, so the result equals the serial one.
+            Worth it when ``f`` is slow (a simulation, a Python-level loop).
 
         Returns
         -------
@@ -296,12 +328,20 @@ class ChebTucker:
         Warns
         -----
         ResolutionWarning
-            When ``max_degree`` is reached before ``tol``.
+            When ``max_degree`` is reached before ``tol``, or when the cross's
+            check on random points stays above ``tol`` (it may have missed a
+            feature between its fibers).
 
         Examples
         --------
         >>> import numpy as np
         >>> from soptim.approx import ChebTucker
+        >>> from scipy.special import erf
+        >>> r = lambda x, y, z: np.sqrt(x**2 + y**2 + z**2) + 1e-300
+        >>> ct = ChebTucker.fit(lambda x, y, z: erf(10 * r(x, y, z)) / r(x, y, z),
+        ...                     [(-1, 1)] * 3, tol=1e-6)
+        >>> ct.method, ct.n_evaluations < 65**3   # the grid would need 129^3 values
+        ('cross', True)
         >>> ct = ChebTucker.fit(lambda x, y: np.cos(x + y), [(0, 1), (0, 2)], tol=1e-12)
         >>> ct.ranks                      # cos(x + y) = cos x cos y - sin x sin y
         (2, 2)
@@ -324,18 +364,24 @@ class ChebTucker:
         be = backend_named(backend)
         m = None if degree is None else [k + 1 for k in _per_axis("degree", degree, d, 0)]
         caps = None if max_degree is None else _per_axis("max_degree", max_degree, d, 1)
-        if sampling == "auto":
+        auto = sampling == "auto"
+        if auto:
             small = m is not None and float(np.prod(m)) <= _GRID_MAX_FIXED
             sampling = "grid" if d <= 2 or small else "cross"
-        if sampling == "cross":
-            return cls._fit_cross(f, box, m, caps, tol, be, executor)
+        first = float(_MIN_POINTS) ** d
+        if sampling == "cross" and not (auto and m is None and first <= _GRID_AUTO_MAX):
+            return cls._fit_cross(f, box, m, caps, tol, be, executor, 0)
         sampler = GridSampler(f, box, be, executor)
         if m is not None:
             C, vscale, tail, converged, message = fixed_grid(sampler, m, tol, be)
         else:
-            C, vscale, tail, converged, message = adaptive_grid(
-                sampler, default_caps(d) if caps is None else caps, _MIN_POINTS, tol, be,
-                stacklevel=3)
+            # 'auto' in d >= 3: the first grid if it resolves f, else the cross
+            limit = _GRID_AUTO_MAX if sampling == "cross" else np.inf
+            out = adaptive_grid(sampler, default_caps(d) if caps is None else caps,
+                                _MIN_POINTS, tol, be, stacklevel=3, max_samples=limit)
+            if out is None:
+                return cls._fit_cross(f, box, m, caps, tol, be, executor, sampler.nfev)
+            C, vscale, tail, converged, message = out
         core, factors, trunc = _compress(C, tol, method, be)
         est = (tail + trunc) / vscale if vscale > 0 else 0.0
         return cls(core, factors, dom, tol=tol, vscale=vscale, error_estimate=est,
@@ -343,14 +389,18 @@ class ChebTucker:
 
     @classmethod
     def _fit_cross(cls, f: Callable, box: Box, m: list[int] | None, caps: list[int] | None,
-                   tol: float, be: Backend, executor: Any) -> ChebTucker:
-        """The cross path of :meth:`fit` (see :mod:`soptim.approx._cross`)."""
+                   tol: float, be: Backend, executor: Any, spent: int) -> ChebTucker:
+        """The cross path of :meth:`fit` (see :mod:`soptim.approx._cross`).
+
+        ``spent`` counts the values of a first grid tried before (by ``'auto'``).
+        """
         d = box.ndim
         if m is not None:  # a fixed degree: start there and never double
             caps, m0 = [k - 1 for k in m], max(m)
         else:
             caps, m0 = ([_CROSS_MAX_DEGREE] * d if caps is None else caps), _MIN_POINTS
         sampler = PointSampler(f, box, be, executor)
+        sampler.nfev = spent
         res = tucker_cross(sampler, box, tol, caps, m0, be)
         vs = res.vscale
         rel_check = res.check_error / vs if vs > 0 else 0.0
@@ -584,8 +634,7 @@ class ChebTucker:
     # ------------------------------------------------------------------ evaluation
 
     def _to_unit(self, l: int, x: Any) -> Any:
-        a, b = self.domain[l]
-        return (2.0 * x - (a + b)) / (b - a)
+        return self._box.to_unit(l, x)
 
     def _check_inside(self, t: Any, axis: int | None, stacklevel: int) -> None:
         """Warn when unit coordinates ``t`` leave ``[-1, 1]``: the polynomial extrapolates.
@@ -614,8 +663,7 @@ class ChebTucker:
             ExtrapolationWarning, stacklevel=stacklevel + 1)
 
     def _from_unit(self, l: int, t: float) -> float:
-        a, b = self.domain[l]
-        return 0.5 * (a + b) + 0.5 * (b - a) * t
+        return self._box.from_unit(l, t)
 
     def _evaluate(self, pts: Any, stacklevel: int) -> Any:
         xp = self._be.xp
@@ -762,8 +810,7 @@ class ChebTucker:
     def _combine(self, other: ChebTucker, sign: float) -> ChebTucker:
         if not isinstance(other, ChebTucker):
             return NotImplemented
-        if other.ndim != self.ndim or not np.allclose(other.domain, self.domain,
-                                                       rtol=1e-14, atol=0):
+        if not self._box.has_samedomain(other._box):
             raise ValueError("ChebTucker operands must live on the same box")
         be = self._be
         xp = be.xp

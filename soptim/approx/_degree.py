@@ -94,10 +94,13 @@ def fixed_grid(sampler: GridSampler, m: list[int], tol: float,
 
 
 def adaptive_grid(sampler: GridSampler, caps: list[int], m0: int, tol: float,
-                  be: Backend, stacklevel: int) -> tuple[Any, float, float, bool, str]:
+                  be: Backend, stacklevel: int,
+                  max_samples: float = np.inf) -> tuple[Any, float, float, bool, str] | None:
     """Double the grid per axis until its tail is resolved, then chop.
 
-    Returns ``(C, vscale, tail, converged, message)`` and warns with
+    Returns ``(C, vscale, tail, converged, message)``, or None when resolving
+    needs a grid of more than ``max_samples`` points (the caller switches to
+    the cross); warns with
     :class:`ResolutionWarning` when ``caps`` stop the search before ``tol`` or
     ``tol`` is below the rounding level of the samples.
     """
@@ -116,6 +119,9 @@ def adaptive_grid(sampler: GridSampler, caps: list[int], m0: int, tol: float,
         grow = [l for l in unresolved if 2 * (sampler.m[l] - 1) <= caps[l]]
         if not grow:
             break
+        if np.prod([2 * ml - 1 if l in grow else ml for l, ml in enumerate(sampler.m)],
+                   dtype=float) > max_samples:
+            return None
         values = sampler.refine(grow)
     converged = not unresolved
     C, tail = _chop(C, profiles, outside, limits)
