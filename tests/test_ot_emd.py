@@ -56,6 +56,24 @@ def test_emd_matches_pot(kind, shape):
         _check_certificate(P, log, a, b, M)
 
 
+@pytest.mark.parametrize("n_candidates", [0, 1, 3])
+def test_network_simplex_pricing_rules_agree(n_candidates):
+    """LEMON's plain block search (0) and the candidate-list pricing give POT's cost."""
+    for kind, seed in (("random", 0), ("cloud", 1), ("ties", 2), ("zeros", 3)):
+        a, b, M = _problem(kind, 35, 28, seed)
+        keep_a, keep_b = a > 0, b > 0
+        Ms = np.ascontiguousarray(M[keep_a][:, keep_b])
+        P, pi = np.empty_like(Ms), np.empty(Ms.shape[0] + Ms.shape[1] + 1)
+        code, pivots, scans = _emd_kernels.network_simplex(Ms, a[keep_a], b[keep_b], 10**6,
+                                                           P, pi, n_candidates)
+        assert code == _emd_kernels.OPTIMAL and pivots > 0
+        assert (scans > 0) == (n_candidates > 0)
+        R = Ms + pi[:Ms.shape[0], None] - pi[None, Ms.shape[0]:-1]
+        assert R.min() >= -1e-12
+        ref = float((ot.emd(a, b, M) * M).sum())
+        assert abs((P * Ms).sum() - ref) <= 1e-12 * ref
+
+
 def test_uniform_square_is_a_permutation_as_linear_sum_assignment():
     rng = np.random.default_rng(3)
     for n in (5, 30, 120):
@@ -160,10 +178,10 @@ def test_failed_certificate_is_never_reported_optimal(monkeypatch):
     """A solver that claims optimality for a feasible but suboptimal plan is caught."""
     a, b, M = _problem("random", 8, 8, 6)
 
-    def fake(Ms, As, Bs, max_iter, Ps, pi):
+    def fake(Ms, As, Bs, max_iter, Ps, pi, n_candidates):
         Ps[:] = np.outer(As, Bs) / As.sum()  # feasible, not optimal
         pi[:] = 0.0
-        return _emd_kernels.OPTIMAL, 1
+        return _emd_kernels.OPTIMAL, 1, 0
 
     monkeypatch.setattr(_emd, "network_simplex", fake)
     with pytest.warns(UserWarning, match="certificate failed"):

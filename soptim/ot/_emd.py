@@ -39,7 +39,7 @@ from ._emd_kernels import (
     network_simplex,
 )
 
-__all__ = ["emd", "emd2", "CERTIFICATE_FAILED", "CERT_RTOL"]
+__all__ = ["emd", "emd2", "CERTIFICATE_FAILED", "CERT_RTOL", "N_CANDIDATES"]
 
 #: Result code (soptim's addition to POT's 0-3): the solver stopped but the plan failed
 #: the optimality certificate.
@@ -47,6 +47,9 @@ CERTIFICATE_FAILED = 4
 #: Certificate tolerance, relative to ``max |M|`` (dual feasibility) and to
 #: ``max |M| * sum(a)`` (complementary slackness gap).
 CERT_RTOL = 1e-9
+#: Cheapest entries of every row and column in the network simplex's first candidate
+#: list (2, 5 and 10 measured; 5 was the fastest on random costs at n = 1000-2000).
+N_CANDIDATES = 5
 #: Relative tolerance on equal total masses (POT: ``assert_almost_equal(decimal=6)``).
 MASS_TOL = 1.5e-6
 
@@ -146,7 +149,7 @@ def _solve_one(a, b, M, max_iter, be):
         Ms = np.ascontiguousarray(Ms)
         Ps = np.empty_like(Ms)
         pi = np.empty(Ms.shape[0] + Ms.shape[1] + 1)
-        code, niter = network_simplex(Ms, As, Bs, max_iter, Ps, pi)
+        code, niter, _ = network_simplex(Ms, As, Bs, max_iter, Ps, pi, N_CANDIDATES)
         us, vs = -pi[:Ms.shape[0]], pi[Ms.shape[0]:-1]
         method = "network_simplex"
     else:

@@ -8,6 +8,16 @@ not stored, arc ``e = i * m + j`` goes from source ``i`` to sink ``n + j`` with
 cost ``M[i, j]``, capacities are infinite (every non-tree arc sits at its lower
 bound), and the ``n + m`` artificial arcs of the starting tree follow the
 ``n * m`` real ones.
+
+Added to LEMON's rules: candidate-list pricing. The block search runs over a
+short list -- first the few cheapest entries of every row and column, the
+likely support -- and a full pricing pass over all ``n * m`` entries is made
+only when the list holds no improving entry; it appends the most negative
+reduced cost of every row and column. The solve ends when a full pass finds
+none, which is exactly LEMON's optimality test. Measured (2-core VM, n = 2000,
+random costs): 4-7x fewer pivots than the plain block search and 5-10x less
+time; on 2-D point clouds the pivot counts are similar (see
+``benchmarks/bench_emd.py``).
 """
 
 from __future__ import annotations
@@ -18,19 +28,34 @@ import numpy as np
 
 from ..backend import njit
 
-__all__ = ["network_simplex", "OPTIMAL", "INFEASIBLE", "UNBOUNDED", "MAX_ITER_REACHED"]
+__all__ = ["network_simplex", "OPTIMAL", "INFEASIBLE", "UNBOUNDED", "MAX_ITER_REACHED",
+           "BLOCK_FACTOR"]
 
 #: POT's result codes.
+#: Block length of the candidate-list search, times ``sqrt(list length)`` (measured:
+#: 0.3 and 3 need more time on random costs at n = 1000-2000).
+BLOCK_FACTOR = 1.0
+#: Block length of the candidate-list search, times ``sqrt(list length)`` (measured:
+#: 0.3 and 3 need more time on random costs at n = 1000-2000).
+BLOCK_FACTOR = 1.0
+#: Block length of the candidate-list search, times ``sqrt(list length)`` (measured:
+#: 0.3 and 3 need more time on random costs at n = 1000-2000).
+BLOCK_FACTOR = 1.0
+#: Block length of the candidate-list search, times ``sqrt(list length)`` (measured:
+#: 0.3 and 3 need more time on random costs at n = 1000-2000).
+BLOCK_FACTOR = 1.0
 INFEASIBLE, OPTIMAL, UNBOUNDED, MAX_ITER_REACHED = 0, 1, 2, 3
 
 
 @njit(cache=True)
-def network_simplex(M, a, b, max_iter, plan, pi):  # pragma: no cover - compiled
+def network_simplex(M, a, b, max_iter, plan, pi, n_candidates):  # pragma: no cover
     """Solve ``min <M, P>`` s.t. ``P 1 = a``, ``P^T 1 = b``, ``P >= 0``.
 
     ``plan`` (n, m) receives the optimal flows and ``pi`` (n + m + 1) the node
     potentials (reduced cost of entry (i, j): ``M[i, j] + pi[i] - pi[n + j]``).
-    Returns ``(result_code, pivots)``.
+    ``n_candidates > 0``: candidate-list pricing, starting from the
+    ``n_candidates`` cheapest entries of every row and column; 0: LEMON's block
+    search over all entries. Returns ``(result_code, pivots, full_pricing_passes)``.
     """
     n, m = M.shape
     nm = n * m
@@ -84,36 +109,43 @@ def network_simplex(M, a, b, max_iter, plan, pi):  # pragma: no cover - compiled
 
     block = max(int(math.ceil(math.sqrt(nm))), 10)
     next_arc = 0
+    next_pos = 0
+    full_scans = 0
+    if n_candidates > 0:
+        cand_i, cand_j = _initial_candidates(M, min(n_candidates, m), min(n_candidates, n))
+        n_cand = cand_i.shape[0]
+        cand_i = _grow(cand_i, 2 * n_cand + n + m)
+        cand_j = _grow(cand_j, 2 * n_cand + n + m)
+    else:
+        n_cand = 0
+        cand_i = np.empty(0, np.int64)
+        cand_j = np.empty(0, np.int64)
+    row_best = np.empty(n, np.int64)
+    col_best = np.empty(m, np.int64)
     pivots = 0
     code = OPTIMAL
     while True:
-        # --- block search for the entering arc (most negative reduced cost in a block)
-        in_arc = -1
-        best = -eps
-        e = next_arc
-        i = e // m
-        j = e - i * m
-        cnt = block
-        for _ in range(nm):
-            if state[e] != 0:
-                c = M[i, j] + pi[i] - pi[n + j]
-                if c < best:
-                    best = c
-                    in_arc = e
-            e += 1
-            j += 1
-            if j == m:
-                j = 0
-                i += 1
-                if e == nm:
-                    e = 0
-                    i = 0
-            cnt -= 1
-            if cnt == 0:
+        if n_cand > 0:
+            # --- block search over the candidate list; a full pricing pass over all
+            # n*m entries only when the list holds no improving entry
+            in_arc = -1
+            while in_arc < 0:
+                in_arc, next_pos = _search_candidates(M, pi, state, n, cand_i, cand_j,
+                                                      n_cand, next_pos, eps)
                 if in_arc >= 0:
                     break
-                cnt = block
-        next_arc = e
+                full_scans += 1
+                n_new = _price_all(M, pi, state, eps, row_best, col_best)
+                if n_new == 0:
+                    break
+                if n_cand + n_new > cand_i.shape[0]:
+                    cap = max(2 * cand_i.shape[0], n_cand + n_new)
+                    cand_i = _grow(cand_i, cap)
+                    cand_j = _grow(cand_j, cap)
+                n_cand = _append_best(row_best, col_best, m, cand_i, cand_j, n_cand)
+                next_pos = 0
+        else:
+            in_arc, next_arc = _search_dense(M, pi, state, n, m, next_arc, block, eps)
         if in_arc < 0:
             break
         if pivots >= max_iter:
@@ -290,4 +322,163 @@ def network_simplex(M, a, b, max_iter, plan, pi):  # pragma: no cover - compiled
         for u in range(N):
             if abs(flow[nm + u]) > 1e-12 * mass:
                 code = INFEASIBLE
-    return code, pivots
+    return code, pivots, full_scans
+
+
+@njit(cache=True)
+def _search_dense(M, pi, state, n, m, next_arc, block, eps):  # pragma: no cover - compiled
+    """LEMON's block search: the most negative reduced cost of the first block
+    (of ``block`` entries, from ``next_arc`` on, cyclically) that has one."""
+    nm = n * m
+    in_arc = -1
+    best = -eps
+    e = next_arc
+    i = e // m
+    j = e - i * m
+    cnt = block
+    for _ in range(nm):
+        if state[e] != 0:
+            c = M[i, j] + pi[i] - pi[n + j]
+            if c < best:
+                best = c
+                in_arc = e
+        e += 1
+        j += 1
+        if j == m:
+            j = 0
+            i += 1
+            if e == nm:
+                e = 0
+                i = 0
+        cnt -= 1
+        if cnt == 0:
+            if in_arc >= 0:
+                break
+            cnt = block
+    return in_arc, e
+
+
+@njit(cache=True)
+def _search_candidates(M, pi, state, n, cand_i, cand_j, n_cand, next_pos,
+                       eps):  # pragma: no cover - compiled
+    """Block search restricted to the candidate list (blocks of ~sqrt(length))."""
+    m = M.shape[1]
+    block = max(int(BLOCK_FACTOR * math.sqrt(n_cand)), 10)
+    in_arc = -1
+    best = -eps
+    k = next_pos
+    cnt = block
+    for _ in range(n_cand):
+        i = cand_i[k]
+        j = cand_j[k]
+        if state[i * m + j] != 0:
+            c = M[i, j] + pi[i] - pi[n + j]
+            if c < best:
+                best = c
+                in_arc = i * m + j
+        k += 1
+        if k == n_cand:
+            k = 0
+        cnt -= 1
+        if cnt == 0:
+            if in_arc >= 0:
+                break
+            cnt = block
+    return in_arc, k
+
+
+@njit(cache=True)
+def _price_all(M, pi, state, eps, row_best, col_best):  # pragma: no cover - compiled
+    """Full pricing pass: the most negative reduced cost of every row and column
+    (entry index, or -1 where none is below ``-eps``). Returns how many were found."""
+    n, m = M.shape
+    col_val = np.full(m, -eps)
+    col_best[:] = -1
+    found = 0
+    for i in range(n):
+        pii = pi[i]
+        best = -eps
+        bj = -1
+        for j in range(m):
+            c = M[i, j] + pii - pi[n + j]
+            if c < best and state[i * m + j] != 0:
+                best = c
+                bj = j
+            if c < col_val[j] and state[i * m + j] != 0:
+                col_val[j] = c
+                col_best[j] = i
+        row_best[i] = bj
+        if bj >= 0:
+            found += 1
+    for j in range(m):
+        if col_best[j] >= 0:
+            found += 1
+    return found
+
+
+@njit(cache=True)
+def _append_best(row_best, col_best, m, cand_i, cand_j, n_cand):  # pragma: no cover
+    """Append the entries found by :func:`_price_all` to the candidate list."""
+    for i in range(row_best.shape[0]):
+        if row_best[i] >= 0:
+            cand_i[n_cand] = i
+            cand_j[n_cand] = row_best[i]
+            n_cand += 1
+    for j in range(m):
+        i = col_best[j]
+        if i >= 0 and row_best[i] != j:
+            cand_i[n_cand] = i
+            cand_j[n_cand] = j
+            n_cand += 1
+    return n_cand
+
+
+@njit(cache=True)
+def _grow(x, cap):  # pragma: no cover - compiled
+    out = np.empty(cap, x.dtype)
+    out[:x.shape[0]] = x
+    return out
+
+
+@njit(cache=True)
+def _initial_candidates(M, kr, kc):  # pragma: no cover - compiled
+    """The ``kr`` cheapest entries of every row and ``kc`` cheapest of every column
+    (insertion into small sorted buffers, one pass over ``M``)."""
+    n, m = M.shape
+    ci = np.empty(n * kr + m * kc, np.int64)
+    cj = np.empty(n * kr + m * kc, np.int64)
+    cval = np.full((m, kc), np.inf)
+    cidx = np.zeros((m, kc), np.int64)
+    rval = np.empty(kr)
+    ridx = np.empty(kr, np.int64)
+    t = 0
+    for i in range(n):
+        rval[:] = np.inf
+        for j in range(m):
+            c = M[i, j]
+            if c < rval[kr - 1]:
+                q = kr - 1
+                while q > 0 and rval[q - 1] > c:
+                    rval[q] = rval[q - 1]
+                    ridx[q] = ridx[q - 1]
+                    q -= 1
+                rval[q] = c
+                ridx[q] = j
+            if c < cval[j, kc - 1]:
+                q = kc - 1
+                while q > 0 and cval[j, q - 1] > c:
+                    cval[j, q] = cval[j, q - 1]
+                    cidx[j, q] = cidx[j, q - 1]
+                    q -= 1
+                cval[j, q] = c
+                cidx[j, q] = i
+        for q in range(kr):
+            ci[t] = i
+            cj[t] = ridx[q]
+            t += 1
+    for j in range(m):
+        for q in range(kc):
+            ci[t] = cidx[j, q]
+            cj[t] = j
+            t += 1
+    return ci, cj
