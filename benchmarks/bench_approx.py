@@ -9,7 +9,15 @@
     (chebval3d builds (m, m, N) intermediates, so it is run in chunks and on
     2 * 10^4 points; compare the ``track_*_points_per_second`` numbers).
 
-(3) First use: a fresh process with an empty numba cache (``NUMBA_CACHE_DIR``
+(3) Cross against peers (issue 16): erf(10 r)/r on [-1, 1]^3 at tol 1e-6, soptim's
+    ``fit`` (sampling='auto' takes the Tucker cross) against tensorly ``tucker`` on
+    the Chebyshev grid of the same degree (sampling excluded, soptim's ranks) and
+    teneva's TT-cross on the 65^3 Chebyshev grid (e = 1e-6): seconds and values of f.
+(4) 5-D and 6-D functions at tol 1e-6: seconds, values of f, max error.
+(5) Executor (issue 17): a fit of a slow Python-level f, serial against a
+    ProcessPoolExecutor with 2 workers (equal results).
+
+(6) First use: a fresh process with an empty numba cache (``NUMBA_CACHE_DIR``
     a new temporary folder) that fits erf(5r)/r and evaluates it at 10^3
     points (no compilation: the vectorized path) or 10^6 points (the kernel
     is compiled once, one signature). asv's ``timeraw_`` benchmarks time the
@@ -19,9 +27,11 @@
 sides once and prints the ratios.
 """
 
+import math
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -31,6 +41,7 @@ from soptim.approx._examples import erf_over_r
 from ._peers import optional, require
 
 tensorly = optional("tensorly")
+teneva = optional("teneva")
 
 CUBE = [(-1.0, 1.0)] * 3
 GRID_N = 256
@@ -151,6 +162,156 @@ class EvaluationThroughput:
         return self.Q.shape[0] / (time.perf_counter() - t)
 
 
+ERF10 = erf_over_r(10.0)
+
+
+def _rel_err_random(ct, f, d, n=20000):
+    P = np.random.default_rng(7).uniform(-1.0, 1.0, (n, d))
+    exact = f(*P.T)
+    return float(np.abs(ct.evaluate(P) - exact).max() / np.abs(exact).max())
+
+
+def _chebgrid_values(f, m, d=3):
+    from soptim.approx import chebpts
+
+    x = chebpts(m)
+    axes = [x.reshape((1,) * l + (-1,) + (1,) * (d - l - 1)) for l in range(d)]
+    return np.broadcast_to(f(*axes), (m,) * d).copy()
+
+
+def _teneva_cross(f, d=3, n=65, e=1e-6):
+    """teneva's TT-cross of f on the n^d Chebyshev grid; returns (coefficients, values of f)."""
+    def f_ind(I):
+        return f(*teneva.ind_to_poi(I, -1.0, 1.0, n, "cheb").T)
+
+    info = {}
+    Y = teneva.cross(f_ind, teneva.rand([n] * d, r=1, seed=0), e=e, nswp=20, info=info)
+    return teneva.func_int(teneva.truncate(Y, 1e-8)), info["m"]
+
+
+class CrossAgainstPeers:
+    """erf(10 r)/r on [-1, 1]^3 at 1e-6: soptim's cross vs tensorly Tucker and teneva TT-cross."""
+
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup_cache(self):
+        ct = ChebTucker.fit(ERF10, CUBE, tol=TOL)
+        return {"nfev": ct.nfev, "ranks": ct.ranks, "degrees": ct.degrees,
+                "err": _rel_err_random(ct, ERF10, 3), "method": ct.method}
+
+    def setup(self, cache):
+        m = max(cache["degrees"]) + 1
+        self.T = _chebgrid_values(ERF10, m)  # the grid of the same degree, for tensorly
+
+    def time_soptim_fit(self, cache):
+        ChebTucker.fit(ERF10, CUBE, tol=TOL)
+
+    def time_tensorly_tucker_same_degree(self, cache):
+        require(tensorly, "tensorly")
+        from tensorly.decomposition import tucker
+
+        tucker(self.T, rank=list(cache["ranks"]), init="svd", n_iter_max=10)
+
+    def time_teneva_tt_cross(self, cache):
+        require(teneva, "teneva")
+        _teneva_cross(ERF10)
+
+    def track_soptim_evaluations(self, cache):
+        return cache["nfev"]
+
+    def track_grid_evaluations_same_degree(self, cache):
+        return (max(cache["degrees"]) + 1) ** 3
+
+    def track_teneva_evaluations(self, cache):
+        require(teneva, "teneva")
+        return _teneva_cross(ERF10)[1]
+
+    def track_soptim_max_error(self, cache):
+        return cache["err"]
+
+
+def rational5(*x):
+    """``1 / (1 + sum_i (i + 1) x_i^2 / 2)`` in 5-D."""
+    return 1.0 / (1.0 + sum(0.5 * (i + 1) * xi**2 for i, xi in enumerate(x)))
+
+
+_MIX_CENTERS = np.random.default_rng(3).uniform(-0.5, 0.5, (5, 6))
+
+
+def mixture6(*x):
+    """Five Gaussians ``exp(-4 |x - c_j|^2)`` in 6-D."""
+    return sum(np.exp(-4.0 * sum((xi - c[i]) ** 2 for i, xi in enumerate(x)))
+               for c in _MIX_CENTERS)
+
+
+HIGH_DIM = {"rational5": (rational5, 5), "mixture6": (mixture6, 6)}
+
+
+class HighDimensional:
+    """5-D and 6-D functions at tol 1e-6 (the full grid would need 10^8 values or more)."""
+
+    params = list(HIGH_DIM)
+    param_names = ["f"]
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def time_soptim_fit(self, name):
+        f, d = HIGH_DIM[name]
+        ChebTucker.fit(f, [(-1.0, 1.0)] * d, tol=TOL)
+
+    def track_soptim_evaluations(self, name):
+        f, d = HIGH_DIM[name]
+        return ChebTucker.fit(f, [(-1.0, 1.0)] * d, tol=TOL).nfev
+
+    def track_soptim_max_error(self, name):
+        f, d = HIGH_DIM[name]
+        return _rel_err_random(ChebTucker.fit(f, [(-1.0, 1.0)] * d, tol=TOL), f, d)
+
+
+_CHARGES = np.random.default_rng(4).uniform(-0.8, 0.8, (40, 3))
+
+
+def slow_potential(x, y, z):
+    """A Python-level f: ``sum_i erf(3 r_i)/r_i`` over 40 charges, one point at a time.
+
+    Module level so that worker processes can unpickle it.
+    """
+    X, Y, Z = np.broadcast_arrays(x, y, z)
+    out = np.empty(X.shape)
+    flat = out.reshape(-1)
+    for k, (a, b, c) in enumerate(zip(X.ravel(), Y.ravel(), Z.ravel())):
+        s = 0.0
+        for cx, cy, cz in _CHARGES:
+            r = math.sqrt((a - cx) ** 2 + (b - cy) ** 2 + (c - cz) ** 2)
+            s += math.erf(3.0 * r) / r if r > 1e-8 else 6.0 / math.sqrt(math.pi)
+        flat[k] = s
+    return out
+
+
+class ExecutorSpeedup:
+    """A ChebTucker fit of a slow Python-level f: serial vs 2 worker processes."""
+
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup(self):
+        self.pool = ProcessPoolExecutor(2)
+        list(self.pool.map(abs, [1, 2]))  # workers started outside the timing
+
+    def teardown(self):
+        self.pool.shutdown()
+
+    def time_fit_serial(self):
+        ChebTucker.fit(slow_potential, CUBE, tol=TOL)
+
+    def time_fit_2_processes(self):
+        ChebTucker.fit(slow_potential, CUBE, tol=TOL, executor=self.pool)
+
+
 # run by a fresh interpreter: the empty numba cache must be set before soptim imports
 _FIRST_USE = """
 import atexit, os, shutil, tempfile, time
@@ -254,5 +415,74 @@ def main():  # pragma: no cover - manual measurement
               f"points {first_use_seconds(n):.2f} s (best of 3, imports excluded)")
 
 
+def cross_table(rounds=3):  # pragma: no cover - manual measurement
+    """Issues 16/17: the contenders interleaved in each round, best of ``rounds``."""
+    ct = ChebTucker.fit(ERF10, CUBE, tol=TOL)
+    m = max(ct.degrees) + 1
+    T = _chebgrid_values(ERF10, m)
+    best = {}
+
+    def timed(key, fn):
+        t = time.perf_counter()
+        out = fn()
+        best[key] = min(best.get(key, np.inf), time.perf_counter() - t)
+        return out
+
+    for _ in range(rounds):
+        timed("soptim", lambda: ChebTucker.fit(ERF10, CUBE, tol=TOL))
+        if tensorly is not None:
+            from tensorly.decomposition import tucker
+
+            timed("tensorly", lambda: tucker(T, rank=list(ct.ranks), init="svd", n_iter_max=10))
+        if teneva is not None:
+            A, ten_m = timed("teneva", lambda: _teneva_cross(ERF10))
+    print(f"erf(10r)/r on [-1,1]^3, tol 1e-6 ({ct.method}): soptim {best['soptim']:.3f} s, "
+          f"{ct.nfev} values of f, degrees {ct.degrees}, ranks {ct.ranks}, max rel err "
+          f"{_rel_err_random(ct, ERF10, 3):.2e} (20,000 random points)")
+    if "tensorly" in best:
+        print(f"  tensorly tucker on the {m}^3 Chebyshev grid (sampling excluded, "
+              f"{m**3} values): {best['tensorly']:.3f} s -> soptim/tensorly "
+              f"{best['soptim'] / best['tensorly']:.2f}")
+    if "teneva" in best:
+        P = np.random.default_rng(7).uniform(-1.0, 1.0, (20000, 3))
+        ex = ERF10(*P.T)
+        err = float(np.abs(teneva.func_get(P, A, -1.0, 1.0) - ex).max() / np.abs(ex).max())
+        print(f"  teneva TT-cross on the 65^3 Chebyshev grid: {best['teneva']:.3f} s, {ten_m} "
+              f"values of f, max rel err {err:.2e} -> soptim/teneva "
+              f"{best['soptim'] / best['teneva']:.2f}")
+    for name, (f, d) in HIGH_DIM.items():
+        t = time.perf_counter()
+        c = ChebTucker.fit(f, [(-1.0, 1.0)] * d, tol=TOL)
+        t1 = time.perf_counter() - t
+        t = time.perf_counter()
+        ChebTucker.fit(f, [(-1.0, 1.0)] * d, tol=TOL)
+        t1 = min(t1, time.perf_counter() - t)
+        print(f"{name} ({d}-D), tol 1e-6: {t1:.2f} s, {c.nfev} values of f, degrees {c.degrees}, "
+              f"ranks {c.ranks}, max rel err {_rel_err_random(c, f, d, 10000):.2e}, "
+              f"estimate {c.error_estimate:.1e}, "
+              f"full grid {np.prod([k + 1 for k in c.degrees]):.2g}")
+    bench = ExecutorSpeedup()
+    bench.setup()
+    try:
+        times = {}
+        for _ in range(rounds):
+            for key, kw in (("serial", {}), ("2 processes", {"executor": bench.pool})):
+                t = time.perf_counter()
+                out = ChebTucker.fit(slow_potential, CUBE, tol=TOL, **kw)
+                times[key] = min(times.get(key, np.inf), time.perf_counter() - t)
+                times[key + " ct"] = out
+        a, b = times["serial ct"], times["2 processes ct"]
+        diff = float(np.abs(a.coefficients() - b.coefficients()).max())
+        print(f"slow Python-level f ({a.method}, {a.nfev} values): serial "
+              f"{times['serial']:.2f} s, 2 processes {times['2 processes']:.2f} s -> "
+              f"{times['serial'] / times['2 processes']:.2f}x; max coefficient difference "
+              f"{diff:.1e}")
+    finally:
+        bench.teardown()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    if sys.argv[1:] == ["cross"]:
+        cross_table()
+    else:
+        main()
