@@ -243,8 +243,9 @@ def test_numpy_fallback_gives_the_same_result(monkeypatch):
 
     a, b, M = _problem(60, 45, seed=12)
     reg = 0.005
+    monkeypatch.setattr(K, "COMPILE_MIN_SIZE", 0)  # small problems run the twins otherwise
     fast = solve(a, b, M, reg, tol=1e-11)
-    assert K._nb_softmin.signatures and K._nb_newton_direction.signatures
+    assert K._nb_plan.signatures and K._nb_newton_direction.signatures
     monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
     slow = solve(a, b, M, reg, tol=1e-11)
     assert fast.success and slow.success
@@ -380,3 +381,29 @@ def test_parallel_kernel_variants_agree_with_serial(monkeypatch):
     monkeypatch.setattr(K, "PARALLEL_MIN_SIZE", 1 << 18)
     res_s = solve(a, b, M, 0.01, tol=1e-11)
     np.testing.assert_allclose(res_p.plan, res_s.plan, atol=1e-12)
+
+
+@pytest.mark.parametrize("reg", [0.5, 0.05, 0.002])
+@pytest.mark.parametrize("method", ["sinkhorn", "sns"])
+def test_kernel_domain_path_matches_log_domain(method, reg):
+    # the BLAS scaling sweeps (with absorption and hand-over to the log domain at small
+    # reg) define the same iterates as the log-domain sweeps (kernel=False)
+    a, b, M = _problem(40, 30, seed=21)
+    fast = solve(a, b, M, reg, method=method, tol=1e-10, max_iter=20000)
+    slow = solve(a, b, M, reg, method=method, tol=1e-10, max_iter=20000, kernel=False)
+    assert fast.success and slow.success
+    np.testing.assert_allclose(fast.plan, slow.plan, atol=1e-10)
+    if method == "sinkhorn":  # same iterates: same count
+        assert abs(fast.n_sinkhorn - slow.n_sinkhorn) <= 1
+    else:  # cheap sweeps: SNS switches to Newton only when many more would be needed
+        assert fast.n_newton <= slow.n_newton
+    np.testing.assert_allclose(fast.plan.sum(1), a, atol=1e-9)
+
+
+def test_kernel_domain_hands_over_when_the_kernel_underflows():
+    # reg far below the cost spread: exp(-M/reg) underflows, the sweeps fall back to the
+    # log domain and still converge without NaN
+    a, b, M = _problem(30, 30, seed=22)
+    res = solve(a, b, 1000 * M, 0.5, method="sinkhorn", tol=1e-9, max_iter=100000)
+    assert res.success and np.isfinite(res.plan).all()
+    np.testing.assert_allclose(res.plan.sum(0), b, atol=1e-8)

@@ -17,6 +17,8 @@ meaningless: such entries are below ``1e-304``).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..backend import announce_compilation, njit, prange
@@ -30,6 +32,8 @@ __all__ = [
     "newton_direction",
     "use_parallel",
     "announce",
+    "numba_worth",
+    "solve_backend",
 ]
 
 #: Log-values below this are floored (exp(-700) ~ 1e-304 is the smallest normal scale we keep).
@@ -75,6 +79,71 @@ def announce(be, size: int, newton: bool) -> None:
     kernels = kernels_for(be, size, newton)
     if kernels:
         announce_compilation("soptim.ot", *kernels)
+
+
+def _announce(*kernels) -> None:
+    """The notice, just before the first call of ``kernels`` (a solve may never reach
+    some kernels: the kernel-domain sweeps need no softmin, a converged warm start no
+    Newton kernels), so it is printed only when something really compiles."""
+    announce_compilation("soptim.ot", *kernels)
+
+
+#: A solve of at least this many plan entries compiles the numba kernels it lacks
+#: (2-core VM: the serial kernels compile in ~2-4 s; a NumPy plan pass on 2M entries
+#: costs ~30 ms more than the kernel's, so a solve of this size with tens of passes
+#: and later solves in the process pay it back).
+COMPILE_MIN_SIZE = 1 << 21
+#: From this many entries kernels found in numba's disk cache are loaded (~0.3-0.6 s).
+LOAD_MIN_SIZE = 1 << 18
+
+
+def _compiled(kernel) -> bool:
+    return bool(getattr(kernel, "signatures", None))
+
+
+def _on_disk(kernel) -> bool:
+    try:
+        return os.path.exists(kernel._cache._cache_file._index_path)  # numba's cache layout
+    except AttributeError:  # another layout: assume it must compile
+        return False
+
+
+def numba_worth(be, size: int, newton: bool) -> bool:
+    """Whether a solve of ``size`` plan entries runs the numba kernels (else the NumPy twins).
+
+    Yes when the plan kernel is already compiled in this process; from
+    :data:`LOAD_MIN_SIZE` entries when numba's disk cache holds it; from
+    :data:`COMPILE_MIN_SIZE` when they must be compiled. A first small solve thus returns in well under a second instead
+    of waiting seconds for LLVM (the BLAS kernel-domain sweeps need no numba anyway).
+    """
+    kernels = kernels_for(be, size, newton)
+    if not kernels:
+        return False
+    if size >= COMPILE_MIN_SIZE:
+        return True
+    # the plan kernel runs in every solve; the others only on some paths (a kernel that
+    # was never needed before is not on disk, and should not keep the rest from loading)
+    plan = kernels[1]
+    return _compiled(plan) or (size >= LOAD_MIN_SIZE and _on_disk(plan))
+
+
+class NumPyTwins:
+    """``be`` with the numba switch off: the kernels' array-module twins run."""
+
+    use_numba = False
+
+    def __init__(self, be):
+        self._be = be
+
+    def __getattr__(self, name: str):
+        return getattr(self._be, name)
+
+
+def solve_backend(be, size: int, newton: bool):
+    """The backend a solve runs on: ``be``, or ``be`` without numba (:func:`numba_worth`)."""
+    if not be.use_numba or numba_worth(be, size, newton):
+        return be
+    return NumPyTwins(be)
 
 
 def _n_chunks(n: int) -> int:
@@ -471,8 +540,10 @@ def row_softmin_update(M, g, logw, reg, be, X):
         mx, s = np.empty(n), np.empty(n)
         g = _f64(g)
         if use_parallel(be, M.size):
+            _announce(_nb_softmin_par)
             _nb_softmin_par(M, g, inv_reg, mx, s, min(n, 4 * _n_chunks(n)))
         else:
+            _announce(_nb_softmin)
             _nb_softmin(M, g, inv_reg, mx, s, 0, n)
     else:
         v = g[None, :] - M
@@ -524,11 +595,13 @@ def plan_marginals(M, f, g, reg, be, X, window):
             nch = _n_chunks(n)
             counts = np.empty((nch, N_BINS), dtype=np.int64)
             cpart = np.empty((nch, m))
+            _announce(_nb_plan_par)
             _nb_plan_par(M, f, g, inv_reg, X, r, cpart, lo, scale, rstride, counts)
             counts = counts.sum(axis=0)
         else:
             counts = np.empty(N_BINS, dtype=np.int64)
             cpart = np.empty((1, m))
+            _announce(_nb_plan)
             _nb_plan(M, f, g, inv_reg, X, r, cpart[0], lo, scale, rstride, counts, 0, n)
         with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
             c = cpart.sum(axis=0)
@@ -571,6 +644,8 @@ def select_entries(P, thresh, be, nnz_hint=None):
     """
     n, m = P.shape
     thresh = float(thresh)
+    if be.use_numba:
+        _announce(*kernels_for(be, P.size, True)[3 if use_parallel(be, P.size) else 2:])
     if be.use_numba and not use_parallel(be, P.size):
         return SparsePlan((n, m), *_nb_select(P, thresh))
     if be.use_numba and nnz_hint is not None:
@@ -639,6 +714,8 @@ def newton_direction(Ps, r, c, g1, g2, shift, rtol, maxiter, be):
     one serial kernel (a parallel launch per product would cost more than the
     product); above it, the Hessian-vector products are parallel kernels.
     """
+    if be.use_numba:
+        _announce(_nb_newton_direction)
     if be.use_numba and Ps.nnz < PARALLEL_MIN_NNZ:
         df = np.empty(r.size)
         dg = np.empty(c.size)

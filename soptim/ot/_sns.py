@@ -219,20 +219,21 @@ def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
                 switch = slowdown_switch(opts.get("sinkhorn_min", 5),
                                          opts.get("switch_ratio", 0.95),
                                          opts.get("switch_tol", 1e-3) * mass,
-                                         min(opts.get("sinkhorn_max", 200), budget))
+                                         min(opts.get("sinkhorn_max", 200), budget), tol_k)
             else:
                 # from the previous stage's solution Newton is already close: one sweep
                 switch = _one_sweep
             t0 = time.perf_counter()
             f, g, ns, converged = sinkhorn_sweeps(ws, a, loga, logb, f, None, budget, tol_k,
-                                                  history, switch)
+                                                  history, switch,
+                                                  kernel=opts.get("kernel", True), b=b)
             t1 = time.perf_counter()
             out.n_sinkhorn += ns
             out.time_sinkhorn += t1 - t0
             budget -= ns
             if converged and last:
                 out.f, out.g = f, g
-                out.r, out.c, out.total, _ = ws.plan(f, g, hist_window(a, b))
+                out.r, out.c, out.total = ws.plan_at(f, g, hist_window(a, b))
                 return out
             if converged:
                 continue
@@ -256,7 +257,7 @@ def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
     return out
 
 
-def _one_sweep(history: list[float]) -> bool:
+def _one_sweep(history: list[float], cheap: bool = False) -> bool:
     return True
 
 

@@ -24,7 +24,7 @@ from .._validation import (
     check_interval,
     check_positive,
 )
-from ._kernels import announce, hist_window
+from ._kernels import hist_window, solve_backend
 from ._problem import Workspace, validate_problem
 from ._sinkhorn import sinkhorn_sweeps
 from ._sns import NewtonOptions, sns_solve
@@ -33,7 +33,7 @@ __all__ = ["OTResult", "solve", "METHODS"]
 
 METHODS = ("sns", "sinkhorn")
 _SNS_OPTIONS = {"sinkhorn_min", "sinkhorn_max", "switch_ratio", "switch_tol", "reg_scaling",
-                "scaling_start", "scaling_factor", "stage_tol"} | {
+                "scaling_start", "scaling_factor", "stage_tol", "kernel"} | {
     fl.name for fl in fields(NewtonOptions)}
 _DEFAULT_MAX_ITER = {"sns": 1000, "sinkhorn": 10000}
 
@@ -200,8 +200,8 @@ def _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
     warn = check_bool("warn", warn)
     opts = _split_options(method, options)
     f0, g0 = _check_warmstart(warmstart, b, M.shape, be.xp)
-    ws = Workspace(M, reg, be)
-    announce(be, M.size, newton=method == "sns")
+    be = solve_backend(be, M.size, newton=method == "sns")
+    ws = Workspace(M, reg, be)  # the kernels announce their compilation when first called
     res = _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0, names)
     if warn and not res.success:
         warnings.warn(res.message, OptimizeWarning, stacklevel=3)
@@ -246,7 +246,7 @@ def _check_method(method: Any) -> str:
 
 
 def _split_options(method: str, options: dict) -> dict:
-    known = _SNS_OPTIONS if method == "sns" else set()
+    known = _SNS_OPTIONS if method == "sns" else {"kernel"}
     unknown = {k: v for k, v in options.items() if k not in known}
     check_unknown_options(unknown, method)
     return {k: _OPTION_CHECKS[k](k, v) for k, v in options.items() if k in known}
@@ -267,6 +267,7 @@ _OPTION_CHECKS = {
     "switch_ratio": lambda name, v: check_positive(name, v),
     "switch_tol": lambda name, v: check_positive(name, v, allow_zero=True),
     "reg_scaling": check_bool,
+    "kernel": check_bool,
     "scaling_start": lambda name, v: check_positive(name, v),
     "scaling_factor": _interval(1.0, np.inf, "neither"),
     "stage_tol": lambda name, v: check_positive(name, v),
@@ -327,8 +328,9 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
     if method == "sinkhorn":
         t0 = time.perf_counter()
         f, g, n_sink, converged = sinkhorn_sweeps(ws, a, xp.log(a), xp.log(b), f0, None,
-                                                  max_iter, tol, history)
-        r, c, total, _ = ws.plan(f, g, hist_window(a, b))
+                                                  max_iter, tol, history,
+                                                  kernel=opts.get("kernel", True), b=b)
+        r, c, total = ws.plan_at(f, g, hist_window(a, b))
         n_newton, cg_iters, densities, n_plans = 0, 0, [], 1
         t_sink, t_newton = time.perf_counter() - t0, 0.0
     else:
