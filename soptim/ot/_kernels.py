@@ -113,8 +113,9 @@ def numba_worth(be, size: int, newton: bool) -> bool:
 
     Yes when the plan kernel is already compiled in this process; from
     :data:`LOAD_MIN_SIZE` entries when numba's disk cache holds it; from
-    :data:`COMPILE_MIN_SIZE` when they must be compiled. A first small solve thus returns in well under a second instead
-    of waiting seconds for LLVM (the BLAS kernel-domain sweeps need no numba anyway).
+    :data:`COMPILE_MIN_SIZE` when they must be compiled. A first small solve thus
+    returns in well under a second instead of waiting seconds for LLVM (the BLAS
+    kernel-domain sweeps need no numba anyway).
     """
     kernels = kernels_for(be, size, newton)
     if not kernels:
