@@ -499,9 +499,14 @@ def test_gpu_matches_cpu(cp):
         rs = cp.where(r < 1e-6, 1.0, r)
         return cp.where(r < 1e-6, 6 / np.sqrt(np.pi), erf(3 * rs) / rs)
 
-    cpu = ChebTucker.fit(f, CUBE, tol=1e-8)
-    gpu = ChebTucker.fit(fg, CUBE, tol=1e-8, backend="cupy")
+    cpu = ChebTucker.fit(f, CUBE, tol=1e-8, sampling="grid")
+    gpu = ChebTucker.fit(fg, CUBE, tol=1e-8, backend="cupy", sampling="grid")
     assert isinstance(gpu.core, cp.ndarray)
+    # the cross on the device: f gets device arrays, the pivoting runs on the host
+    cross = ChebTucker.fit(fg, CUBE, tol=1e-8, backend="cupy", sampling="cross")
+    assert isinstance(cross.core, cp.ndarray) and cross.method == "cross" and cross.converged
+    Q = random_points(CUBE, 5000, seed=3)
+    assert float(cp.abs(cross.evaluate(cp.asarray(Q)) - cp.asarray(f(*Q.T))).max()) <= 1e-7
     assert gpu.ranks == cpu.ranks and gpu.degrees == cpu.degrees
     P = random_points(CUBE, 2000)
     out = gpu.evaluate(cp.asarray(P))

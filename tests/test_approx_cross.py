@@ -201,10 +201,18 @@ def test_sampling_option_is_checked():
 
 @pytest.mark.parametrize("sampling", ["cross", "grid"])
 def test_executor_results_equal_serial(sampling):
+    import threading
+
     serial = ChebTucker.fit(shifted_newton, CUBE, tol=1e-8, sampling=sampling)
-    with ThreadPoolExecutor(2) as ex:
-        threads = ChebTucker.fit(shifted_newton, CUBE, tol=1e-8, sampling=sampling,
-                                 executor=ex)
+    names = set()
+
+    def f(x, y, z):
+        names.add(threading.current_thread().name)
+        return shifted_newton(x, y, z)
+
+    with ThreadPoolExecutor(2, thread_name_prefix="soptim-test") as ex:
+        threads = ChebTucker.fit(f, CUBE, tol=1e-8, sampling=sampling, executor=ex)
+    assert any(n.startswith("soptim-test") for n in names)  # the pool did the sampling
     with ProcessPoolExecutor(2) as ex:  # shifted_newton is module level: it pickles
         procs = ChebTucker.fit(shifted_newton, CUBE, tol=1e-8, sampling=sampling,
                                executor=ex)

@@ -307,7 +307,7 @@ class ChebTucker:
             How ``f`` is sampled (see above).
         executor : concurrent.futures.Executor or dask.distributed.Client, optional
             Where the sample blocks are evaluated: slabs of each grid block
-            along its first axis, or fixed slices of 512 points of the cross's
+            along its first axis, or fixed slices of 256 points of the cross's
             fibers, core and checks (``f`` is sent once per worker; it must be
             picklable, a module-level function, for process pools). The blocks
             do not depend on the executor, so the result equals the serial one.

@@ -24,7 +24,7 @@ from ._domain import Box
 
 __all__ = ["GridSampler", "PointSampler"]
 
-_POINT_BLOCK = 512  # points per call of f (and per executor task) in point sampling
+_POINT_BLOCK = 256  # points per call of f (and per executor task) in point sampling
 
 
 def _contract(shapes: Any) -> str:
