@@ -99,7 +99,8 @@ def test_auto_keeps_the_grid_for_small_problems():
 def test_five_dimensional_function_at_1e6():
     ct = ChebTucker.fit(rational5, [(-1, 1)] * 5, tol=1e-6)
     assert ct.method == "cross" and ct.converged
-    assert rel_max_error(ct, rational5, 5, n=10000) <= 1e-6
+    err = rel_max_error(ct, rational5, 5, n=10000)
+    assert err <= 1e-6 and err <= ct.error_estimate
     assert ct.n_evaluations <= 5e5  # the grid at these degrees needs > 10^8
 
 

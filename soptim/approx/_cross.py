@@ -65,7 +65,6 @@ _CHECK_SHARE = 0.125
 # error_estimate: this many times the check's maximum (true/check ratios measured on the
 # test functions: 1 to 5.3, the largest for the peak of erf(10r)/r at the origin)
 _ESTIMATE_FACTOR = 8.0
-_DEBUG = False
 # singular values of the fibers kept, relative to the largest: below tol, since the cross
 # interpolation amplifies the neglected part by the (small) maxvol constants
 _RANK_SHARE = 0.01
@@ -206,8 +205,6 @@ def tucker_cross(sampler: PointSampler, box: Box, tol: float, caps: list[int], m
         vscale = max(vscale, float(np.abs(exact).max()))
         err = np.abs(approx - exact)
         check_error = float(err.max())
-        if _DEBUG:
-            print('sweep', sweeps, ranks, m, check_error / vscale, unresolved)
         full_rank = any(r >= _positions(J[l], l).shape[0] for l, r in enumerate(ranks))
         if check_error <= _CHECK_SHARE * tol * vscale and not full_rank and not unresolved:
             break
