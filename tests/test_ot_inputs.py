@@ -145,8 +145,8 @@ def test_valid_options_are_used():
 @pytest.mark.parametrize("func", [sinkhorn, sinkhorn2])
 def test_errors_name_pot_arguments(func):
     a, b, M = _problem(4, 5)
-    with pytest.raises(ValueError, match="^stopThr must be > 0") as err:
-        func(a, b, M, 0.1, stopThr=0)
+    with pytest.raises(ValueError, match="^stopThr must be >= 0") as err:
+        func(a, b, M, 0.1, stopThr=-1.0)  # 0 is allowed, as in POT
     assert "tol" not in str(err.value)
     with pytest.raises(ValueError, match="^numItermax must be >= 1") as err:
         func(a, b, M, 0.1, numItermax=0)

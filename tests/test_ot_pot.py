@@ -84,7 +84,7 @@ def test_non_convergence_warns_userwarning_unless_warn_false():
 def test_front_door_rejects_bad_method_and_input():
     a, b, M = _problem(4, 4)
     with pytest.raises(ValueError, match="method"):
-        sot.sinkhorn(a, b, M, 0.1, method="greenkhorn")
+        sot.sinkhorn(a, b, M, 0.1, method="bogus")
     with pytest.raises(ValueError, match="reg"):
         sot.sinkhorn2(a, b, M, -0.1)
     with pytest.raises(ValueError, match="M"):

@@ -9,17 +9,19 @@ Front doors
 - :func:`dist`, :func:`wasserstein` -- cost matrices and W_p distances between point
   clouds and between histograms on regular 1-D / 2-D grids.
 
-Everything runs in the log domain (no ``exp(-M/reg)`` kernel), on NumPy (numba kernels)
-or CuPy arrays (results stay on the GPU).
+Sinkhorn sweeps run on a stabilized kernel with BLAS mat-vecs when it is safe and in the
+log domain otherwise (chosen automatically), on NumPy (numba kernels) or CuPy arrays
+(results stay on the GPU). :func:`solve` has POT 0.9's signature ``solve(M, a, b, reg)``;
+:func:`unif` is POT's uniform histogram.
 """
 
 from ._distances import dist, wasserstein
 from ._dual import dual_gradient, dual_hessian, dual_value, plan_from_potentials
 from ._emd import emd, emd2
 from ._emd1d import emd2_1d, emd_1d, wasserstein_1d
-from ._pot import sinkhorn, sinkhorn2
+from ._pot import sinkhorn, sinkhorn2, unif
 from ._solve import OTResult, solve
 
-__all__ = ["solve", "OTResult", "sinkhorn", "sinkhorn2", "dist", "wasserstein",
+__all__ = ["solve", "OTResult", "sinkhorn", "sinkhorn2", "dist", "unif", "wasserstein",
            "dual_value", "dual_gradient", "dual_hessian", "plan_from_potentials",
            "emd", "emd2", "emd_1d", "emd2_1d", "wasserstein_1d"]

@@ -16,7 +16,8 @@ __all__ = ["dist", "wasserstein"]
 _XP_METRICS = ("sqeuclidean", "euclidean", "cityblock", "minkowski")
 
 
-def dist(x1: Any, x2: Any = None, metric: str = "sqeuclidean", p: float = 2) -> Any:
+def dist(x1: Any, x2: Any = None, metric: str = "sqeuclidean", p: float = 2,
+         w: Any = None) -> Any:
     """Pairwise cost matrix between two point clouds (POT's ``ot.dist``).
 
     Parameters
@@ -31,17 +32,24 @@ def dist(x1: Any, x2: Any = None, metric: str = "sqeuclidean", p: float = 2) -> 
         ``scipy.spatial.distance.cdist``.
     p : float
         Exponent of the Minkowski metric.
+    w : array_like, shape (d,), optional
+        Nonnegative weights of the coordinates (POT's and cdist's ``w``):
+        ``sum_k w_k (x_k - y_k)^2`` for ``'sqeuclidean'``, its square root for
+        ``'euclidean'``, ``sum_k w_k |x_k - y_k|`` for ``'cityblock'``,
+        ``(sum_k w_k |x_k - y_k|^p)^(1/p)`` for ``'minkowski'``; passed to cdist otherwise.
 
     Returns
     -------
     M : array, shape (n, m)
-        ``M_ij = metric(x1_i, x2_j)`` on the backend of ``x1``.
+        ``M_ij = metric(x1_i, x2_j)`` on the backend of ``x1``; float32 when the
+        points are float32 (computed in float64), float64 otherwise (integers
+        included). Exact zeros on the diagonal when ``x2`` is None or is ``x1``.
 
     Raises
     ------
     ValueError
         Shapes with different d, NaN/inf coordinates, an unknown metric, distances
-        that overflow float64.
+        that overflow float64, negative or misshaped ``w``.
     TypeError
         Complex or non-numeric points.
 
@@ -65,37 +73,56 @@ def dist(x1: Any, x2: Any = None, metric: str = "sqeuclidean", p: float = 2) -> 
     """
     be = get_backend(x1, x2)
     xp = be.xp
+    same = x2 is None or x2 is x1
+    dtype = np.float32 if _dtype(x1) == np.float32 and (same or _dtype(x2) == np.float32) \
+        else np.float64
     x1 = _points("x1", x1, xp)
-    x2 = x1 if x2 is None else _points("x2", x2, xp)
+    x2 = x1 if same else _points("x2", x2, xp)
     if x1.shape[1] != x2.shape[1]:
         raise ValueError(f"x1 and x2 must have the same dimension, got {x1.shape[1]} and "
                          f"{x2.shape[1]}")
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a string, got {type(metric).__name__}")
+    if w is not None:
+        w = as_float_array("w", w, ndim=1, shape=(x1.shape[1],), dtype=np.float64, xp=xp,
+                           nonnegative=True)
+    if metric in ("sqeuclidean", "euclidean") and w is not None:
+        sw = xp.sqrt(w)  # weighted squared distance = plain one of scaled coordinates
+        x1, x2 = x1 * sw, (x1 * sw if same else x2 * sw)
     if metric == "sqeuclidean":
         M = _sqeuclidean(x1, x2, xp)
     elif metric == "euclidean":
         M = xp.sqrt(_sqeuclidean(x1, x2, xp))
     elif metric == "cityblock":
-        M = xp.abs(x1[:, None, :] - x2[None, :, :]).sum(-1)
+        d = xp.abs(x1[:, None, :] - x2[None, :, :])
+        M = (d if w is None else d * w).sum(-1)
     elif metric == "minkowski":
         p = check_positive("p", p)
         with np.errstate(over="ignore"):  # reported below
-            M = (xp.abs(x1[:, None, :] - x2[None, :, :]) ** p).sum(-1) ** (1.0 / p)
+            d = xp.abs(x1[:, None, :] - x2[None, :, :]) ** p
+            M = (d if w is None else d * w).sum(-1) ** (1.0 / p)
     else:
         be.require_host(f"metric {metric!r} (scipy's cdist; on the GPU use one of "
                         f"{_XP_METRICS})")
         from scipy.spatial.distance import cdist
 
         try:
-            M = cdist(x1, x2, metric=metric)
-        except ValueError as exc:
+            M = cdist(x1, x2, metric=metric, **({} if w is None else {"w": w}))
+        except (ValueError, TypeError) as exc:
             raise ValueError(f"metric: {exc}") from None
     if M.size and not be.all_finite(M):
         raise ValueError(f"dist({metric!r}) overflows float64 for these x1 and x2 "
                          f"(largest coordinate {_largest(x1, x2, xp):.3g}): rescale the "
                          "points (e.g. divide x1 and x2 by a common length scale)")
-    return M
+    if same:
+        # a point's distance to itself is 0 for every metric (rounding would leave ~1e-16,
+        # which moves downstream results such as Gromov-Wasserstein values)
+        xp.fill_diagonal(M, 0.0)
+    return M if dtype == np.float64 else M.astype(dtype)
+
+
+def _dtype(x: Any) -> Any:
+    return getattr(x, "dtype", None)
 
 
 #: Entries of the expanded squared distance below this fraction of |x|^2 + |y|^2 have

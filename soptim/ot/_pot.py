@@ -5,10 +5,20 @@ A script switches by changing ``import ot`` to ``import soptim.ot as ot``
 the plan (1-D ``b``) or the vector of costs (``b`` of shape (m, k)), and with
 ``log=True`` a dict with ``err``, ``niter``, ``log_u``, ``log_v``, ``u``, ``v``.
 
+Every POT method name is accepted: ``'sinkhorn'``, ``'sinkhorn_knopp'``,
+``'sinkhorn_log'``, ``'sinkhorn_stabilized'`` and ``'greenkhorn'`` run soptim's
+Sinkhorn sweeps (kernel domain with absorption, log domain when needed: POT's
+stabilized scheme chosen automatically); ``'sinkhorn_epsilon_scaling'`` and
+``'sns'`` run SNS (with its ``reg`` continuation). All define the same entropic
+plan; only the path to it differs. ``stopThr=0`` runs ``numItermax`` iterations
+and warns, as in POT; the warning starts with POT's text. float32 inputs give
+float32 outputs (computed in float64).
+
 Differences, on purpose: ``method`` defaults to ``'sns'``; ``stopThr`` is
 the **L1** marginal error of both marginals relative to the total mass (POT
 checks the 2-norm of the column violation every 10 sweeps); ``log['err']``
-holds the L1 error of every iteration.
+samples it every 10 iterations as POT does (plus the last), ``log['history']``
+holds every iteration.
 """
 
 from __future__ import annotations
@@ -18,34 +28,68 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_bool, check_positive
+from .._validation import as_float_array, check_bool, check_count, check_positive
 from ..backend import get_backend
-from ._solve import OTResult, _solve
+from ._solve import OTResult, _pot_method, _solve, print_history
 
-__all__ = ["sinkhorn", "sinkhorn2"]
+__all__ = ["sinkhorn", "sinkhorn2", "unif", "out_dtype"]
 
-_POT_ALIASES = {"sns": "sns", "sinkhorn": "sinkhorn", "sinkhorn_log": "sinkhorn"}
 
+def unif(n: int, type_as: Any = None) -> Any:
+    """Uniform histogram ``1/n`` of length ``n`` (POT's ``ot.unif``).
+
+    ``type_as``: an array whose backend and floating dtype the result takes.
+
+    Examples
+    --------
+    >>> from soptim.ot import unif
+    >>> unif(4)
+    array([0.25, 0.25, 0.25, 0.25])
+    """
+    n = check_count("n", n, minimum=1)
+    if type_as is None:
+        return np.full(n, 1.0 / n)
+    xp = get_backend(type_as).xp
+    dtype = type_as.dtype if np.issubdtype(type_as.dtype, np.floating) else np.float64
+    return xp.full(n, 1.0 / n, dtype=dtype)
 
 def _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart, kwargs):
-    if not isinstance(method, str) or method.lower() not in _POT_ALIASES:
-        raise ValueError(f"method must be one of {tuple(_POT_ALIASES)}, got {method!r} "
-                         "(other POT variants are not provided: 'sns' is stable at any reg)")
+    solver = _pot_method(method)
     reg = check_positive("reg", reg)
     verbose = check_bool("verbose", verbose)
     warn = check_bool("warn", warn)
     if warmstart is not None:
         warmstart = _scaled_warmstart(warmstart, reg, M)
     # POT's names (stopThr, numItermax) in every message, not solve()'s (tol, max_iter)
-    res = _solve(a, b, M, reg, _POT_ALIASES[method.lower()], stopThr, numItermax, None, False,
+    res = _solve(a, b, M, reg, solver, stopThr, numItermax, None, False,
                  warmstart, kwargs, ("stopThr", "numItermax"))
     if verbose:
-        _print_history(res)
+        print_history(res)
     if warn and not bool(res.success):
-        warnings.warn(res.message + " You might want to increase the number of iterations "
-                      "`numItermax` or the regularization parameter `reg`.", UserWarning,
-                      stacklevel=3)
+        # POT's warning text first (scripts and tests match on it), then soptim's reason
+        warnings.warn("Sinkhorn did not converge. You might want to increase the number of "
+                      "iterations `numItermax` or the regularization parameter `reg`. "
+                      + res.message, UserWarning, stacklevel=3)
     return res, reg
+
+
+def out_dtype(*arrays: Any) -> Any:
+    """float32 when every given floating input is float32 (POT keeps the input type),
+    else float64 (integer, float64 or mixed inputs; lists count as float64)."""
+    kinds = [getattr(x, "dtype", None) for x in arrays if x is not None
+             and getattr(x, "size", 1) != 0]
+    floats = [d for d in kinds if d is not None and np.issubdtype(d, np.floating)]
+    if floats and all(d == np.float32 for d in floats) and len(floats) == len(kinds):
+        return np.float32
+    return np.float64
+
+
+def _cast(x: Any, dtype: Any) -> Any:
+    if dtype == np.float64:
+        return x
+    if isinstance(x, float):
+        return np.float32(x)
+    return x.astype(dtype)
 
 
 def _scaled_warmstart(warmstart, reg: float, M: Any):
@@ -59,12 +103,24 @@ def _scaled_warmstart(warmstart, reg: float, M: Any):
                  for k, w in enumerate(warmstart))
 
 
-def _log_dict(res: OTResult, reg: float) -> dict:
+def _log_dict(res: OTResult, reg: float, dtype: Any) -> dict:
+    """POT's log keys and types: ``err`` sampled every 10 iterations as POT records it
+    (plus the last one), ``niter`` an int (the most of a batch), ``log_u``, ``log_v``,
+    ``u``, ``v``; soptim's own: ``history`` (every iteration) and ``result``."""
     f, g = res.potentials
     xp = _xp(f)
-    log_u, log_v = f / reg, g / reg
-    return {"err": res.history, "niter": res.nit, "log_u": log_u, "log_v": log_v,
-            "u": xp.exp(log_u), "v": xp.exp(log_v), "result": res}
+    log_u, log_v = _cast(f / reg, dtype), _cast(g / reg, dtype)
+    hist = res.history
+    runs = hist if hist and isinstance(hist[0], list) else [hist]
+    length = max(len(h) for h in runs)
+    # one error per iteration: the worst of the batch (a finished problem keeps its last)
+    merged = [max(h[min(k, len(h) - 1)] for h in runs if h) for k in range(length)] \
+        if length else []
+    err = merged[::10]
+    if merged and (length - 1) % 10:
+        err.append(merged[-1])
+    return {"err": err, "niter": int(np.max(res.nit)), "log_u": log_u, "log_v": log_v,
+            "u": xp.exp(log_u), "v": xp.exp(log_v), "history": res.history, "result": res}
 
 
 def sinkhorn(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numItermax: int = 1000,
@@ -83,14 +139,17 @@ def sinkhorn(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numItermax
         Cost matrix.
     reg : float
         Entropic regularization (> 0).
-    method : {'sns', 'sinkhorn', 'sinkhorn_log'}
-        ``'sns'``: Sinkhorn-Newton-Sparse; ``'sinkhorn'``/``'sinkhorn_log'``:
-        log-domain Sinkhorn.
+    method : str
+        ``'sns'``: Sinkhorn-Newton-Sparse (also ``'sinkhorn_epsilon_scaling'``);
+        ``'sinkhorn'``, ``'sinkhorn_knopp'``, ``'sinkhorn_log'``,
+        ``'sinkhorn_stabilized'``, ``'greenkhorn'``: Sinkhorn sweeps (kernel domain,
+        log domain when needed). All give the same entropic plan.
     numItermax : int
         Most iterations (Sinkhorn sweeps plus Newton steps).
     stopThr : float
-        Tolerance on the **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1``,
-        relative to the total mass ``sum(a)`` (the plain L1 error for normalized masses).
+        Tolerance (0 allowed: run ``numItermax`` iterations) on the **L1** marginal
+        error ``||P 1 - a||_1 + ||P^T 1 - b||_1``, relative to the total mass
+        ``sum(a)`` (the plain L1 error for normalized masses).
     verbose : bool
         Print the error of every iteration.
     log : bool
@@ -129,9 +188,10 @@ def sinkhorn(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numItermax
     """
     res, reg = _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart,
                     kwargs)
-    out = res.plan if res.plan.ndim == 2 else _costs(res)
+    dtype = out_dtype(a, b, M)
+    out = _cast(res.plan if res.plan.ndim == 2 else _costs(res), dtype)
     if check_bool("log", log):
-        return out, _log_dict(res, reg)
+        return out, _log_dict(res, reg, dtype)
     return out
 
 
@@ -166,9 +226,11 @@ def sinkhorn2(a: Any, b: Any, M: Any, reg: float, method: str = "sns", numIterma
     """
     res, reg = _run(a, b, M, reg, method, numItermax, stopThr, verbose, warn, warmstart,
                     kwargs)
-    out = _xp(res.plan).asarray(res.cost)[()] if res.plan.ndim == 2 else _costs(res)
+    dtype = out_dtype(a, b, M)
+    out = _cast(_xp(res.plan).asarray(res.cost)[()] if res.plan.ndim == 2 else _costs(res),
+                dtype)
     if check_bool("log", log):
-        return out, _log_dict(res, reg)
+        return out, _log_dict(res, reg, dtype)
     return out
 
 
@@ -179,13 +241,3 @@ def _costs(res: OTResult):
 
 def _xp(x):
     return get_backend(x).xp
-
-
-def _print_history(res: OTResult) -> None:
-    print(f"{'It.':>5s}|{'L1 err':>12s}")
-    print("-" * 19)
-    hist = res.history
-    runs = hist if hist and isinstance(hist[0], list) else [hist]
-    for run in runs:
-        for k, e in enumerate(run):
-            print(f"{k:5d}|{e:12.4e}")

@@ -24,6 +24,7 @@ from .._validation import (
     check_interval,
     check_positive,
 )
+from ..backend import get_backend, to_numpy
 from ._kernels import hist_window, solve_backend
 from ._problem import Workspace, validate_problem
 from ._sinkhorn import sinkhorn_sweeps
@@ -31,7 +32,7 @@ from ._sns import NewtonOptions, sns_solve
 
 __all__ = ["OTResult", "solve", "METHODS"]
 
-METHODS = ("sns", "sinkhorn")
+METHODS = ("sns", "sinkhorn")  # the solvers; POT_METHODS maps POT's names onto them
 _SNS_OPTIONS = {"sinkhorn_min", "sinkhorn_max", "switch_ratio", "switch_tol", "reg_scaling",
                 "scaling_start", "scaling_factor", "stage_tol", "kernel"} | {
     fl.name for fl in fields(NewtonOptions)}
@@ -76,93 +77,127 @@ class OTResult(OptimizeResult):
     """
 
 
-def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 1e-9,
-          max_iter: int | None = None, rng: Any = None, warn: bool = True,
-          warmstart: tuple[Any, Any] | None = None, **options: Any) -> OTResult:
-    """Entropic optimal transport between histograms ``a`` and ``b`` with cost ``M``.
+def solve(M: Any, a: Any = None, b: Any = None, reg: float | None = None, c: Any = None,
+          reg_type: str = "KL", unbalanced: Any = None, unbalanced_type: str = "KL",
+          method: str | None = None, n_threads: int = 1, max_iter: int | None = None,
+          plan_init: Any = None, potentials_init: Any = None, tol: float | None = None,
+          verbose: bool = False, grad: str = "autodiff", *, rng: Any = None,
+          warn: bool = True, warmstart: tuple[Any, Any] | None = None,
+          **options: Any) -> OTResult:
+    """Entropic (or, with ``reg=None``, exact) optimal transport, POT 0.9's ``ot.solve``.
 
-    Solves ``min_P <M, P> + reg * sum P_ij (log P_ij - 1)`` subject to
-    ``P 1 = a``, ``P^T 1 = b``, ``P >= 0`` through its dual, entirely in the log
-    domain (no ``exp(-M/reg)`` kernel, so small ``reg`` neither underflows nor
-    produces NaN).
+    Solves ``min_P <M, P> + reg * KL(P | a b^T)`` subject to ``P 1 = a``,
+    ``P^T 1 = b``, ``P >= 0`` through its dual (the plan is the same for POT's
+    ``reg_type='entropy'``; only the reported ``value`` differs).
 
     Parameters
     ----------
-    a : array_like, shape (n,)
+    M : array_like, shape (n, m)
+        Cost matrix (finite). NumPy or CuPy; the result lives on the same device.
+    a : array_like, shape (n,), optional
         Source masses (nonnegative). Empty or None: uniform ``1/n``.
-    b : array_like, shape (m,) or (m, k)
+    b : array_like, shape (m,) or (m, k), optional
         Target masses with the same total as ``a`` (relative tolerance 1e-6; ``b`` is
         then rescaled to ``sum(a)``). Empty or None: uniform. Shape (m, k) solves k
         problems against one cost, reusing one workspace.
-    M : array_like, shape (n, m)
-        Cost matrix (finite). NumPy or CuPy; the result lives on the same device.
-    reg : float
+    reg : float, optional
         Entropic regularization ``reg > 0`` (POT's convention; the SNS paper's
-        ``eta = 1/reg``).
-    method : {'sns', 'sinkhorn'}
-        ``'sns'``: Sinkhorn warm start, then sparse Newton steps (fast and accurate at
-        small ``reg``; at large ``reg`` the warm start converges by itself and no
-        Newton step is taken). ``'sinkhorn'`` (alias ``'sinkhorn_log'``): log-domain
-        Sinkhorn only, the stable choice for large ``reg``.
-    tol : float
-        Target **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1`` relative to
-        the total mass ``sum(a)`` (the plain L1 error for normalized masses), so that
-        masses of any scale are solved to the same accuracy.
+        ``eta = 1/reg``). None: exact OT by :func:`soptim.ot.emd`.
+    c : None
+        POT's reference measure of the KL term: only the default ``a b^T`` is solved
+        (anything else raises ``ValueError``).
+    reg_type : {'KL', 'entropy'}
+        Which regularized ``value`` is reported (same plan). Others raise ``ValueError``.
+    unbalanced, unbalanced_type : None, str
+        Unbalanced OT is not solved: ``unbalanced`` must be None.
+    method : str, optional
+        ``'sns'`` (default): Sinkhorn warm start, then sparse Newton steps (fast and
+        accurate at small ``reg``; at large ``reg`` the warm start converges by itself).
+        ``'sinkhorn'``: Sinkhorn sweeps only. POT's names ``'sinkhorn_knopp'``,
+        ``'sinkhorn_log'``, ``'sinkhorn_stabilized'``, ``'greenkhorn'`` mean
+        ``'sinkhorn'`` and ``'sinkhorn_epsilon_scaling'`` means ``'sns'`` (which scales
+        ``reg``): all define the same entropic plan.
+    n_threads : int
+        Accepted for POT compatibility (numba and BLAS choose their threads).
     max_iter : int, optional
         Most iterations (Sinkhorn sweeps plus Newton steps); default 1000 for
         ``'sns'`` and 10000 for ``'sinkhorn'``.
+    plan_init : None
+        Not used by the entropic solvers; must be None.
+    potentials_init : tuple of arrays, optional
+        POT's ``(log_u, log_v)`` to start from (``warmstart`` takes ``(f, g)``).
+    tol : float, optional
+        Target **L1** marginal error ``||P 1 - a||_1 + ||P^T 1 - b||_1`` relative to
+        the total mass ``sum(a)``; default 1e-9.
+    verbose : bool
+        Print the error of every iteration.
+    grad : str
+        Accepted for POT compatibility (NumPy/CuPy arrays carry no autodiff graph).
     rng : None, int or numpy.random.Generator
         Accepted for a uniform solver interface; both methods are deterministic.
     warn : bool
         Warn (``OptimizeWarning``) when the tolerance is not reached.
     warmstart : tuple of arrays, optional
         Initial potentials ``(f, g)``, shapes (n,) and (m,) -- or (n, k) and (m, k)
-        with a batch ``b``. As in POT, the first sweep recomputes ``g`` exactly from
-        ``f``, so only ``f`` matters. Default zeros.
+        with a batch ``b``. Only ``f`` matters (the first sweep recomputes ``g``).
     **options
         For ``'sns'``: ``sinkhorn_min`` (5) and ``sinkhorn_max`` (200) warm-start
-        sweeps; ``switch_ratio`` (0.95): switch to Newton once a sweep reduces the
-        error by less than this factor; ``switch_tol`` (1e-3): or once the relative
-        error is below it; ``drop0`` (1e-2) initial and ``drop_min`` (1e-14) smallest
-        dropped-mass fraction of the sparsified Hessian; ``max_density`` (1.0);
-        ``cg_maxiter`` (1000); ``armijo`` (1e-4); ``backtrack`` (0.5);
-        ``max_backtracks`` (30); ``shift`` (1e-3); ``reg_scaling`` (True),
-        ``scaling_start``, ``scaling_factor``, ``stage_tol`` (see Notes). Unknown
-        options warn.
+        sweeps; ``switch_ratio`` (0.95), ``switch_tol`` (1e-3); ``drop0`` (1e-2),
+        ``drop_min`` (1e-14), ``max_density`` (1.0), ``cg_maxiter`` (1000), ``armijo``
+        (1e-4), ``backtrack`` (0.5), ``max_backtracks`` (30), ``shift`` (1e-3),
+        ``reg_scaling`` (True), ``scaling_start``, ``scaling_factor``, ``stage_tol``;
+        for both methods ``kernel`` (True: the kernel-domain fast path, see Notes).
+        Unknown options warn.
 
     Returns
     -------
     OTResult
-        ``plan``, ``cost`` (``<M, P>``), ``reg_cost``, ``potentials`` ``(f, g)``,
-        ``marginal_error`` (L1), ``history``, ``n_sinkhorn``, ``n_newton``, ``nit``,
-        ``success``, ``status``, ``message``.
+        POT's attributes ``value`` (the regularized objective of ``reg_type``),
+        ``value_linear`` (``<M, P>``), ``plan``, ``potentials`` (POT's
+        ``(log_u, log_v)``), ``status``; and soptim's ``cost`` (= ``value_linear``),
+        ``reg_cost``, ``dual_potentials`` ``(f, g)``, ``marginal_error`` (L1),
+        ``history``, ``n_sinkhorn``, ``n_newton``, ``nit``, ``success``, ``message``,
+        timings.
 
     Raises
     ------
     ValueError
         Negative or non-finite masses, totals that differ, NaN/inf in ``M``, shapes
-        that do not match, ``reg <= 0``, ``tol <= 0``, an unknown ``method``.
+        that do not match, ``reg <= 0``, ``tol <= 0``, an unknown ``method``, an
+        option of POT's ``solve`` that soptim does not solve (named in the message).
 
     Notes
     -----
+    soptim's earlier order ``solve(a, b, M, reg)`` is still understood (recognized by
+    a 1-D or empty first argument with a 2-D third one); it returns
+    ``potentials = (f, g)`` as before.
+
+    Kernel-domain fast path (automatic, ``kernel=True``): the Sinkhorn sweeps run as
+    scaling updates with BLAS mat-vecs on ``exp((f_i + g_j - M_ij)/reg)`` formed once,
+    absorbing the scalings into the potentials when they leave ``[1e-3, 1e3]`` (POT's
+    stabilized scheme) and handing over to log-domain sweeps (a max-shifted
+    logsumexp per entry, stable at any ``reg``) when absorptions become frequent, a
+    scaling is not finite, or a kernel row or column sum nears the exponential's
+    floor. The Newton steps work on the plan ``exp((f + g - M)/reg)`` of the current
+    potentials. Because kernel sweeps are cheap, SNS leaves them for Newton only when
+    the observed linear rate predicts more than 60 further sweeps.
+
     A batch ``b`` of shape (m, k) is solved column by column inside soptim with one
-    shared workspace (the cost, its transpose and the plan buffer are set up once);
-    Newton steps are not vectorized across the k problems, whose sparsity patterns
-    differ.
+    shared workspace (the cost, its transpose and the plan buffer are set up once).
 
     Rows of ``a`` and columns of ``b`` with zero mass are removed before solving
     and restored as zero rows/columns of the plan; their potentials are the
     unregularized c-transforms ``min_j (M_ij - g_j)`` (finite, never NaN).
 
-    SNS [1]_ runs log-domain Sinkhorn until its linear convergence slows, then
-    Newton steps on the dual whose Hessian keeps only the largest plan entries
-    (the kept mass adapts to the progress), solved by Jacobi-preconditioned CG on
-    the Schur complement with an Armijo line search. When ``reg`` is small compared
-    with the spread of ``M`` the solve is continued over a decreasing ``reg``
-    schedule (``reg_scaling``, ``scaling_start`` = 0.02, ``scaling_factor`` = 8,
-    intermediate stages solved to ``stage_tol`` = 1e-3): from the previous stage's
-    potentials Newton converges in a few steps, where from a cold start at tiny
-    ``reg`` it needs many damped ones. ``history`` then spans all stages.
+    SNS [1]_ runs Sinkhorn until its linear convergence slows, then Newton steps on
+    the dual whose Hessian keeps only the largest plan entries (the kept mass adapts
+    to the progress), solved by Jacobi-preconditioned CG on the Schur complement with
+    an Armijo line search. When ``reg`` is small compared with the spread of ``M``
+    the solve is continued over a decreasing ``reg`` schedule (``reg_scaling``,
+    ``scaling_start`` = 0.02, ``scaling_factor`` = 8, intermediate stages solved to
+    ``stage_tol`` = 1e-3): from the previous stage's potentials Newton converges in a
+    few steps. ``history`` then spans all stages. The adaptive kept mass, the
+    continuation and the kernel-domain sweeps are additions to the paper.
 
     References
     ----------
@@ -176,14 +211,151 @@ def solve(a: Any, b: Any, M: Any, reg: float, method: str = "sns", tol: float = 
     >>> from soptim.ot import solve
     >>> x = np.linspace(0, 1, 5)
     >>> M = (x[:, None] - x[None, :]) ** 2
-    >>> res = solve([], [], M, reg=0.01)
+    >>> res = solve(M, reg=0.01)
     >>> res.success, res.marginal_error < 1e-9
     (True, True)
-    >>> bool(np.allclose(res.plan.sum(axis=1), 0.2))
-    True
+    >>> bool(np.allclose(res.plan.sum(axis=1), 0.2)), bool(res.value >= res.value_linear)
+    (True, True)
     """
-    return _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
-                  ("tol", "max_iter"))
+    if _legacy_order(M, a, b):
+        M, a, b = b, M, a
+        if reg is None:
+            raise ValueError("reg must be given in the order solve(a, b, M, reg)")
+        return _solve(a, b, M, reg, _pot_method(method), 1e-9 if tol is None else tol,
+                      max_iter, rng, warn, warmstart, options, ("tol", "max_iter"))
+    for name, val in (("c", c), ("unbalanced", unbalanced), ("plan_init", plan_init)):
+        if val is not None:
+            raise ValueError(f"{name} is not supported by soptim.ot.solve (balanced "
+                             f"entropic or exact OT only); got {name}={_short(val)}")
+    if not isinstance(reg_type, str) or reg_type.lower() not in ("kl", "entropy"):
+        raise ValueError(f"reg_type must be 'KL' or 'entropy' (soptim solves entropic OT), "
+                         f"got {reg_type!r}")
+    check_count("n_threads", n_threads, minimum=1)
+    if reg is None:
+        return _solve_exact(M, a, b, max_iter)
+    if potentials_init is not None:
+        if warmstart is not None:
+            raise ValueError("give potentials_init (POT's log_u, log_v) or warmstart (f, g), "
+                             "not both")
+        reg_chk = check_positive("reg", reg)
+        warmstart = tuple(as_float_array(f"potentials_init[{k}]", w, dtype=np.float64)
+                          * reg_chk for k, w in enumerate(_pair("potentials_init",
+                                                                potentials_init)))
+    res = _solve(a, b, M, reg, _pot_method(method), 1e-9 if tol is None else tol, max_iter,
+                 rng, warn, warmstart, options, ("tol", "max_iter"))
+    if check_bool("verbose", verbose):
+        print_history(res)
+    return pot_result(res, reg, reg_type.lower())
+
+
+#: POT's method names, each mapped to the soptim solver of the same entropic plan.
+POT_METHODS = {"sns": "sns", "sinkhorn": "sinkhorn", "sinkhorn_knopp": "sinkhorn",
+               "sinkhorn_log": "sinkhorn", "sinkhorn_stabilized": "sinkhorn",
+               "greenkhorn": "sinkhorn", "sinkhorn_epsilon_scaling": "sns"}
+
+
+def _pot_method(method: Any) -> str:
+    if method is None:
+        return "sns"
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {type(method).__name__}")
+    if method.lower() not in POT_METHODS:
+        raise ValueError(f"method must be one of {tuple(POT_METHODS)}, got {method!r}")
+    return POT_METHODS[method.lower()]
+
+
+def _short(val: Any) -> str:
+    r = repr(val)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def _pair(name: str, pair: Any) -> tuple[Any, Any]:
+    if isinstance(pair, (str, bytes)) or not hasattr(pair, "__len__") or len(pair) != 2:
+        raise TypeError(f"{name} must be a pair of arrays, got {type(pair).__name__}")
+    return pair[0], pair[1]
+
+
+def _ndim(x: Any) -> int:
+    if x is None:
+        return -1
+    nd = getattr(x, "ndim", None)
+    if nd is not None and not callable(nd):
+        return int(nd)
+    try:
+        return int(np.ndim(x))
+    except (TypeError, ValueError):
+        return -1
+
+
+def _legacy_order(M: Any, a: Any, b: Any) -> bool:
+    """soptim's first order ``solve(a, b, M, ...)``: a 1-D / empty first argument and a 2-D
+    third one (POT's order has the 2-D cost first, so the two never mix up)."""
+    return _ndim(M) in (0, 1) or (M is None and _ndim(b) == 2)
+
+
+def pot_result(res: OTResult, reg: float, reg_type: str) -> OTResult:
+    """Add POT's attribute names to a solve result (``value``, ``value_linear``,
+    ``potentials`` as POT's ``(log_u, log_v)``; ``dual_potentials`` keeps ``(f, g)``)."""
+    xp = get_backend(res.plan).xp
+    reg = float(reg)
+    f, g = res.potentials
+    res.dual_potentials = (f, g)
+    res.potentials = (f / reg, g / reg)
+    res.value_linear = res.cost
+    P = res.plan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if reg_type == "entropy":
+            logp = xp.where(P > 0, xp.log(xp.where(P > 0, P, 1.0)), 0.0)
+        else:  # KL(P | a b^T); on the support log(P / (a b^T)) = (f + g - M)/reg - log a b
+            r = P.sum(axis=1, keepdims=True)
+            c = P.sum(axis=0, keepdims=True)
+            ref = xp.where(P > 0, r * c / _total(P, xp), 1.0)
+            logp = xp.where(P > 0, xp.log(xp.where(P > 0, P, 1.0) / ref), 0.0)
+    ent = (P * logp).sum(axis=(0, 1))
+    value = res.cost + reg * _to_host(ent)
+    res.value = value if np.ndim(value) else float(value)
+    return res
+
+
+def _total(P: Any, xp: Any) -> Any:
+    return P.sum(axis=(0, 1), keepdims=True)
+
+
+def _to_host(x: Any) -> Any:
+    return np.asarray(to_numpy(x), dtype=np.float64)
+
+
+def _solve_exact(M: Any, a: Any, b: Any, max_iter: int | None) -> OTResult:
+    """``reg=None``: exact OT through :func:`soptim.ot.emd` (imported when first needed)."""
+    try:
+        from ._emd import emd
+    except ImportError as exc:  # pragma: no cover - the exact solver ships with soptim
+        raise ValueError("reg=None asks for exact OT, whose solver (soptim.ot.emd) could not "
+                         f"be imported ({exc}); give a regularization reg > 0") from None
+    kw = {} if max_iter is None else {"numItermax": check_count("max_iter", max_iter,
+                                                                  minimum=1)}
+    a = [] if a is None else a
+    b = [] if b is None else b
+    plan, log = emd(a, b, M, log=True, **kw)
+    cost = float(log["cost"])
+    code = int(log.get("result_code", 1))
+    ok = code == 1
+    message = "Optimal exact transport plan." if ok else str(log.get("warning"))
+    return OTResult(plan=plan, value=cost, value_linear=cost, cost=cost,
+                    potentials=(log["u"], log["v"]), dual_potentials=(log["u"], log["v"]),
+                    success=ok, status=STATUS_SUCCESS if ok else STATUS_FAILURE,
+                    message=message, log=log)
+
+
+def print_history(res: OTResult) -> None:
+    """The L1 error of every iteration (``verbose=True``)."""
+    print(f"{'It.':>5s}|{'L1 err':>12s}")
+    print("-" * 19)
+    hist = res.history
+    runs = hist if hist and isinstance(hist[0], list) else [hist]
+    for run in runs:
+        for k, e in enumerate(run):
+            print(f"{k:5d}|{e:12.4e}")
 
 
 def _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
@@ -192,7 +364,8 @@ def _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
     front doors: ``stopThr``, ``numItermax``), for error and result messages."""
     as_generator(rng)
     method = _check_method(method)
-    tol = check_positive(names[0], tol)
+    # POT runs numItermax iterations for stopThr=0 (and warns): allowed at its doors
+    tol = check_positive(names[0], tol, allow_zero=names[0] == "stopThr")
     a, b, M, reg, be = validate_problem(a, b, M, reg, allow_batch=True)
     if max_iter is None:
         max_iter = _DEFAULT_MAX_ITER[method]
@@ -235,14 +408,7 @@ def _check_warmstart(warmstart, b, shape, xp):
 
 
 def _check_method(method: Any) -> str:
-    if not isinstance(method, str):
-        raise TypeError(f"method must be a string, got {type(method).__name__}")
-    m = method.lower()
-    if m == "sinkhorn_log":
-        m = "sinkhorn"
-    if m not in METHODS:
-        raise ValueError(f"method must be one of {METHODS + ('sinkhorn_log',)}, got {method!r}")
-    return m
+    return _pot_method(method)
 
 
 def _split_options(method: str, options: dict) -> dict:
