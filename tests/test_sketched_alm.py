@@ -261,30 +261,50 @@ def test_generator_rng_accepted():
 
 # -- degenerate input and errors ---------------------------------------------------------------
 
-def test_dependent_constraints_report_licq_failure():
+def test_dependent_consistent_constraints_succeed_with_a_note():
+    # issue 14: rank-deficient but consistent constraints at a KKT point are a success
     p = _hs("HS48")
     c2 = {"type": "eq", "fun": lambda x: p.c(x).sum(keepdims=True),
           "jac": lambda x: p.J(x).sum(axis=0, keepdims=True)}
-    with pytest.warns(OptimizeWarning, match="LICQ"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimizeWarning)
         res = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
                               constraints=[hs_constraint(p), c2], options={"rng": 0})
-    assert not res.success
-    assert "LICQ" in res.message and "dependent" in res.message
+    assert res.success and res.status == 0, res.message
+    assert "LICQ" in res.message and "not unique" in res.message
+    assert res.optimality <= 1e-8 and abs(res.fun - p.fstar) <= 1e-8
     for arr in (res.x, np.concatenate(res.v), res.jac):
         assert np.isfinite(arr).all()
-    assert np.isfinite(res.fun)
 
 
-def test_dependent_sparse_constraints_report_licq_failure():
+def test_dependent_sparse_constraints_succeed_with_a_note():
     prob = pde_control_problem(12)
+    x_ref, _ = prob["kkt_solution"]()
     A = prob["A"]
     A2 = sps.vstack([A, A[:3]], format="csr")  # three constraints repeated
     con = LinearConstraint(A2, 0, 0)
-    with pytest.warns(OptimizeWarning, match="LICQ"):
-        res = soptim.minimize(prob["fun"], prob["x0"], method="sketched-alm", jac=prob["jac"],
-                              hess=prob["hess"], constraints=con, options={"rng": 0})
-    assert not res.success and "LICQ" in res.message
-    assert np.isfinite(res.x).all() and np.isfinite(np.concatenate(res.v)).all()
+    res = soptim.minimize(prob["fun"], prob["x0"], method="sketched-alm", jac=prob["jac"],
+                          hess=prob["hess"], constraints=con, options={"rng": 0})
+    assert res.success and "LICQ" in res.message
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-7 * np.abs(x_ref).max())
+    assert np.isfinite(np.concatenate(res.v)).all()
+
+
+def test_overdetermined_consistent_constraints_succeed():
+    # issue 14: three equalities in two variables, consistent, x* = (1, 1)
+    def cfun(x):
+        return np.array([x[0] - 1.0, x[1] - 1.0, x[0] * x[1] - 1.0])
+
+    def cjac(x):
+        return np.array([[1.0, 0.0], [0.0, 1.0], [x[1], x[0]]])
+
+    res = soptim.minimize(lambda x: float(x @ x), np.array([2.0, 0.5]), method="sketched-alm",
+                          jac=lambda x: 2 * x,
+                          constraints={"type": "eq", "fun": cfun, "jac": cjac},
+                          options={"rng": 0})
+    assert res.success and res.status == 0, res.message
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-10)
+    assert res.optimality <= 1e-8
 
 
 @pytest.mark.parametrize("constraints, match", [

@@ -66,6 +66,8 @@ __all__ = ["_minimize_sketched_alm"]
 DENSE_HESSIAN_N = 2000
 #: Up to this n + m, the KKT matrix is dense (its reduced Hessian checked exactly).
 DENSE_KKT_SIZE = 500
+#: Up to this n + m, a dense Hessian keeps the KKT matrix dense (one LDL^T an iteration).
+DENSE_DIRECT_SIZE = 3000
 
 
 class _State:
@@ -161,7 +163,12 @@ def _same_matrix(A, B) -> bool:
 
 def _null_space_check(B, J, c, xp) -> tuple[int, float, Any]:
     """Rank of J, the smallest eigenvalue of the reduced Hessian Z^T B Z, and the part of c
-    in the range of J (dense)."""
+    in the range of J (dense; by SVD and eigvalsh).
+
+    The generic path, used only where no host LAPACK is available (the GPU backend):
+    on the host :class:`_DenseKKT` gets the same answers from one pivoted QR of ``J^T``
+    and the inertia of an LDL^T factorization, without n-sized eigendecompositions.
+    """
     Jd = J.toarray() if is_sparse(J) else J
     Bd = B.toarray() if is_sparse(B) else B
     U, s, Vt = xp.linalg.svd(Jd, full_matrices=True)
@@ -173,6 +180,137 @@ def _null_space_check(B, J, c, xp) -> tuple[int, float, Any]:
         return rank, math.inf, c_range
     Hr = Z.T @ Bd @ Z
     return rank, float(xp.linalg.eigvalsh(0.5 * (Hr + Hr.T))[0]), c_range
+
+
+def _ldl_inertia(ldu, ipiv, tol: float) -> tuple[int, int, int]:
+    """(positive, negative, zero) eigenvalue counts of ``D`` in LAPACK's ``sytrf`` (lower).
+
+    By Sylvester's law of inertia they are those of the factored matrix. ``D`` has
+    1 x 1 blocks (``ipiv[k] > 0``) and 2 x 2 blocks (``ipiv[k] = ipiv[k+1] < 0``);
+    pivots below ``tol`` in magnitude count as zero.
+    """
+    N = ldu.shape[0]
+    dg = np.diag(ldu)
+    sub = np.r_[np.diag(ldu, -1), 0.0]
+    pos = neg = zero = 0
+    k = 0
+    while k < N:
+        if ipiv[k] > 0 or k == N - 1:
+            d = dg[k]
+            if abs(d) <= tol:
+                zero += 1
+            elif d > 0:
+                pos += 1
+            else:
+                neg += 1
+            k += 1
+            continue
+        a, b, cc = dg[k], sub[k], dg[k + 1]
+        half_tr, det = 0.5 * (a + cc), a * cc - b * b
+        disc = math.sqrt(max(half_tr * half_tr - det, 0.0))
+        for ev in (half_tr + disc, half_tr - disc):
+            if abs(ev) <= tol:
+                zero += 1
+            elif ev > 0:
+                pos += 1
+            else:
+                neg += 1
+        k += 2
+    return pos, neg, zero
+
+
+class _DenseKKT:
+    """Rank, range and curvature tests of a dense KKT system from two host factorizations.
+
+    Replaces the SVD of J and the eigendecomposition of ``Z^T B Z`` (n-sized, every
+    iteration): one column-pivoted QR of ``J^T`` (n x m) gives the numerical rank of J,
+    a set of independent constraint rows and the part of c in the range of J; one
+    Bunch–Kaufman LDL^T (``sytrf``) of the KKT matrix restricted to those rows gives
+    its inertia, which is ``(n, r, 0)`` exactly when the reduced Hessian is positive
+    definite (Gould 1985), and is reused for the exact Newton step (``sytrs``). The
+    shift of B when the inertia is wrong follows IPOPT's rule (Wächter & Biegler 2006,
+    Sec. 3.1): try 0, then ``max(1e-4 scale, last / 3)``, multiplied by 8 (100 the first
+    time) until the inertia is right; added here: two geometric bisections and a doubling
+    of the bracketed shift, which mimics the reflection of the most negative reduced
+    curvature (the reduced Hessian's eigenvalues themselves are never formed).
+    """
+
+    def __init__(self, be: Backend):
+        self.be = be
+        self.last_shift = 0.0
+        self.rank = None
+
+    def available(self, B) -> bool:
+        return self.be.lapack("sytrf", B) is not None
+
+    def analyze(self, B, J, c, scale: float):
+        """Return ``(rows, c_range, shift, factor)`` for the Hessian B and Jacobian J."""
+        Bd = B.toarray() if is_sparse(B) else B
+        Jd = J.toarray() if is_sparse(J) else J
+        n, m = Bd.shape[0], Jd.shape[0]
+        R, piv = self.be.scipy.linalg.qr(Jd.T, mode="r", pivoting=True)
+        d = np.abs(np.diag(R)) if R.size else np.zeros(0)
+        dmax = float(d[0]) if d.size else 0.0
+        r = int((d > 1e-10 * max(1.0, dmax)).sum())
+        self.rank = r
+        rows = np.sort(piv[:r])
+        c_range = c
+        if r < m:
+            # the part of c the linearized constraints can remove: its least-squares fit
+            # in the span of the columns of J, through the r independent rows' directions
+            T = Jd @ Jd[rows].T  # m x r, range(T) = range(J)
+            Qt, _ = np.linalg.qr(T)
+            c_range = Qt @ (Qt.T @ c)
+        Jr = Jd[rows]
+        K = np.zeros((n + r, n + r))
+        K[n:, :n] = Jr
+        K[:n, n:] = Jr.T
+        sytrf = self.be.lapack("sytrf", K)
+        # pivots at the rounding level of B count as zero (a singular reduced Hessian); the
+        # constraint rows are independent, so their Schur pivots (~ ||J||^2 / shift) are
+        # genuinely nonzero, and a larger tolerance would miscount them for large shifts
+        tol = 10 * np.finfo(np.float64).eps * max(scale, 1.0)
+
+        def factor(shift):
+            K[:n, :n] = Bd
+            if shift:
+                K[np.arange(n), np.arange(n)] += shift
+            ldu, ipiv, info = sytrf(K, lower=1)
+            ok = info >= 0 and _ldl_inertia(ldu, ipiv, tol) == (n, r, 0)
+            return ok, (ldu, ipiv)
+
+        ok, fac = factor(0.0)
+        if ok:
+            self.last_shift = 0.0
+            return rows, c_range, 0.0, fac
+        lo = 0.0
+        hi = max(1e-4 * scale, self.last_shift / 3.0)
+        for _ in range(60):
+            ok, fac = factor(hi)
+            if ok:
+                break
+            lo, hi = hi, hi * (8.0 if self.last_shift else 100.0)
+        if lo > 0.0:
+            # the reduced Hessian is indefinite: bracket the least shift that makes it
+            # positive definite within a factor ~1.7, then double it (the reflection of
+            # the most negative curvature, as modified Newton methods do): a shift that
+            # leaves it near zero gives huge steps that the line search cuts to tiny ones
+            for _ in range(2):
+                mid = math.sqrt(lo * hi)
+                ok, fac_mid = factor(mid)
+                if ok:
+                    hi, fac = mid, fac_mid
+                else:
+                    lo = mid
+            hi *= 2.0
+            ok, fac = factor(hi)
+        self.last_shift = hi
+        return rows, c_range, hi, fac
+
+    def solve(self, factor, rhs):
+        sytrs = self.be.lapack("sytrs", factor[0])
+        x, info = sytrs(factor[0], factor[1], rhs, lower=1)
+        return x
 
 
 def _exactly_singular(G, be: Backend) -> bool:
@@ -422,6 +560,10 @@ class _SketchedALM:
         self.max_linesearch = int(max_linesearch)
         size = self.n + self.m
         self.dense = size <= DENSE_KKT_SIZE
+        self._dkkt = _DenseKKT(self.be)
+        # the default block sketch on a dense KKT system is one block, the whole system: its
+        # projection is the exact Newton step, taken from the LDL^T factorization directly
+        self.direct = sketch == "block" and block_size is None
         if max_sketch_iter is None:
             if sketch == "kaczmarz" or (sketch == "gaussian" and block_size in (None, 1)):
                 max_sketch_iter = max(2_000_000, 20000 * size)
@@ -538,11 +680,20 @@ class _SketchedALM:
         JgL = s.J @ s.gL
         shift = 0.0
         scale = 1.0
-        if self.dense and not is_linear_operator(B):
-            rank, lmin, c_range = _null_space_check(B, s.J, s.c, xp)
-            if rank < self.m:
+        dense = self._dense_kkt(B)
+        if dense and self._dkkt.available(B):
+            Bd = B.toarray() if is_sparse(B) else B
+            scale = max(1.0, float(xp.abs(Bd).max()))
+            rows, c_range, shift, factor = self._dkkt.analyze(B, s.J, s.c, scale)
+            if rows.size < self.m:
                 # dependent constraint gradients here: keep the Newton system consistent by
                 # asking only for the part of c that J can change (a least-squares step)
+                r = xp.concatenate([s.gL, c_range])
+            if self.direct:
+                return self._direct_direction(s, r, rows, factor, JTc, JgL, HgL)
+        elif dense and not is_linear_operator(B):
+            rank, lmin, c_range = _null_space_check(B, s.J, s.c, xp)
+            if rank < self.m:
                 r = xp.concatenate([s.gL, c_range])
             Bd = B.toarray() if is_sparse(B) else B
             scale = max(1.0, float(xp.abs(Bd).max()))
@@ -573,7 +724,7 @@ class _SketchedALM:
                         "too ill-conditioned for this sketch): use sketch='block', a larger "
                         "block_size or max_sketch_iter.")
             dx, dlam = z[:n], z[n:]
-            if not self.dense or is_linear_operator(B):
+            if not dense or is_linear_operator(B):
                 # large problems: negative curvature along the step means the reduced
                 # Hessian is not positive definite -> shift B and start the sketch again
                 Bdx = _as_matvec(B)(dx)
@@ -589,14 +740,13 @@ class _SketchedALM:
             self._z_prev = z.copy()
             if not bool(to_numpy(xp.isfinite(z).all())):
                 return None, None, 0.0, "The sketched Newton direction is not finite."
-            gx = s.gL + self.mu * JTc + self.nu * HgL
-            gl = s.c + self.nu * JgL
-            dmerit = float(gx @ dx) + float(gl @ dlam)
+            b = float(JTc @ dx)
+            d = float(HgL @ dx) + float(JgL @ dlam)
+            dmerit = float(s.gL @ dx) + float(s.c @ dlam) + self.mu * b + self.nu * d
             if dmerit <= -0.5 * self.nu * s.kkt ** 2:
                 return dx, dlam, dmerit, ""
             # not a descent direction (yet): stronger penalties, a more accurate sketch
-            self.mu *= self.rho ** 2
-            self.nu /= self.rho
+            self._update_penalties(b, d + 0.5 * s.kkt ** 2)
             self.delta /= self.rho
             target = self._target(s.kkt)
         return None, None, 0.0, (
@@ -604,6 +754,61 @@ class _SketchedALM:
             f"{self.max_penalty_updates} penalty updates (mu = {self.mu:.3g}, nu = "
             f"{self.nu:.3g}); the sketch may not reach the needed accuracy: try "
             "sketch='block', a larger max_sketch_iter or a better starting point.")
+
+    def _update_penalties(self, b: float, e: float) -> None:
+        """Move the penalties after a failed descent test ``a + mu b + nu e <= 0``.
+
+        The paper raises mu and lowers nu together; here only the penalty whose move
+        lowers the test's left side moves (mu when ``b < 0``, nu when ``e > 0``), both
+        when neither does. Raising mu when c is already zero (b = 0) only inflates the
+        merit's curvature across the constraints, and the line search then damps the
+        steps for the rest of the run (the Maratos effect made worse).
+        """
+        up_mu, down_nu = b < 0.0, e > 0.0
+        if not (up_mu or down_nu):
+            up_mu = down_nu = True
+        if up_mu:
+            self.mu *= self.rho ** 2
+        if down_nu:
+            self.nu /= self.rho
+
+    def _dense_kkt(self, B) -> bool:
+        """Whether this KKT system is treated as dense: small, or B dense and moderate."""
+        if is_linear_operator(B):
+            return False
+        return self.dense or (not is_sparse(B) and self.n + self.m <= DENSE_DIRECT_SIZE)
+
+    def _direct_direction(self, s: _State, r, rows, factor, JTc, JgL, HgL):
+        """The exact Newton step from the LDL^T factorization, then the descent test.
+
+        The whole KKT system as one block of the 'block' sketch: its projection is the
+        exact (min-norm, in the multipliers of dependent rows) Newton step, so no sketch
+        sweep is needed and only the penalties may have to grow for the descent test.
+        """
+        xp, n = self.xp, self.n
+        k = rows.size
+        rhs = -xp.concatenate([r[:n], r[n:][rows]])
+        sol = self._dkkt.solve(factor, rhs)
+        self.n_sketch += 1
+        dx = sol[:n]
+        dlam = xp.zeros(self.m)
+        dlam[rows] = sol[n:n + k]
+        if not (self.be.all_finite(dx) and self.be.all_finite(dlam)):
+            return None, None, 0.0, "The sketched Newton direction is not finite."
+        # the directional derivative of the merit is a + mu b + nu d (linear in the penalties)
+        a = float(s.gL @ dx) + float(s.c @ dlam)
+        b = float(JTc @ dx)
+        d = float(HgL @ dx) + float(JgL @ dlam)
+        for _ in range(self.max_penalty_updates + 1):
+            dmerit = a + self.mu * b + self.nu * d
+            if dmerit <= -0.5 * self.nu * s.kkt ** 2:
+                return dx, dlam, dmerit, ""
+            self._update_penalties(b, d + 0.5 * s.kkt ** 2)
+        return None, None, 0.0, (
+            f"No descent direction of the augmented Lagrangian after "
+            f"{self.max_penalty_updates} penalty updates (mu = {self.mu:.3g}, nu = "
+            f"{self.nu:.3g}) although the Newton system was solved exactly: the problem may "
+            "be badly scaled; try a better starting point or rescale f and the constraints.")
 
     def _warm_start(self, K, r):
         """Start the sketch from the best multiple of the previous Newton step.
@@ -629,15 +834,19 @@ class _SketchedALM:
         return z, res
 
     def _licq_message(self, s: _State) -> str:
-        """A message when the constraint gradients are dependent at the solution, else ''."""
+        """A note when the constraint gradients are dependent at the solution, else ''.
+
+        Reached only when the KKT residual is below tol, so the constraints hold there
+        (they are consistent) and the point is a KKT point: a success, with the note
+        that the multipliers are not unique.
+        """
         if self.dense:
             rank = _jacobian_rank(s.J, self.xp)
             if rank < self.m:
-                return (f"Reached KKT residual {s.kkt:.2e} <= tol, but the constraint Jacobian "
-                        f"is rank deficient at x (rank {rank} < m = {self.m}): the constraints "
-                        "are linearly dependent (LICQ fails), so x may not be a regular point "
-                        "and the multipliers v are not unique. Remove the dependent "
-                        "constraints.")
+                return (f"The constraint Jacobian is rank deficient at x (rank {rank} < m = "
+                        f"{self.m}): the constraints are linearly dependent (LICQ fails) but "
+                        "consistent, so the multipliers v are not unique (those returned "
+                        "satisfy the KKT conditions).")
             return ""
         last = getattr(self, "_last_kkt", None)
         if last is not None and _same_matrix(last[1], s.J):
@@ -650,9 +859,9 @@ class _SketchedALM:
         sp = self.be.scipy.sparse
         J = s.J if is_sparse(s.J) else sp.csr_matrix(s.J)
         if _exactly_singular(J @ J.T, self.be):
-            return (f"Reached KKT residual {s.kkt:.2e} <= tol, but J J^T is singular at x: the "
-                    "constraints are linearly dependent (LICQ fails) and the multipliers v "
-                    "are not unique. Remove the dependent constraints.")
+            return ("J J^T is singular at x: the constraints are linearly dependent (LICQ "
+                    "fails) but consistent, so the multipliers v are not unique (those "
+                    "returned satisfy the KKT conditions).")
         return ""
 
     # -- the iteration ------------------------------------------------------------
@@ -674,7 +883,7 @@ class _SketchedALM:
                 message = "Optimization terminated successfully: KKT residual <= tol."
                 licq = self._licq_message(s)
                 if licq:
-                    status, message = STATUS_FAILURE, licq
+                    message = f"{message} {licq}"
                 break
             if nit >= self.maxiter:
                 status = STATUS_MAXITER

@@ -4,6 +4,10 @@
   in the CUTEst SIF files) with their published optimal values.
 - The PDE-constrained control problem of Hong et al. (ICML 2023):
   ``min 1/2||W - W*||^2 + 0.05||Z||^2  s.t.  Lap_h W + Z = 0`` on an N x N grid.
+- Elec (COPS 3.0, Dolan, Moré & Munson 2004): ``n_e`` electrons on the unit
+  sphere minimizing the Coulomb potential, the sphere constraints as equalities.
+- A quadratic objective with an ellipsoid equality and a linear equality
+  (the problem of issue 14 that a new user tries first).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sps
 
-__all__ = ["HSProblem", "HS_PROBLEMS", "hs_constraint", "pde_control_problem"]
+__all__ = ["HSProblem", "HS_PROBLEMS", "hs_constraint", "pde_control_problem", "elec_problem",
+           "ELEC_OPTIMA", "ellipsoid_qp_problem"]
 
 
 @dataclass(frozen=True)
@@ -174,3 +179,105 @@ def pde_control_problem(N: int) -> dict:
 
     return {"fun": fun, "jac": jac, "hess": hess, "A": A, "x0": np.zeros(2 * n2),
             "wstar": wstar, "N": N, "n": 2 * n2, "m": n2, "kkt_solution": kkt_solution}
+
+
+#: Best known Elec optima (COPS 3.0 report, Table 5.1; checked here against trust-constr).
+ELEC_OPTIMA = {20: 150.88156833, 50: 1055.1823147, 100: 4448.3506116, 200: 18438.842305}
+
+
+def elec_problem(ne: int, seed: int = 0) -> dict:
+    """COPS Elec: ``min sum_{i<j} 1/||x_i - x_j||  s.t.  ||x_i||^2 = 1`` (i = 1..ne).
+
+    Variables ``x = (x_1, ..., x_ne)`` in R^3 each (n = 3 ne, m = ne, row-major).
+    The start: the points of a Fibonacci spiral, perturbed by seeded Gaussian
+    noise (0.2) and projected back onto the sphere (COPS starts from random
+    angles; uniform random points put pairs so close together that the
+    Coulomb gradients reach 1e5, a test of the start rather than the solver).
+    Returns ``fun, jac, hess`` (dense, exact), the constraint ``con`` (a
+    NonlinearConstraint with ``jac`` and ``hess``), ``x0`` and
+    ``fstar`` (the best known value, or None).
+    """
+    from scipy.optimize import NonlinearConstraint
+
+    rng = np.random.default_rng(seed)
+    k = np.arange(ne) + 0.5
+    z = 1.0 - 2.0 * k / ne
+    phi = np.pi * (1.0 + 5.0 ** 0.5) * k
+    rho = np.sqrt(1.0 - z * z)
+    P = np.c_[rho * np.cos(phi), rho * np.sin(phi), z] + 0.2 * rng.standard_normal((ne, 3))
+    P /= np.linalg.norm(P, axis=1, keepdims=True)
+    iu = np.triu_indices(ne, 1)
+
+    def _pairs(x):
+        X = x.reshape(ne, 3)
+        D = X[:, None, :] - X[None, :, :]  # D[i, j] = x_i - x_j
+        r2 = (D * D).sum(axis=2)
+        np.fill_diagonal(r2, 1.0)
+        return X, D, r2
+
+    def fun(x):
+        _, _, r2 = _pairs(x)
+        return float((1.0 / np.sqrt(r2[iu])).sum())
+
+    def jac(x):
+        _, D, r2 = _pairs(x)
+        w = r2 ** -1.5
+        np.fill_diagonal(w, 0.0)
+        return -(w[:, :, None] * D).sum(axis=1).ravel()
+
+    def hess(x):
+        _, D, r2 = _pairs(x)
+        w3 = r2 ** -1.5
+        w5 = 3.0 * r2 ** -2.5
+        np.fill_diagonal(w3, 0.0)
+        np.fill_diagonal(w5, 0.0)
+        # block (i, j), i != j: w3 I - w5 d d^T with d = x_i - x_j; (i, i): minus their sum
+        blocks = (w3[:, :, None, None] * np.eye(3)
+                  - w5[:, :, None, None] * D[:, :, :, None] * D[:, :, None, :])
+        diag = -blocks.sum(axis=1)
+        blocks[np.arange(ne), np.arange(ne)] = diag
+        return blocks.transpose(0, 2, 1, 3).reshape(3 * ne, 3 * ne)
+
+    def cfun(x):
+        X = x.reshape(ne, 3)
+        return (X * X).sum(axis=1)
+
+    rows = np.repeat(np.arange(ne), 3)
+    cols = np.arange(3 * ne)
+
+    def cjac(x):
+        J = np.zeros((ne, 3 * ne))
+        J[rows, cols] = 2.0 * x
+        return J
+
+    def chess(x, v):
+        return np.diag(2.0 * np.repeat(np.asarray(v, dtype=float), 3))
+
+    con = NonlinearConstraint(cfun, 1.0, 1.0, jac=cjac, hess=chess)
+    return {"fun": fun, "jac": jac, "hess": hess, "con": con, "x0": P.ravel(),
+            "n": 3 * ne, "m": ne, "fstar": ELEC_OPTIMA.get(ne)}
+
+
+def ellipsoid_qp_problem(n: int = 50, seed: int = 0) -> dict:
+    """``min 1/2 x^T Q x - q^T x  s.t.  x^T D x = 1, sum(x) = 1`` from ``x0 = 1/n``.
+
+    ``Q`` symmetric positive definite (random, condition about 100), ``D``
+    diagonal with entries in [1, 2]: one nonlinear equality with ``jac`` and
+    ``hess`` and one ``LinearConstraint``, as a new user would pose it.
+    Returns ``fun, jac, hess, constraints, x0``.
+    """
+    from scipy.optimize import LinearConstraint, NonlinearConstraint
+
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    Q = (U * np.logspace(0, 2, n)) @ U.T
+    Q = 0.5 * (Q + Q.T)
+    q = rng.standard_normal(n)
+    d = 1.0 + rng.random(n)
+    ell = NonlinearConstraint(lambda x: np.array([x @ (d * x)]), 1.0, 1.0,
+                              jac=lambda x: (2.0 * d * x)[None, :],
+                              hess=lambda x, v: np.diag(2.0 * v[0] * d))
+    lin = LinearConstraint(np.ones((1, n)), 1.0, 1.0)
+    return {"fun": lambda x: 0.5 * float(x @ Q @ x) - float(q @ x),
+            "jac": lambda x: Q @ x - q, "hess": lambda x: Q,
+            "constraints": [ell, lin], "x0": np.full(n, 1.0 / n), "Q": Q, "q": q, "d": d}
