@@ -4,7 +4,8 @@ Front doors
 -----------
 - :func:`soptim.minimize` -- ``scipy.optimize.minimize`` plus ``method='gns'``
   (gradient-normalized regularized Newton) and ``method='sketched-alm'``
-  (equality constraints by exact augmented-Lagrangian Newton with sketching).
+  (equality constraints by exact augmented-Lagrangian Newton with sketching);
+  :func:`soptim.show_options` lists every method's options.
 - :mod:`soptim.ot` -- entropic optimal transport by Sinkhorn-Newton-Sparse.
 - :mod:`soptim.bilevel` -- LV-HBA bilevel optimization.
 - :mod:`soptim.approx` -- mesh-free Chebyshev-Tucker approximation.
@@ -22,12 +23,12 @@ from typing import Any
 from scipy.optimize import OptimizeResult
 
 from . import backend
-from .optimize import minimize
+from .optimize import minimize, show_options
 
 __version__ = "0.1.0"
 
-__all__ = ["minimize", "OptimizeResult", "backend", "ot", "bilevel", "approx", "linalg",
-           "optimize", "__version__"]
+__all__ = ["minimize", "show_options", "OptimizeResult", "backend", "ot", "bilevel", "approx",
+           "linalg", "optimize", "__version__"]
 
 _SUBPACKAGES = {"ot", "bilevel", "approx", "linalg", "optimize"}
 

@@ -246,18 +246,20 @@ def test_user_solve_option():
     assert res.success
     np.testing.assert_allclose(res.x, 1.0, atol=1e-8)
     assert len(calls) == res.ntrials
-    # same iterates as the built-in dense model
-    ref = gns(rosen, np.array([-2.0, 2.0]), jac=rosen_der, hess=rosen_hess, tol=1e-10)
+    # same iterates as the built-in dense model without its Newton steps (a user solver
+    # has no lam = 0 factorization to offer)
+    ref = gns(rosen, np.array([-2.0, 2.0]), jac=rosen_der, hess=rosen_hess, tol=1e-10,
+              options={"newton": False})
     assert ref.nit == res.nit
 
 
-def test_user_solve_is_default_method_with_args():
+def test_user_solve_with_args():
     def solve(x, rhs, lam, scale):
         return np.linalg.solve(scale * np.eye(x.size) + lam * np.eye(x.size), rhs)
 
-    res = soptim.minimize(lambda x, s: 0.5 * s * x @ x, np.ones(3), args=(2.0,),
+    res = soptim.minimize(lambda x, s: 0.5 * s * x @ x, np.ones(3), args=(2.0,), method="gns",
                           jac=lambda x, s: s * x, tol=1e-12, options={"solve": solve})
-    assert "ntrials" in res and res.success  # 'gns' chosen by the curvature option
+    assert "ntrials" in res and res.success
     np.testing.assert_allclose(res.x, 0.0, atol=1e-12)
 
 
@@ -326,10 +328,16 @@ def test_sparse_gauss_newton():
 
 # -- scipy compatibility ----------------------------------------------------------------------
 
-def test_default_method_is_gns_with_hess():
-    res = soptim.minimize(rosen, [-2.0, 2.0], jac=rosen_der, hess=rosen_hess, tol=1e-10)
-    assert "ntrials" in res and "gamma" in res
-    np.testing.assert_allclose(res.x, 1.0, atol=1e-8)
+def test_default_method_is_scipys_even_with_hess():
+    # method=None is exactly scipy's choice (BFGS here, with its warning about hess)
+    kw = dict(jac=rosen_der, hess=rosen_hess, options={"maxiter": 5})
+    with pytest.warns(RuntimeWarning, match="does not use Hessian"):
+        res = soptim.minimize(rosen, [-2.0, 2.0], **kw)
+    with pytest.warns(RuntimeWarning, match="does not use Hessian"):
+        ref = scipy.optimize.minimize(rosen, [-2.0, 2.0], **kw)
+    assert "ntrials" not in res and "hess_inv" in res
+    np.testing.assert_array_equal(res.x, ref.x)
+    assert res.nit == ref.nit == 5
 
 
 def test_jac_forms_agree():
@@ -430,12 +438,18 @@ def test_gamma_floor_ends_the_search():
     assert res.status == 2 and res.gamma == 1e-3 and res.ntrials <= 12
 
 
-def test_nan_at_x0_is_a_value_error():
-    with pytest.raises(ValueError, match="non-finite value.*x0"):
-        gns(lambda x: np.nan, np.ones(2), jac=lambda x: np.ones(2), hess=lambda x: np.eye(2))
-    with pytest.raises(ValueError, match="gradient is not finite at x0"):
-        gns(lambda x: 1.0, np.ones(2), jac=lambda x: np.array([np.nan, 1.0]),
-            hess=lambda x: np.eye(2))
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_nonfinite_at_x0_gives_a_failed_result(value):
+    # scipy's methods return a result here, not an exception
+    with pytest.warns(OptimizeWarning, match="not finite at x0"):
+        res = gns(lambda x: value, np.ones(2), jac=lambda x: np.ones(2),
+                  hess=lambda x: np.eye(2))
+    assert not res.success and res.status == 3 and res.nit == 0
+    np.testing.assert_array_equal(res.x, np.ones(2))
+    with pytest.warns(OptimizeWarning, match="gradient is not finite at x0"):
+        res = gns(lambda x: 1.0, np.ones(2), jac=lambda x: np.array([np.nan, 1.0]),
+                  hess=lambda x: np.eye(2))
+    assert not res.success and res.status == 3
 
 
 def test_nan_trial_points_are_rejected():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.optimize
-from scipy.optimize import OptimizeResult, rosen, rosen_der
+from scipy.optimize import OptimizeResult, OptimizeWarning, rosen, rosen_der
 
 import soptim
 from soptim.optimize._common import CallbackRunner, ObjectiveFunction
@@ -120,3 +120,104 @@ def test_callback_runner_forms():
     assert CallbackRunner(stopper)(x) is True
     assert CallbackRunner(None)(x) is False
     assert seen == [("new", 3.0), ("old", 2.0)]
+
+
+# -- 'gns' accepts what scipy's Hessian methods accept (issue 13) -------------------------------
+
+def _quadratic():
+    A = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    b = np.array([1.0, -2.0, 0.5])
+    return (lambda x: 0.5 * x @ A @ x - b @ x), (lambda x: A @ x - b), A, np.linalg.solve(A, b)
+
+
+@pytest.mark.parametrize("strategy", [scipy.optimize.BFGS, scipy.optimize.SR1])
+def test_gns_takes_a_hessian_update_strategy(strategy):
+    res = soptim.minimize(rosen, [-1.2, 1.0], method="gns", jac=rosen_der, hess=strategy(),
+                          tol=1e-8)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, 1.0, atol=1e-6)
+    assert res.nhev == 0  # no Hessian evaluated: quasi-Newton updates only
+
+
+@pytest.mark.parametrize("scheme", ["2-point", "3-point", "cs"])
+def test_gns_finite_difference_hessians(scheme):
+    f, g, A, xstar = _quadratic()
+    res = soptim.minimize(f, np.zeros(3), method="gns", jac=g, hess=scheme, tol=1e-10)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, xstar, atol=1e-8)
+    with pytest.raises(ValueError, match="hess='cs' needs a callable jac"):
+        soptim.minimize(f, np.zeros(3), method="gns", hess="cs")
+
+
+@pytest.mark.parametrize("wrap", [np.array, lambda v: np.array([v]), lambda v: np.array([[v]])])
+def test_gns_objective_as_size_one_array(wrap):
+    f, g, A, xstar = _quadratic()
+    res = soptim.minimize(lambda x: wrap(f(x)), np.zeros(3), method="gns", jac=g,
+                          hess=lambda x: A, tol=1e-10)
+    assert res.success and isinstance(res.fun, np.floating)
+    np.testing.assert_allclose(res.x, xstar, atol=1e-10)
+    with pytest.raises(TypeError, match="scalar.*shape \\(2,\\)"):
+        soptim.minimize(lambda x: np.ones(2), np.zeros(3), method="gns", jac=g)
+
+
+def test_gns_return_all_like_trust_exact():
+    kw = dict(jac=rosen_der, hess=scipy.optimize.rosen_hess, options={"return_all": True})
+    res = soptim.minimize(rosen, [-1.2, 1.0], method="gns", **kw)
+    ref = scipy.optimize.minimize(rosen, [-1.2, 1.0], method="trust-exact", **kw)
+    for r in (res, ref):
+        assert len(r.allvecs) == r.nit + 1
+        np.testing.assert_array_equal(r.allvecs[0], [-1.2, 1.0])
+        np.testing.assert_array_equal(r.allvecs[-1], r.x)
+
+
+def test_gns_result_fields_like_scipys_second_order_methods():
+    f, g, A, xstar = _quadratic()
+    res = soptim.minimize(f, np.zeros(3), method="gns", jac=g, hess=lambda x: A)
+    ref = scipy.optimize.minimize(f, np.zeros(3), method="trust-exact", jac=g,
+                                  hess=lambda x: A)
+    common = {"x", "fun", "jac", "nit", "nfev", "njev", "nhev", "status", "success", "message"}
+    assert common <= set(res) and common <= set(ref)
+    assert type(res.fun) is type(ref.fun) or isinstance(res.fun, np.floating)
+    assert res.status == ref.status == 0 and res.success
+    # a quadratic is solved by the Newton step: 1 iteration, as Newton methods do
+    assert res.nit == 1 and res.nhev == 1
+    with pytest.warns(OptimizeWarning, match="Maximum number of iterations"):
+        out = soptim.minimize(rosen, [-1.2, 1.0], method="gns", jac=rosen_der,
+                              hess=scipy.optimize.rosen_hess, options={"maxiter": 2})
+    assert out.status == 1 and not out.success and out.nit == 2
+
+
+def test_exact_hessian_option_without_hess_warns_and_uses_differences():
+    f, g, A, xstar = _quadratic()
+    with pytest.warns(RuntimeWarning, match="hessian='exact'.*without hess"):
+        res = soptim.minimize(f, np.zeros(3), method="gns", jac=g,
+                              options={"hessian": "exact"}, tol=1e-9)
+    assert res.success
+    np.testing.assert_allclose(res.x, xstar, atol=1e-7)
+
+
+def test_method_none_with_gns_options_is_scipy():
+    # a curvature option alone no longer switches the method: scipy warns about it
+    with pytest.warns(OptimizeWarning, match="Unknown solver options: residuals"):
+        res = soptim.minimize(rosen, [-1.2, 1.0], jac=rosen_der,
+                              options={"residuals": lambda x: np.eye(2)})
+    ref = scipy.optimize.minimize(rosen, [-1.2, 1.0], jac=rosen_der)
+    np.testing.assert_array_equal(res.x, ref.x)
+
+
+def test_show_options_like_scipy():
+    text = soptim.show_options("minimize", "gns", disp=False)
+    assert text.startswith("Options\n-------\n")
+    for opt in ("gtol : float", "maxiter : int", "return_all : bool", "newton : bool"):
+        assert opt in text
+    for arg in ("fun :", "x0 :", "hessp :", "callback :", "unknown_options"):
+        assert arg not in text  # minimize's own arguments are not options
+    assert "tol : float" in soptim.show_options("minimize", "sketched-alm", disp=False)
+    # scipy's names give scipy's text, and the full listing has both
+    assert (soptim.show_options("minimize", "BFGS", disp=False)
+            == scipy.optimize.show_options("minimize", "BFGS", disp=False))
+    everything = soptim.show_options(disp=False)
+    assert "minimize : gns (soptim)" in everything and "\nhybr\n====" in everything
+    assert soptim.show_options("minimize", "gns") is None
+    with pytest.raises(ValueError):
+        soptim.show_options("minimize", "nope", disp=False)

@@ -2,6 +2,6 @@
 
 from scipy.optimize import OptimizeResult
 
-from ._minimize import minimize
+from ._minimize import minimize, show_options
 
-__all__ = ["minimize", "OptimizeResult"]
+__all__ = ["minimize", "show_options", "OptimizeResult"]

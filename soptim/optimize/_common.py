@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from .._common import (  # noqa: F401 - re-exported for the optimize methods
     STATUS_CALLBACK,
     STATUS_FAILURE,
@@ -172,9 +174,14 @@ class ObjectiveFunction:
 def _as_scalar(f) -> float:
     reject_complex("fun", f)  # float() of a complex NumPy scalar drops the imaginary part
     try:
-        return float(to_numpy(f))
+        a = np.asarray(to_numpy(f), dtype=float)
     except (TypeError, ValueError):
-        raise TypeError("fun must return a scalar, got an object of type "
-                        f"{type(f).__name__}") from None
+        a = None
+    # scipy accepts a 0-d or any size-1 array (e.g. shape (1,)) as the value
+    if a is None or a.size != 1:
+        shape = "" if a is None else f" of shape {a.shape}"
+        raise TypeError("fun must return a scalar (or an array of size 1), got an object of "
+                        f"type {type(f).__name__}{shape}") from None
+    return float(a.reshape(()))
 
 

@@ -257,6 +257,17 @@ class DenseCurvature:
             self.used_eig = True
         return self._eig_solve(rhs, lam)
 
+    def newton_step(self, rhs):
+        """``H^{-1} rhs`` when ``H`` is positive definite (one Cholesky), else ``None``.
+
+        The unregularized step ``lam = 0``; no eigendecomposition fallback (an
+        indefinite ``H`` has no Newton step worth trying).
+        """
+        if self.bandwidth >= 0:
+            return band_cholesky_solve(self._ab, 0.0, rhs)
+        L = self.be.cholesky(self.H)
+        return None if L is None else self.be.cho_solve(L, rhs)
+
     def _eigendecomposition(self):
         """Eigenpairs of ``C = S^T H S`` with ``B^{-1} = S S^T``."""
         xp = self.be.xp
@@ -565,6 +576,12 @@ class LowRankCurvature:
                     idx = self.be.xp.arange(n)
                     M[idx, idx] += D
                 self._inner = DenseCurvature(M, metric)
+
+    def newton_step(self, rhs):
+        """``H^{-1} rhs`` for the formed ``n x n`` model when it is PD, else ``None``."""
+        if isinstance(self._inner, DenseCurvature):
+            return self._inner.newton_step(rhs)
+        return None
 
     def solve(self, rhs, lam: float):
         if self._inner is not None:

@@ -12,15 +12,17 @@ doubling after an accepted step and halving after a rejected one.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import OptimizeResult
+from scipy.optimize import HessianUpdateStrategy, OptimizeResult
 
 from .._numdiff import hessp_operator
 from .._validation import (
     as_float_array,
+    check_bool,
     check_callable,
     check_choice,
     check_count,
@@ -55,6 +57,9 @@ from ._curvature import (
 
 __all__ = ["_minimize_gns", "HESSIAN_MODELS"]
 
+#: Finite-difference values of ``hess`` (scipy's FD_METHODS).
+FD_HESS = ("2-point", "3-point", "cs")
+
 #: Values of ``options['hessian']``.
 HESSIAN_MODELS = ("exact", "gauss-newton", "fisher", "solve", "fd")
 
@@ -65,6 +70,12 @@ _REJECTED_FADE = 1.2
 #: A step of B-length >= _BINDING * gamma was limited by the radius gamma (for PSD H the
 #: length is at most gamma); then larger radii are tried on the same model.
 _BINDING = 0.25
+
+#: A Newton step (lam = 0) is tried only when its B-length is at most this many gammas.
+_NEWTON_REACH = 4.0
+
+#: First-try acceptances in a row after which a failed Newton attempt is tried again.
+_NEWTON_RETRUST = 5
 
 #: Accepted steps in a row without a decrease of f before the run is declared stalled.
 _MAX_STALLED = 10
@@ -99,6 +110,8 @@ def _minimize_gns(
     cg_rtol: float | None = None,
     cg_maxiter: int | None = None,
     finite_diff_rel_step: float | None = None,
+    newton: bool = True,
+    return_all: bool = False,
     disp: bool = False,
     **unknown_options: Any,
 ) -> OptimizeResult:
@@ -132,10 +145,14 @@ def _minimize_gns(
     jac : callable, bool or None
         Gradient; ``True``: ``fun`` returns ``(f, g)``; ``None``,
         ``'2-point'``, ``'3-point'``: finite differences (central by default).
-    hess : callable or {'2-point', '3-point'}, optional
+    hess : callable, {'2-point', '3-point', 'cs'} or HessianUpdateStrategy, optional
         ``hess(x, *args)`` returning a dense array, a sparse matrix or a
         ``LinearOperator`` of shape (n, n). A string means finite-difference
-        Hessian-vector products of the gradient.
+        Hessian-vector products of the gradient (forward, central, or
+        complex-step differences of a callable ``jac`` that accepts complex
+        input). A ``scipy.optimize.HessianUpdateStrategy`` instance
+        (``BFGS()``, ``SR1()``) is a quasi-Newton curvature updated after every
+        accepted step and used inside the regularized step (host arrays only).
     hessp : callable, optional
         ``hessp(x, p, *args) -> H p``; the step is then computed matrix-free
         by conjugate gradients (used when ``hess`` is not given).
@@ -196,6 +213,12 @@ def _minimize_gns(
         CG iterations per solve. Default ``2 * n``.
     finite_diff_rel_step : float, optional
         Relative step of finite-difference gradients.
+    newton : bool
+        Try the unregularized Newton step first once the model is trusted
+        (dense and formed Gauss--Newton / Fisher models; see Notes). Default
+        True; False gives the paper's step only.
+    return_all : bool
+        Store every iterate (``x0`` first) in ``allvecs``, as scipy does.
     disp : bool
         Print an iteration table and a summary.
 
@@ -206,19 +229,21 @@ def _minimize_gns(
         ``njev``, ``nhev`` (evaluations of ``hess``, ``hessp`` or of the
         curvature callable), ``status``, ``success``, ``message``, and
         ``ntrials`` (regularization trials, all iterations), ``gamma`` (final
-        gamma), ``lam`` (last accepted regularization).
+        gamma), ``lam`` (last accepted regularization, 0 for a Newton
+        step), ``allvecs`` with ``return_all``. ``fun`` is a NumPy float.
 
         ``status``: 0 gradient norm <= gtol; 1 ``maxiter`` reached; 2 no
         acceptable step (trial budget spent, ``gamma`` at its floor, the
         step fell below the rounding level of ``x``, or ten accepted steps in
-        a row changed ``f`` only at rounding level); 3 NaN/inf in the
-        curvature model or step; 99 ``StopIteration`` from the callback.
+        a row changed ``f`` only at rounding level); 3 NaN/inf in ``f`` or the
+        gradient at ``x0`` (nothing is iterated), in the curvature model or in
+        the step; 99 ``StopIteration`` from the callback. Every status but 0
+        and 99 comes with an ``OptimizeWarning``.
 
     Raises
     ------
     ValueError
-        ``fun`` or the gradient not finite at ``x0``; inconsistent curvature
-        options; a curvature callable returning a wrong shape; bad option
+        Inconsistent curvature options; a curvature callable returning a wrong shape; bad option
         values.
     TypeError
         A curvature option that is not callable; complex ``x0``, or complex
@@ -270,6 +295,21 @@ def _minimize_gns(
     rejection. Every accepted step still satisfies (*). The ill-conditioned
     logistic regression of the benchmarks: 9 -> 7 iterations (Hessians).
 
+    *Newton steps (added to [1]).* Near a minimizer with a positive
+    definite Hessian the regularized step converges only as fast as ``lam =
+    ||g|| / gamma`` shrinks; a tuned Newton method takes the plain step there.
+    So while the model is trusted (from the start, after an accepted Newton
+    step, and after five first-try acceptances in a row once a Newton attempt
+    failed) each iteration first tries ``d = -H^{-1} g`` when ``H`` is positive
+    definite (one Cholesky, also the only factorization of an iteration whose
+    Newton step is accepted) and ``||d||_B <= 4 gamma``; it is accepted when
+    ``f`` falls by at least a quarter of the model's predicted decrease
+    ``-g.d / 2`` (the trust-region ratio test), and ``gamma`` becomes at least
+    ``||d||_B``. A rejected attempt costs one trial and changes no ``gamma``:
+    the regularized trials follow as in [1], so the global behaviour is the
+    paper's between Newton steps (every step still decreases ``f``), and
+    quadratics are solved in 1--2 iterations. ``newton=False`` turns it off.
+
     *Banded Hessians.* A dense Hessian whose bandwidth ``kd`` is at most
     ``n / 4`` (measured once per iteration; a dense matrix is recognized in
     ``O(n)``) is factorized in band storage by LAPACK, ``O(n kd^2)`` per trial
@@ -308,6 +348,8 @@ def _minimize_gns(
     (True, True)
     """
     check_unknown_options(unknown_options, "gns")
+    newton = check_bool("newton", newton)
+    return_all = check_bool("return_all", return_all)
     reject_complex("x0", x0)
     be = get_backend(x0)
     xp = be.xp
@@ -334,16 +376,35 @@ def _minimize_gns(
 
     of = ObjectiveFunction(fun, jac, args, finite_diff_rel_step=finite_diff_rel_step)
     counts = {"nhev": 0}
+    qn = None
+    if model_name == "quasi-newton":
+        be.require_host("hess=HessianUpdateStrategy (scipy's quasi-Newton updates)")
+        qn = hess
+        qn.initialize(n, "hess")
+    elif model_name == "fd" and hess == "cs":
+        if not callable(jac):
+            raise ValueError("hess='cs' needs a callable jac that accepts complex input "
+                             "(complex-step differences of the gradient)")
     build = _model_builder(model_name, of, hess, hessp, residuals, per_sample_grads, solve,
-                           D, B, args, counts, cg_rtol, cg_maxiter, xp, dtype)
+                           D, B, args, counts, cg_rtol, cg_maxiter, xp, dtype, jac=jac, qn=qn)
 
+    allvecs = [x.copy()] if return_all else None
     f = of.value(x)
-    if not np.isfinite(f):
-        raise ValueError(f"fun returned a non-finite value ({f}) at x0; start from a point "
-                         "where the objective is finite")
-    g = of.grad(x)
-    if not bool(to_numpy(xp.isfinite(g).all())):
-        raise ValueError("the gradient is not finite at x0 (check jac or start elsewhere)")
+    g = of.grad(x) if np.isfinite(f) else None
+    if g is None or not bool(to_numpy(xp.isfinite(g).all())):
+        # scipy's methods return a result here: so does 'gns' (status 3, a warning)
+        what = (f"fun is not finite at x0 (f = {f})" if g is None
+                else "the gradient is not finite at x0")
+        message = (f"{what}; start from a point where the objective and its gradient are "
+                   "finite (check jac if f is finite).")
+        result = OptimizeResult(
+            x=x, fun=np.float64(f), jac=g, nit=0, nfev=of.nfev, njev=of.njev, nhev=0,
+            status=STATUS_NONFINITE, success=False, message=message, ntrials=0,
+            gamma=gamma, lam=float("nan"))
+        if return_all:
+            result["allvecs"] = allvecs
+        warn_not_converged(f"gns: {message}", stacklevel=4)
+        return result
     gnorm = B.dual_norm(g)
 
     printer = IterationPrinter(["iter", "f", "||g||", "gamma", "trials"], enabled=disp)
@@ -352,6 +413,9 @@ def _minimize_gns(
     nit = ntrials = 0
     stalled = 0  # consecutive accepted steps whose decrease of f is at rounding level
     first_try = 0  # consecutive iterations accepted at their first trial
+    # Try the Newton step first? From the start, after an accepted Newton step, and after
+    # _NEWTON_RETRUST first-try acceptances in a row once a Newton attempt failed.
+    trusted = True
     gamma_rejected = float("inf")  # the last rejected gamma, fading (see _grown_gamma)
     lam_acc = float("nan")
     message = ""
@@ -371,9 +435,28 @@ def _minimize_gns(
         trials = 0
         last_reason = ""
         rhs = -g
+        x_old, g_old = x, g
         try:
             model = build(x, g, gnorm)
-            while True:
+            step, evaluated = None, 0
+            if newton and trusted and hasattr(model, "newton_step"):
+                # Added to [1]: the unregularized Newton step once the model is trusted
+                # (see Notes); a failed attempt costs one trial and changes no gamma.
+                step, evaluated = _newton_attempt(model, rhs, x, f, g, gamma, of, B, eps, xp,
+                                                  dtype)
+                trials += evaluated  # a trial when f was evaluated at the Newton point
+                ntrials += evaluated
+            if step is not None:
+                x_new, f_new, g_new, gnew_norm, d = step
+                flat = f - f_new <= 4.0 * eps * (abs(f) + abs(f_new))
+                stalled = stalled + 1 if flat else 0
+                x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
+                lam_acc = 0.0
+                first_try += 1
+                # the next regularized step may be as long as this Newton step
+                gamma = min(max(gamma, B.norm(d)), gamma_max)
+            newton_trials = trials
+            while step is None:
                 if trials >= max_trials:
                     status = STATUS_FAILURE
                     message = (f"No acceptable step in {max_trials} regularization trials "
@@ -406,7 +489,7 @@ def _minimize_gns(
                         # a halving re-proposes the rejected trial), and by 4 after two in a
                         # row (gamma far below its working value costs an iteration per
                         # doubling). Rejections halve it as in the paper: same lower bound.
-                        first_try = first_try + 1 if trials == 1 else 0
+                        first_try = first_try + 1 if trials == newton_trials + 1 else 0
                         if first_try and B.norm(d) >= _BINDING * gamma:
                             # the radius gamma limited the step: try larger ones on this model
                             (x_new, f_new, g_new, gnew_norm, lam, gamma, gamma_rejected,
@@ -442,6 +525,14 @@ def _minimize_gns(
         if status is not None:
             break
 
+        if step is not None:
+            trusted = True
+        elif evaluated or first_try >= _NEWTON_RETRUST:
+            trusted = first_try >= _NEWTON_RETRUST
+        if qn is not None:
+            qn.update(to_numpy(x - x_old), to_numpy(g - g_old))
+        if allvecs is not None:
+            allvecs.append(x.copy())
         nit += 1
         printer.row(nit, f, gnorm, gamma, trials)
         if runner(x, fun=f, jac=g, nit=nit, gamma=gamma, lam=lam_acc, ntrials=ntrials):
@@ -456,9 +547,11 @@ def _minimize_gns(
 
     message = message or _MESSAGES[status]
     result = OptimizeResult(
-        x=x, fun=f, jac=g, nit=nit, nfev=of.nfev, njev=of.njev, nhev=counts["nhev"],
+        x=x, fun=np.float64(f), jac=g, nit=nit, nfev=of.nfev, njev=of.njev, nhev=counts["nhev"],
         status=status, success=status == STATUS_SUCCESS, message=message,
         ntrials=ntrials, gamma=gamma, lam=lam_acc)
+    if allvecs is not None:
+        result["allvecs"] = allvecs
     if status not in (STATUS_SUCCESS, STATUS_CALLBACK):
         warn_not_converged(f"gns: {message}", stacklevel=4)
     printer.final(result)
@@ -520,6 +613,40 @@ def _extrapolate(model, rhs, x, f: float, gnorm: float, gamma: float, gamma_reje
     return x_best, f_best, g_best, gn_best, lam_best, gamma, gamma_rejected, trials
 
 
+def _newton_attempt(model, rhs, x, f: float, g, gamma: float, of: ObjectiveFunction, B: Metric,
+                    eps: float, xp, dtype):
+    """Try the unregularized Newton step ``d = -H^{-1} g`` (``lam = 0``).
+
+    Tried when ``H`` is positive definite (the model's factorization
+    succeeds) and the step is within ``_NEWTON_REACH * gamma`` in the
+    ``B``-norm (gamma is the trust radius); accepted when the actual
+    decrease of ``f`` is at least a quarter of the decrease ``-g.d / 2``
+    the quadratic model predicts (the ratio test of trust-region methods,
+    with the rounding allowance of test (*)). Returns
+    ``((x+, f+, g+, ||g+||_*, d) or None, whether f was evaluated)``.
+    """
+    d = model.newton_step(rhs)
+    if d is None or not bool(to_numpy(xp.isfinite(d).all())):
+        return None, 0
+    d = d.astype(dtype, copy=False)
+    x_new = x + d
+    if B.norm(d) > _NEWTON_REACH * gamma or bool(to_numpy((x_new == x).all())):
+        return None, 0
+    predicted = -0.5 * float(to_numpy(g @ d))
+    if not predicted > 0.0:
+        return None, 0
+    f_new = of.value(x_new, new_point=True)
+    if not np.isfinite(f_new):
+        return None, 1
+    slack = 4.0 * eps * (abs(f) + abs(f_new))
+    if f - f_new + slack < 0.25 * predicted:
+        return None, 1
+    g_new = of.grad(x_new, last_point=True)
+    if not bool(to_numpy(xp.isfinite(g_new).all())):
+        return None, 1
+    return (x_new, f_new, g_new, B.dual_norm(g_new), d), 1
+
+
 def _trial(of: ObjectiveFunction, x_new, f: float, lam: float, B: Metric, eps: float, xp):
     """Evaluate a trial point and apply the acceptance test (*)."""
     f_new = of.value(x_new, new_point=True)
@@ -544,9 +671,14 @@ def _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve) -> s
     for name, f in (("residuals", residuals), ("per_sample_grads", per_sample_grads),
                     ("solve", solve), ("hessp", hessp)):
         check_callable(name, f, optional=True)
-    if hess is not None and not callable(hess) and hess not in ("2-point", "3-point"):
-        raise TypeError("hess must be callable or one of '2-point', '3-point' for method "
-                        f"'gns', got {hess!r}")
+    quasi_newton = isinstance(hess, HessianUpdateStrategy)
+    if (hess is not None and not callable(hess) and not quasi_newton
+            and hess not in FD_HESS):
+        raise TypeError("hess must be callable, a HessianUpdateStrategy (e.g. "
+                        "scipy.optimize.BFGS()) or one of '2-point', '3-point', 'cs' for "
+                        f"method 'gns', got {hess!r}")
+    if quasi_newton and hessp is None and hessian in (None, "exact"):
+        return "quasi-newton"
     if hessian is not None:
         name = check_choice("hessian", hessian.lower() if isinstance(hessian, str) else hessian,
                             HESSIAN_MODELS)
@@ -556,7 +688,12 @@ def _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve) -> s
         if name in need and need[name][1] is None:
             raise ValueError(f"hessian={name!r} needs the option {need[name][0]!r}")
         if name == "exact" and hess is None and hessp is None:
-            raise ValueError("hessian='exact' needs hess or hessp")
+            # scipy's Newton-type methods fall back to finite differences here: so does
+            # 'gns', with a warning (the user asked for the exact Hessian)
+            warnings.warn("hessian='exact' was requested without hess or hessp; using "
+                          "finite-difference Hessian-vector products of the gradient "
+                          "(hessian='fd')", RuntimeWarning, stacklevel=4)
+            return "fd"
         if name == "exact" and not callable(hess) and hessp is None:
             return "fd"  # hess='2-point' / '3-point': finite-difference products
         return name
@@ -590,7 +727,7 @@ def _check_hess_diag(hess_diag, model_name: str, n: int, xp, dtype):
 # -- curvature models -------------------------------------------------------------------------
 
 def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D, B, args,
-                   counts, cg_rtol, cg_maxiter, xp, dtype):
+                   counts, cg_rtol, cg_maxiter, xp, dtype, jac=None, qn=None):
     """Return ``build(x, g, gnorm) -> model`` for the chosen curvature source."""
     n = B.n
 
@@ -626,11 +763,34 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
             return LowRankCurvature(V, D, B)
         return build
 
-    if name == "fd":
+    if name == "quasi-newton":
         def build(x, g, gnorm):
-            # Forward differences of the gradient along v (one gradient per product; the
-            # gradient at x is the one already known), with soptim._numdiff's step.
-            hv = hessp_operator(of.grad, x, method="2-point", g0=g)
+            # scipy's HessianUpdateStrategy (BFGS, SR1, ...) updated after every accepted
+            # step; the matrix is dense, so each trial is a Cholesky solve (|H| if indefinite)
+            return DenseCurvature(xp.asarray(qn.get_matrix(), dtype=dtype), B)
+        return build
+
+    if name == "fd":
+        if hess == "cs":
+            def build(x, g, gnorm):
+                # complex-step differences of the user's jac: H v = Im(jac(x + i h v)) / h,
+                # exact to rounding for analytic gradients (scipy's hess='cs')
+                def hv(v):
+                    vn = float(to_numpy(xp.sqrt(v @ v)))
+                    if vn == 0.0:
+                        return xp.zeros_like(x)
+                    h = 1e-20 / vn
+                    of.njev += 1
+                    gc = xp.asarray(jac(x + (1j * h) * v, *args))
+                    return (gc.imag / h).astype(dtype, copy=False).reshape(-1)
+                return _matrix_free(hv, B, cg_tol(gnorm), cg_maxiter)
+            return build
+        method = "3-point" if hess == "3-point" else "2-point"
+
+        def build(x, g, gnorm):
+            # Forward ('3-point': central) differences of the gradient along v, with
+            # soptim._numdiff's step; forward ones reuse the gradient known at x.
+            hv = hessp_operator(of.grad, x, method=method, g0=g if method == "2-point" else None)
             return _matrix_free(hv, B, cg_tol(gnorm), cg_maxiter)
         return build
 

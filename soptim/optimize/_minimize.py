@@ -17,7 +17,7 @@ from scipy.optimize import OptimizeResult
 from .._validation import as_float_array, check_callable
 from ..backend import get_backend
 
-__all__ = ["minimize", "SOPTIM_METHODS", "SCIPY_METHODS"]
+__all__ = ["minimize", "show_options", "SOPTIM_METHODS", "SCIPY_METHODS"]
 
 #: soptim's own methods: name -> (module, function). Imported lazily.
 SOPTIM_METHODS: dict[str, tuple[str, str]] = {
@@ -37,9 +37,6 @@ SCIPY_METHODS = (
     "cobyqa", "slsqp", "trust-constr", "dogleg", "trust-ncg", "trust-exact", "trust-krylov",
 )
 
-#: Options that select a curvature approximation for 'gns' (so 'gns' is the default).
-_CURVATURE_OPTIONS = ("hessian", "solve", "residuals", "per_sample_grads")
-
 
 def _load(method: str) -> Callable:
     module, name = SOPTIM_METHODS[method]
@@ -53,14 +50,6 @@ def _has_constraints(constraints: Any) -> bool:
                                 scipy.optimize.NonlinearConstraint)):
         return True
     return len(constraints) > 0
-
-
-def _default_method(hess, hessp, bounds, constraints, options) -> str | None:
-    curvature = (hess is not None or hessp is not None
-                 or any(k in (options or {}) for k in _CURVATURE_OPTIONS))
-    if curvature and bounds is None and not _has_constraints(constraints):
-        return "gns"
-    return None  # scipy's default (BFGS, L-BFGS-B or SLSQP)
 
 
 def _check_x0(x0: Any):
@@ -109,14 +98,17 @@ def minimize(
     method : str or callable, optional
         ``'gns'`` (gradient-normalized regularized Newton),
         ``'sketched-alm'`` (equality constraints), or any scipy method.
-        Default: ``'gns'`` when curvature is available (``hess``, ``hessp`` or
-        a curvature option such as ``options={'hessian': 'gauss-newton', ...}``)
-        and there are no bounds or constraints; otherwise scipy's default.
+        Default (``None``): exactly scipy's choice (BFGS, L-BFGS-B or SLSQP),
+        whatever ``hess`` or ``options`` say, so existing code gives scipy's
+        answers; name ``'gns'`` to use it.
     jac : callable, bool or str, optional
         Gradient; ``True`` means ``fun`` returns ``(f, g)``; ``None`` uses
         finite differences.
-    hess, hessp : callable, optional
-        Hessian (dense, sparse or ``LinearOperator``) or Hessian-vector product.
+    hess : callable, {'2-point', '3-point', 'cs'} or HessianUpdateStrategy, optional
+        Hessian (dense, sparse or ``LinearOperator``), a finite-difference
+        scheme, or a quasi-Newton strategy such as ``scipy.optimize.BFGS()``.
+    hessp : callable, optional
+        Hessian-vector product ``hessp(x, p, *args)``.
     bounds, constraints :
         As in scipy. soptim's ``'sketched-alm'`` handles equality constraints;
         ``'gns'`` is unconstrained.
@@ -164,12 +156,12 @@ def minimize(
     >>> soptim.minimize(rosen, [-2.0, 2.0], method='BFGS').success
     True
 
-    With a Hessian, ``'gns'`` is the default: Rosenbrock from (-2, 2) in
-    about 50 iterations (``ntrials`` counts the regularization trials):
+    ``'gns'`` when named: Rosenbrock from (-2, 2) in about 50 iterations
+    (``ntrials`` counts the regularization trials):
 
     >>> from scipy.optimize import rosen_der, rosen_hess
-    >>> res = soptim.minimize(rosen, [-2.0, 2.0], jac=rosen_der, hess=rosen_hess,
-    ...                       tol=1e-10)
+    >>> res = soptim.minimize(rosen, [-2.0, 2.0], method='gns', jac=rosen_der,
+    ...                       hess=rosen_hess, tol=1e-10)
     >>> res.x.round(8), res.nit < 60, res.ntrials >= res.nit
     (array([1., 1.]), True, True)
     """
@@ -185,8 +177,6 @@ def minimize(
     if callable(method):  # scipy supports custom callables: pass through.
         return scipy.optimize.minimize(fun, x0, args, method, jac, hess, hessp, bounds,
                                        constraints, tol, callback, options)
-    if method is None:
-        method = _default_method(hess, hessp, bounds, constraints, options)
     if method is not None and not isinstance(method, str):
         raise TypeError(f"method must be a string or callable, got {type(method).__name__}")
     meth = method.lower() if method is not None else None
@@ -216,3 +206,80 @@ def minimize(
                       constraints=constraints, callback=callback, **opts)
     return solver(fun, x0, args=args, jac=jac, hess=hess, hessp=hessp, callback=callback,
                   **opts)
+
+
+#: Arguments of a method function that are ``minimize``'s own, not options.
+_NOT_OPTIONS = {"fun", "x0", "args", "jac", "hess", "hessp", "bounds", "constraints",
+                "callback"}
+
+
+def _options_text(method: str) -> str:
+    """The ``Options`` section of a soptim method: its docstring's parameters minus minimize's."""
+    doc = _load(method).__doc__ or ""
+    lines = doc.expandtabs().splitlines()
+    indent = min((len(ln) - len(ln.lstrip()) for ln in lines[1:] if ln.strip()), default=0)
+    lines = [lines[0].strip()] + [ln[indent:] for ln in lines[1:]]
+    start = next(i for i, ln in enumerate(lines) if ln.strip() == "Parameters") + 2
+    end = next((i for i in range(start, len(lines))
+                if i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}), len(lines))
+    out, keep = [], False
+    for ln in lines[start:end]:
+        if ln and not ln[0].isspace():  # a parameter's header line "name : type"
+            names = {n.strip().lstrip("*") for n in ln.split(":")[0].split(",")}
+            keep = not names <= _NOT_OPTIONS and "unknown_options" not in names
+        if keep:
+            out.append(ln)
+    while out and not out[-1].strip():
+        out.pop()
+    return "Options\n-------\n" + "\n".join(out) + "\n"
+
+
+def show_options(solver: str | None = None, method: str | None = None,
+                 disp: bool = True) -> str | None:
+    """Show the options of a solver: ``scipy.optimize.show_options`` plus soptim's methods.
+
+    Parameters
+    ----------
+    solver : str, optional
+        ``'minimize'`` for soptim's methods; any other solver name (``'root'``,
+        ``'linprog'``, ...) is scipy's. Default: all of them.
+    method : str, optional
+        A method of ``solver``: ``'gns'`` and ``'sketched-alm'`` are soptim's,
+        every other name is passed to scipy. Default: all methods.
+    disp : bool
+        Print the text (and return None) if True, else return it.
+
+    Returns
+    -------
+    str or None
+        The options text when ``disp`` is False.
+
+    Raises
+    ------
+    ValueError
+        Unknown solver or method (scipy's error for scipy's names).
+
+    Examples
+    --------
+    >>> import soptim
+    >>> text = soptim.show_options("minimize", "gns", disp=False)
+    >>> "gtol : float" in text and "fun :" not in text
+    True
+    """
+    meth = method.lower() if isinstance(method, str) else method
+    solver_name = solver.lower() if isinstance(solver, str) else solver
+    if meth in SOPTIM_METHODS and solver_name in (None, "minimize"):
+        text = _options_text(meth)
+    elif meth is not None or solver_name not in (None, "minimize"):
+        text = scipy.optimize.show_options(solver, method, disp=False)
+    else:  # every method: scipy's text, then soptim's methods in scipy's layout
+        text = scipy.optimize.show_options(solver, None, disp=False)
+        extra = []
+        for name in SOPTIM_METHODS:
+            title = f"minimize : {name} (soptim)"
+            extra.append(f"{title}\n{'=' * len(title)}\n\n{_options_text(name)}")
+        text = text.rstrip("\n") + "\n\n" + "\n".join(extra)
+    if disp:
+        print(text)
+        return None
+    return text
