@@ -59,7 +59,8 @@ def test_quadratics_take_at_most_two_iterations():
         A = Q @ Q.T + n * np.eye(n)
         b = rng.standard_normal(n)
         x0 = scale * rng.standard_normal(n)
-        res = soptim.minimize(lambda x: 0.5 * x @ A @ x - b @ x, x0, method="gns",
-                              jac=lambda x: A @ x - b, hess=lambda x: A, tol=1e-8)
+        res = soptim.minimize(lambda x, A=A, b=b: 0.5 * x @ A @ x - b @ x, x0, method="gns",
+                              jac=lambda x, A=A, b=b: A @ x - b, hess=lambda x, A=A: A,
+                              tol=1e-8)
         assert res.success and res.nit <= 2, (n, scale, res.nit)
         np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-8, atol=1e-10)
