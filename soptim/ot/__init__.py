@@ -19,9 +19,10 @@ from ._distances import dist, wasserstein
 from ._dual import dual_gradient, dual_hessian, dual_value, plan_from_potentials
 from ._emd import emd, emd2
 from ._emd1d import emd2_1d, emd_1d, wasserstein_1d
+from ._pairwise import pairwise_distances
 from ._pot import sinkhorn, sinkhorn2, unif
 from ._solve import OTResult, solve
 
 __all__ = ["solve", "OTResult", "sinkhorn", "sinkhorn2", "dist", "unif", "wasserstein",
            "dual_value", "dual_gradient", "dual_hessian", "plan_from_potentials",
-           "emd", "emd2", "emd_1d", "emd2_1d", "wasserstein_1d"]
+           "emd", "emd2", "emd_1d", "emd2_1d", "wasserstein_1d", "pairwise_distances"]
