@@ -67,7 +67,7 @@ _CHECK_SHARE = 0.125
 _ESTIMATE_FACTOR = 8.0
 # singular values of the fibers kept, relative to the largest: below tol, since the cross
 # interpolation amplifies the neglected part by the (small) maxvol constants
-_RANK_SHARE = 0.01
+_RANK_SHARE = 1e-3
 
 
 @dataclass
@@ -168,7 +168,7 @@ def tucker_cross(sampler: PointSampler, box: Box, tol: float, caps: list[int], m
             vscale = max(vscale, float(np.abs(F).max()))
             # degree along l from the fibers' coefficients, doubling with the even points kept
             while True:
-                limits[l] = max(0.5 * tol * vscale / d, 16.0 * eps * vscale)
+                limits[l] = max(0.5 * _CHECK_SHARE * tol * vscale / d, 16.0 * eps * vscale)
                 tail = 2.0 * extrapolated_tail(_coeff_profile(F))
                 if tail <= limits[l]:
                     break
