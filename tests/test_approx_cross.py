@@ -67,8 +67,9 @@ def test_cross_matches_grid_on_functions_of_known_rank(f, ranks):
     P = np.random.default_rng(1).uniform(-1, 1, (5000, 3))
     np.testing.assert_allclose(cross.evaluate(P), grid.evaluate(P), atol=1e-9, rtol=0)
     assert rel_max_error(cross, f, 3) <= 1e-9
-    # the degree per axis is the one the function needs, not one doubling level more
-    assert all(abs(a - b) <= 4 for a, b in zip(cross.degrees, grid.degrees))
+    # the degrees are chopped after the fibers' doubling: below the next doubling level
+    # (the cross keeps more where chopping would push its check above tol / 8)
+    assert all(b - 4 <= a < 2 * b for a, b in zip(cross.degrees, grid.degrees))
 
 
 def test_erf_over_r_needs_few_evaluations_and_counts_them():
