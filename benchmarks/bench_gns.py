@@ -11,14 +11,34 @@ trust-exact, Hessian-vector products for Newton-CG, trust-krylov and
 methods are run with their own gradient tolerances at 1e-8 (Newton-CG has
 none: ``xtol`` is set tiny so the gradient drives its stopping) and the
 track_* benchmarks record the gradient norm each method actually reached.
+
+Peers (classes MGH and Logistic, ``python benchmarks/bench_gns.py mgh logistic``):
+MGH: every problem of :mod:`soptim.optimize._mgh` from the standard start and
+10x / 100x further, ``f = ||r||^2`` with exact gradients (complex step) and
+central-difference Hessians; a method solves an instance when it ends with
+``f <= f* + 1e-4 max(1, f*)`` (f* from Moré, Garbow and Hillstrom). Totals
+of solved instances, iterations, evaluations of f and time, against
+trust-exact, trust-krylov and Newton-CG with the same oracles (Hessian-vector
+products of the same Hessian for the matrix-free ones), gtol 1e-6, maxiter 2000.
+
+Logistic: L2 logistic regression ``mean(log-loss) + alpha ||w||^2 / 2`` to a
+gradient of 1e-8, against scikit-learn's ``LogisticRegression(solver=
+'newton-cholesky')`` on the same objective (``C = 1 / (N alpha)``, no
+intercept, ``tol = 1e-8`` on its max-norm of the same gradient), trust-exact
+and L-BFGS-B. Each benchmark skips a peer that is not installed.
 """
+
+import sys
+import time
+import warnings
 
 import numpy as np
 import scipy.optimize
 from scipy.optimize import rosen, rosen_der, rosen_hess, rosen_hess_prod
 
 import soptim
-from soptim.optimize._gns_examples import synthetic_logistic
+from soptim.optimize._gns_examples import breast_cancer_logistic, synthetic_logistic
+from soptim.optimize._mgh import instances
 
 GTOL = 1e-8
 
@@ -112,9 +132,159 @@ class GNSRosenbrock:
         return float(np.abs(_solve("rosenbrock", method)[0].x - 1.0).max())
 
 
-if __name__ == "__main__":  # one run of everything: python benchmarks/bench_gns.py
-    import time
+MGH_METHODS = ["gns", "trust-exact", "trust-krylov", "Newton-CG"]
+LOGISTIC_METHODS = ["gns", "newton-cholesky", "trust-exact", "L-BFGS-B"]
+GTOL_MGH = 1e-6
+GTOL_LOGISTIC = 1e-8
 
+
+def _mgh_one(method, p, x0):
+    """(solved, nit, nfev, seconds) of one method on one instance."""
+    kw = dict(jac=p.grad, options={"gtol": GTOL_MGH, "maxiter": 2000})
+    if method in ("gns", "trust-exact"):
+        kw["hess"] = p.hess
+    else:
+        cache = {}
+
+        def hessp(x, v):  # products of the same central-difference Hessian
+            key = x.tobytes()
+            if key not in cache:
+                cache.clear()
+                cache[key] = p.hess(x)
+            return cache[key] @ v
+        kw["hessp"] = hessp
+    if method == "Newton-CG":
+        kw["options"] = {"xtol": 1e-14, "maxiter": 2000}
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            res = soptim.minimize(p.fun, x0, method=method, **kw)
+    except (ValueError, np.linalg.LinAlgError, OverflowError):
+        return False, 0, 0, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    solved = bool(np.isfinite(res.fun) and res.fun <= p.fstar + 1e-4 * max(1.0, p.fstar))
+    return solved, res.nit, res.nfev, seconds
+
+
+def mgh_totals(method):
+    """Totals over every instance: (solved, instances, iterations, evaluations, seconds)."""
+    solved = nit = nfev = 0
+    seconds = 0.0
+    cases = instances()
+    for _, p, x0 in cases:
+        s, k, e, t = _mgh_one(method, p, x0)
+        solved += s
+        nit += k
+        nfev += e
+        seconds += t
+    return solved, len(cases), nit, nfev, seconds
+
+
+def _logistic_problem(name):
+    if name == "synthetic":  # N = 20,000, d = 200, feature scales 1 ... 1e-3
+        return synthetic_logistic(20_000, 200, cond_exponent=3, alpha=1e-6)
+    return breast_cancer_logistic(alpha=1e-3)
+
+
+def logistic_solve(p, method):
+    """Solve; return (x, iterations, seconds)."""
+    t0 = time.perf_counter()
+    if method == "newton-cholesky":
+        from sklearn.linear_model import LogisticRegression
+
+        N = p["X"].shape[0]
+        clf = LogisticRegression(solver="newton-cholesky", C=1.0 / (N * p["alpha"]),
+                                 fit_intercept=False, tol=GTOL_LOGISTIC, max_iter=1000)
+        clf.fit(p["X"], p["y"])
+        return clf.coef_.ravel(), int(clf.n_iter_[0]), time.perf_counter() - t0
+    if method == "gns":
+        res = soptim.minimize(p["fg"], p["x0"], method="gns", jac=True, hess=p["hess"],
+                              tol=GTOL_LOGISTIC)
+    elif method == "trust-exact":
+        res = scipy.optimize.minimize(p["fg"], p["x0"], method="trust-exact", jac=True,
+                                      hess=p["hess"], options={"gtol": GTOL_LOGISTIC})
+    else:
+        res = scipy.optimize.minimize(p["fg"], p["x0"], method="L-BFGS-B", jac=True,
+                                      options={"gtol": GTOL_LOGISTIC, "ftol": 0.0,
+                                               "maxiter": 100_000, "maxfun": 100_000})
+    return res.x, res.nit, time.perf_counter() - t0
+
+
+def _have_sklearn():
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class MGH:
+    """MGH totals (solved instances, iterations, evaluations, time) per method."""
+
+    params = [MGH_METHODS]
+    param_names = ["method"]
+    timeout = 900
+    number = 1
+    repeat = 1
+
+    def time_all_instances(self, method):
+        mgh_totals(method)
+
+    def track_solved(self, method):
+        return mgh_totals(method)[0]
+
+    def track_iterations(self, method):
+        return mgh_totals(method)[2]
+
+
+class Logistic:
+    """Logistic regression to ||g|| <= 1e-8 against scikit-learn's newton-cholesky."""
+
+    params = [["synthetic", "breast-cancer"], LOGISTIC_METHODS]
+    param_names = ["problem", "method"]
+    timeout = 600
+
+    def setup(self, problem, method):
+        if not _have_sklearn():
+            raise NotImplementedError("scikit-learn is not installed")  # asv: skip
+        self.p = _logistic_problem(problem)
+
+    def time_to_gtol(self, problem, method):
+        logistic_solve(self.p, method)
+
+    def track_grad_norm(self, problem, method):
+        x = logistic_solve(self.p, method)[0]
+        return float(np.linalg.norm(self.p["fg"](x)[1]))
+
+
+def _main_peers(which):
+    if "logistic" in which and _have_sklearn():
+        for name, rounds in (("breast-cancer", 7), ("synthetic", 3)):
+            p = _logistic_problem(name)
+            best = dict.fromkeys(LOGISTIC_METHODS, float("inf"))
+            info = {}
+            for m in LOGISTIC_METHODS:  # warm-up
+                logistic_solve(p, m)
+            for _ in range(rounds):  # interleaved rounds, best of each
+                for m in LOGISTIC_METHODS:
+                    x, k, t = logistic_solve(p, m)
+                    best[m] = min(best[m], t)
+                    info[m] = (k, float(np.linalg.norm(p["fg"](x)[1])), p["fg"](x)[0])
+            for m in LOGISTIC_METHODS:
+                k, gn, f = info[m]
+                print(f"logistic {name:13s} {m:16s} {best[m]:8.4f} s  nit={k:4d}  "
+                      f"||g||={gn:.1e}  f={f:.12g}  time/gns={best[m] / best['gns']:.2f}",
+                      flush=True)
+    if "mgh" in which:
+        for m in MGH_METHODS:
+            s, total, k, e, t = mgh_totals(m)
+            print(f"MGH {m:13s} solved {s:3d}/{total}  nit={k:6d}  nfev={e:6d}  "
+                  f"time={t:7.2f} s", flush=True)
+
+
+def _main_default():
+    global _LOGISTIC
     _LOGISTIC = _logistic()
     # Rosenbrock takes tens of milliseconds: a warm-up run, then the best of 7 rounds, each
     # round running every method once (interleaved, so a noisy moment hits all methods
@@ -137,3 +307,10 @@ if __name__ == "__main__":  # one run of everything: python benchmarks/bench_gns
                   f"||g||={gn:.1e}", flush=True)
         for m in methods[1:]:
             print(f"  time({m}) / time(gns) = {times[m] / times['gns']:.2f}")
+
+
+if __name__ == "__main__":  # python benchmarks/bench_gns.py [mgh] [logistic]
+    if sys.argv[1:]:
+        _main_peers(sys.argv[1:])
+    else:
+        _main_default()

@@ -116,7 +116,7 @@ def logistic_problem(X, y, alpha):
         return (expit(X @ w) - y)[:, None] * X
 
     return dict(fg=fg, hess=hess, hessp=hessp, gauss_newton=gauss_newton,
-                per_sample_grads=per_sample_grads, d=d, alpha=alpha, x0=np.zeros(d))
+                per_sample_grads=per_sample_grads, d=d, alpha=alpha, x0=np.zeros(d), X=X, y=y)
 
 
 def digits_softmax(n_samples=360, alpha=1e-2):
