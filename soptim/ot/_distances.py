@@ -17,7 +17,7 @@ _XP_METRICS = ("sqeuclidean", "euclidean", "cityblock", "minkowski")
 
 
 def dist(x1: Any, x2: Any = None, metric: str = "sqeuclidean", p: float = 2,
-         w: Any = None) -> Any:
+         w: Any = None, backend: str = "auto", nx: Any = None, use_tensor: bool = False) -> Any:
     """Pairwise cost matrix between two point clouds (POT's ``ot.dist``).
 
     Parameters
@@ -37,6 +37,10 @@ def dist(x1: Any, x2: Any = None, metric: str = "sqeuclidean", p: float = 2,
         ``sum_k w_k (x_k - y_k)^2`` for ``'sqeuclidean'``, its square root for
         ``'euclidean'``, ``sum_k w_k |x_k - y_k|`` for ``'cityblock'``,
         ``(sum_k w_k |x_k - y_k|^p)^(1/p)`` for ``'minkowski'``; passed to cdist otherwise.
+        (POT uses ``w`` for ``'minkowski'`` and cdist only.)
+    backend, nx, use_tensor
+        POT's keywords, accepted so that POT calls run unchanged: soptim picks the
+        array module from the inputs and always computes with whole-array operations.
 
     Returns
     -------
