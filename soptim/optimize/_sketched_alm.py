@@ -66,6 +66,8 @@ __all__ = ["_minimize_sketched_alm"]
 DENSE_HESSIAN_N = 2000
 #: Up to this n + m, the KKT matrix is dense (its reduced Hessian checked exactly).
 DENSE_KKT_SIZE = 500
+#: Accepted iterates whose merit the non-monotone line search may compare with.
+NONMONOTONE_MEMORY = 4
 #: Up to this n + m, a dense Hessian keeps the KKT matrix dense (one LDL^T an iteration).
 DENSE_DIRECT_SIZE = 3000
 
@@ -789,6 +791,7 @@ class _SketchedALM:
         k = rows.size
         rhs = -xp.concatenate([r[:n], r[n:][rows]])
         sol = self._dkkt.solve(factor, rhs)
+        self._soc = (factor, rows)
         self.n_sketch += 1
         dx = sol[:n]
         dlam = xp.zeros(self.m)
@@ -926,18 +929,50 @@ class _SketchedALM:
 
     def _line_search(self, s: _State, dx, dlam, dmerit: float):
         m0 = _merit(s, self.mu, self.nu, self.xp)
+        # non-monotone (Grippo, Lampariello & Lucidi 1986; added, not in the paper): the
+        # reference is the largest merit, under the current penalties, of the last few
+        # accepted iterates, so that unit Newton steps that raise the merit for a while
+        # (the Maratos effect along curved constraints) are kept; only for exact Newton
+        # steps: inexact sketched steps keep the paper's monotone Armijo rule
+        hist = getattr(self, "_history", []) if self.direct else []
+        m_ref = max([m0] + [_merit(h, self.mu, self.nu, self.xp) for h in hist])
         # near a solution the predicted decrease (~||r||^2) falls below the rounding error
         # of evaluating the merit: allow for that error, or unit steps get rejected
         slack = 20 * np.finfo(np.float64).eps * (abs(s.f) + abs(float(s.lam @ s.c)) + abs(m0))
         alpha = 1.0
+        soc, self._soc = getattr(self, "_soc", None), None
         for _ in range(self.max_linesearch):
             t = self._state(s.x + alpha * dx, s.lam + alpha * dlam)
             if t is not None:
                 mt = _merit(t, self.mu, self.nu, self.xp)
-                if np.isfinite(mt) and mt <= m0 + self.beta * alpha * dmerit + slack:
+                if np.isfinite(mt) and mt <= m_ref + self.beta * alpha * dmerit + slack:
+                    self._history = (hist + [s])[-NONMONOTONE_MEMORY:]
                     return t, alpha
+                if alpha == 1.0 and soc is not None:
+                    t2 = self._second_order_correction(s, t, dx, dlam, soc)
+                    if t2 is not None:
+                        mt2 = _merit(t2, self.mu, self.nu, self.xp)
+                        if np.isfinite(mt2) and mt2 <= m_ref + self.beta * dmerit + slack:
+                            self._history = (hist + [s])[-NONMONOTONE_MEMORY:]
+                            return t2, 1.0
             alpha *= 0.5
         return None, 0.0
+
+    def _second_order_correction(self, s: _State, t: _State, dx, dlam, soc):
+        """The full step plus a correction of the constraints' curvature (Maratos effect).
+
+        Not in the paper (added): when the unit step is rejected, the constraint values
+        ``c(x + dx)`` (second order in dx) are removed by one more solve with the same
+        LDL^T factorization, ``K [p; q] = -[0; c(x + dx)]``, and ``x + dx + p`` is tried
+        once with the same sufficient-decrease test (Nocedal & Wright, Sec. 15.6).
+        """
+        factor, rows = soc
+        n, xp = self.n, self.xp
+        rhs = -xp.concatenate([xp.zeros(n), t.c[rows]])
+        p = self._dkkt.solve(factor, rhs)[:n]
+        if not self.be.all_finite(p):
+            return None
+        return self._state(s.x + dx + p, s.lam + dlam)
 
     def _result(self, s: _State, nit: int, status: int, message: str) -> OptimizeResult:
         xp = self.xp
