@@ -88,6 +88,7 @@ def test_numba_network_simplex_and_numpy_twin(monkeypatch):
     a, b, M = _problem("random", 25, 18, 1)
     P, log = emd(a, b, M, log=True)
     assert log["method"] == "network_simplex" and _emd_kernels.network_simplex.signatures
+    assert _emd_kernels.certificate.signatures  # the fused certificate pass ran
     monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
     P2, log2 = emd(a, b, M, log=True)
     assert log2["method"] == "highs_column_generation"

@@ -43,6 +43,7 @@ from ._emd_kernels import (
     MAX_ITER_REACHED,
     OPTIMAL,
     UNBOUNDED,
+    certificate,
     network_simplex,
 )
 
@@ -133,13 +134,17 @@ def _center(u, v, a, b):
     return u + c, v - c
 
 
-def _certify(P, M, u, v, be) -> tuple[float, float]:
-    """Dual violation ``max(0, -min(M - u - v))`` and the complementary-slackness gap
-    ``<P, M - u - v>``, unscaled (computed on the backend of ``M``)."""
+def _certify(P, M, u, v, a, b, be) -> tuple[float, float, float, float, float]:
+    """``(max|M|, dual violation max(0, -min R), gap <P, R>, cost <P, M>, L1 marginal
+    error)`` with ``R = M - u - v``: one fused numba pass on NumPy input, backend array
+    operations otherwise (on the GPU for CuPy input)."""
+    if be.use_numba:
+        return certificate(M, P, u, v, a, b)
+    xp = be.xp
     R = M - u[:, None] - v[None, :]
-    dual_violation = max(0.0, -be.item(R.min()))
-    gap = be.item((P * R).sum())
-    return dual_violation, gap
+    marg = xp.abs(P.sum(axis=1) - a).sum() + xp.abs(P.sum(axis=0) - b).sum()
+    return (be.item(xp.abs(M).max()), max(0.0, -be.item(R.min())),
+            be.item((P * R).sum()), be.item((P * M).sum()), be.item(marg))
 
 
 def _solve_one(a, b, M, max_iter, be):
@@ -152,7 +157,7 @@ def _solve_one(a, b, M, max_iter, be):
     Ms = M if full else M[rows][:, cols]
     As, Bs = (a, b) if full else (a[rows], b[cols])
     if be.use_numba:
-        announce_compilation("soptim.ot.emd", network_simplex)
+        announce_compilation("soptim.ot.emd", network_simplex, certificate)
         Ms = np.ascontiguousarray(Ms)
         Ps = np.empty_like(Ms)
         pi = np.empty(Ms.shape[0] + Ms.shape[1] + 1)
@@ -285,10 +290,9 @@ def _check_threads(numThreads) -> None:
 def _exact(a, b, M, be, numItermax, center_dual):
     """Solve, certify and package one problem: ``(P, cost, u, v, log)`` (float64)."""
     P, u, v, code, niter, method = _solve_one(a, b, M, numItermax, be)
-    scale = max(be.item(be.xp.abs(M).max()), np.finfo(float).tiny)
+    scale, dual_violation, gap, cost, marg = _certify(P, M, u, v, a, b, be)
+    scale = max(scale, np.finfo(float).tiny)
     mass = be.item(a.sum())
-    dual_violation, gap = _certify(P, M, u, v, be)
-    marg = be.item(be.xp.abs(P.sum(axis=1) - a).sum() + be.xp.abs(P.sum(axis=0) - b).sum())
     certified = (dual_violation <= CERT_RTOL * scale and abs(gap) <= CERT_RTOL * scale * mass
                  and marg <= CERT_RTOL * mass)
     message = _MESSAGES.get(code)
@@ -300,7 +304,6 @@ def _exact(a, b, M, be, numItermax, center_dual):
                    "feasible up to that error but not certified optimal. Try rescaling M.")
     if center_dual:
         u, v = _center(u, v, a, b)
-    cost = be.item((P * M).sum())
     log = {"cost": cost, "u": u, "v": v, "warning": message, "result_code": code,
            "dual_violation": dual_violation, "gap": gap, "marginal_error": marg,
            "certified": bool(certified and code == OPTIMAL), "niter": niter, "method": method}
