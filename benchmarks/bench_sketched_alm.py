@@ -7,6 +7,11 @@
   with dense n x n matrices (O(n^3) a step) and, measured on this problem at
   N = 16 (n = 512), already needs about 1000 iterations and minutes; at
   N >= 32 (n >= 2048) it is hopeless. ``main()`` times it at N = 16 only.
+  IPOPT (through casadi, exact Hessian, MUMPS) is a peer when casadi is
+  installed (``pip install casadi``, the ``bench`` extra); skipped otherwise.
+- COPS Elec (n_e electrons on the unit sphere, exact Hessians) for
+  n_e = 20, 50, 100, 200 against trust-constr: time to KKT residual 1e-8
+  (trust-constr: its default gtol 1e-8) and the objective reached.
 - The total time over the twelve Hock–Schittkowski equality problems of
   ``/work/shared/reference/hs_equality.md`` (KKT residual 1e-8).
 
@@ -22,7 +27,12 @@ import scipy.optimize
 from scipy.optimize import LinearConstraint
 
 import soptim
-from soptim.optimize._test_problems import HS_PROBLEMS, hs_constraint, pde_control_problem
+from soptim.optimize._test_problems import (
+    HS_PROBLEMS,
+    elec_problem,
+    hs_constraint,
+    pde_control_problem,
+)
 
 PDE_TOL = 1e-6
 SLSQP_MAX_N = 16  # SLSQP's dense QP subproblems make larger grids hopeless
@@ -48,9 +58,44 @@ def solve_pde(method, prob, con):
                                            constraints=con,
                                            options={"gtol": PDE_TOL, "xtol": 1e-14,
                                                     "maxiter": 10000})
+        if method == "ipopt":
+            return solve_pde_ipopt(prob)
         return scipy.optimize.minimize(prob["fun"], prob["x0"], method="SLSQP",
                                        jac=prob["jac"], constraints=con,
                                        options={"ftol": 1e-10, "maxiter": 1000})
+
+
+def _casadi():
+    try:
+        import casadi
+    except ImportError:
+        return None
+    return casadi
+
+
+def ipopt_pde_solver(prob):
+    """IPOPT through casadi for the PDE problem (built once, outside the timing)."""
+    ca = _casadi()
+    n, m = prob["n"], prob["m"]
+    A = prob["A"].tocsc()
+    x = ca.MX.sym("x", n)
+    As = ca.DM(ca.Sparsity(m, n, A.indptr.tolist(), A.indices.tolist()), A.data.tolist())
+    n2 = m
+    w, z = x[:n2], x[n2:]
+    f = 0.5 * ca.sumsqr(w - ca.DM(prob["wstar"])) + 0.05 * ca.sumsqr(z)
+    nlp = {"x": x, "f": f, "g": ca.mtimes(As, x)}
+    return ca.nlpsol("pde", "ipopt", nlp, {
+        "print_time": False, "ipopt.print_level": 0, "ipopt.tol": PDE_TOL,
+        "ipopt.hessian_constant": "yes", "ipopt.jac_c_constant": "yes"})
+
+
+def solve_pde_ipopt(prob, solver=None):
+    """Solve with IPOPT; returns an OptimizeResult with x and v (trust-constr's sign)."""
+    solver = solver or ipopt_pde_solver(prob)
+    out = solver(x0=prob["x0"], lbg=0.0, ubg=0.0)
+    x = np.asarray(out["x"]).ravel()
+    lam = np.asarray(out["lam_g"]).ravel()
+    return scipy.optimize.OptimizeResult(x=x, v=[lam], success=solver.stats()["success"])
 
 
 def kkt_residual(prob, x, lam):
@@ -111,6 +156,54 @@ class PDEControl:
     track_kkt_residual.unit = "KKT residual"
 
 
+class PDEControlIpopt:
+    """IPOPT (casadi) on the PDE problem; skipped when casadi is missing."""
+
+    params = [32, 64, 128]
+    param_names = ["N"]
+    timeout = 600
+
+    def setup(self, N):
+        if _casadi() is None:
+            raise NotImplementedError("casadi is not installed (pip install casadi)")
+        self.prob = pde_control_problem(N)
+        self.solver = ipopt_pde_solver(self.prob)
+
+    def time_solve(self, N):
+        solve_pde_ipopt(self.prob, self.solver)
+
+
+def solve_elec(method, P):
+    """Elec with exact Hessians by ``method``; returns the OptimizeResult."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if method == "sketched-alm":
+            return soptim.minimize(P["fun"], P["x0"], method="sketched-alm", jac=P["jac"],
+                                   hess=P["hess"], constraints=P["con"],
+                                   options={"rng": 0, "maxiter": 500})
+        return scipy.optimize.minimize(P["fun"], P["x0"], method="trust-constr", jac=P["jac"],
+                                       hess=P["hess"], constraints=P["con"])
+
+
+class Elec:
+    """COPS Elec, exact Hessians: time and objective reached."""
+
+    params = ([20, 50, 100, 200], ["sketched-alm", "trust-constr"])
+    param_names = ["ne", "method"]
+    timeout = 600
+
+    def setup(self, ne, method):
+        self.P = elec_problem(ne)
+
+    def time_solve(self, ne, method):
+        solve_elec(method, self.P)
+
+    def track_fun(self, ne, method):
+        return float(solve_elec(method, self.P).fun)
+
+    track_fun.unit = "objective"
+
+
 class HockSchittkowski:
     """Total time over the twelve HS equality problems (KKT residual 1e-8)."""
 
@@ -158,6 +251,32 @@ def main():  # pragma: no cover - a manual, one-run measurement
     t_sl, r_sl = _timed(solve_pde, "SLSQP", prob, con)
     print(f"N = {SLSQP_MAX_N}: sketched-alm {t_ours:.3f} s, SLSQP {t_sl:.1f} s "
           f"({r_sl.nit} iterations, {r_sl.message})")
+    if _casadi() is not None:
+        print("\nPDE, IPOPT via casadi (solver built outside the timing), best of 3 rounds")
+        for N in (32, 64, 128):
+            prob, con = _pde_setup(N)
+            solver = ipopt_pde_solver(prob)
+            t_o, t_tc, t_ip = [], [], []
+            for _ in range(3):  # interleaved rounds
+                t_o.append(_timed(solve_pde, "sketched-alm", prob, con)[0])
+                t_ip.append(_timed(solve_pde_ipopt, prob, solver)[0])
+                if N <= 64:
+                    t_tc.append(_timed(solve_pde, "trust-constr", prob, con)[0])
+            tc = min(t_tc) if t_tc else float("nan")
+            print(f"N={N:>4}: sketched-alm {min(t_o):.3f} s, IPOPT {min(t_ip):.3f} s, "
+                  f"trust-constr {tc:.3f} s, ipopt/ours {min(t_ip) / min(t_o):.2f}")
+    print("\nElec (exact Hessians), best of 2 interleaved rounds")
+    for ne in (20, 50, 100, 200):
+        P = elec_problem(ne)
+        t_o, t_tc = [], []
+        for _ in range(2):
+            t, r_o = _timed(solve_elec, "sketched-alm", P)
+            t_o.append(t)
+            t, r_tc = _timed(solve_elec, "trust-constr", P)
+            t_tc.append(t)
+        print(f"ne={ne:>4}: sketched-alm {min(t_o):.3f} s f={r_o.fun:.6f} nit={r_o.nit} "
+              f"ok={r_o.success} | trust-constr {min(t_tc):.3f} s f={r_tc.fun:.6f} "
+              f"nit={r_tc.nit} | tc/ours {min(t_tc) / min(t_o):.2f}")
     print("\nHock-Schittkowski, total over 12 problems (seconds)")
     solve_hs_all("sketched-alm")
     for method in ("sketched-alm", "trust-constr", "SLSQP"):

@@ -744,11 +744,12 @@ class _SketchedALM:
                 return None, None, 0.0, "The sketched Newton direction is not finite."
             b = float(JTc @ dx)
             d = float(HgL @ dx) + float(JgL @ dlam)
-            dmerit = float(s.gL @ dx) + float(s.c @ dlam) + self.mu * b + self.nu * d
+            a = float(s.gL @ dx) + float(s.c @ dlam)
+            dmerit = a + self.mu * b + self.nu * d
             if dmerit <= -0.5 * self.nu * s.kkt ** 2:
                 return dx, dlam, dmerit, ""
             # not a descent direction (yet): stronger penalties, a more accurate sketch
-            self._update_penalties(b, d + 0.5 * s.kkt ** 2)
+            self._update_penalties(a, b, d + 0.5 * s.kkt ** 2)
             self.delta /= self.rho
             target = self._target(s.kkt)
         return None, None, 0.0, (
@@ -757,16 +758,19 @@ class _SketchedALM:
             f"{self.nu:.3g}); the sketch may not reach the needed accuracy: try "
             "sketch='block', a larger max_sketch_iter or a better starting point.")
 
-    def _update_penalties(self, b: float, e: float) -> None:
+    def _update_penalties(self, a: float, b: float, e: float) -> None:
         """Move the penalties after a failed descent test ``a + mu b + nu e <= 0``.
 
         The paper raises mu and lowers nu together; here only the penalty whose move
-        lowers the test's left side moves (mu when ``b < 0``, nu when ``e > 0``), both
-        when neither does. Raising mu when c is already zero (b = 0) only inflates the
+        lowers the test's left side moves (mu when ``b < 0``, nu when ``e > 0``; only nu
+        when that alone suffices, ``a + mu b < 0``), both when neither does. Raising
+        mu when c is already zero (b = 0) only inflates the
         merit's curvature across the constraints, and the line search then damps the
         steps for the rest of the run (the Maratos effect made worse).
         """
         up_mu, down_nu = b < 0.0, e > 0.0
+        if down_nu and a + self.mu * b < 0.0:
+            up_mu = False  # lowering nu alone passes the test eventually: leave mu alone
         if not (up_mu or down_nu):
             up_mu = down_nu = True
         if up_mu:
@@ -806,7 +810,7 @@ class _SketchedALM:
             dmerit = a + self.mu * b + self.nu * d
             if dmerit <= -0.5 * self.nu * s.kkt ** 2:
                 return dx, dlam, dmerit, ""
-            self._update_penalties(b, d + 0.5 * s.kkt ** 2)
+            self._update_penalties(a, b, d + 0.5 * s.kkt ** 2)
         return None, None, 0.0, (
             f"No descent direction of the augmented Lagrangian after "
             f"{self.max_penalty_updates} penalty updates (mu = {self.mu:.3g}, nu = "
