@@ -14,7 +14,7 @@ import numpy as np
 
 from .._validation import as_float_array, check_positive
 from ..backend import Backend, get_backend, to_numpy
-from ._kernels import plan_marginals, row_softmin_update, transpose
+from ._kernels import LOG_FLOOR, plan_marginals, row_softmin_update, transpose
 
 __all__ = ["Workspace", "validate_problem", "MASS_RTOL"]
 
@@ -64,6 +64,22 @@ class Workspace:
         self._ensure_buffer()
         self._kept = None
         return plan_marginals(self.M, f, g, self.reg, self.be, self.X, window)
+
+    def kernel(self, f: Any, g: Any, window: tuple[float, float]) -> Any:
+        """``exp((f_i + g_j - M_ij)/reg)`` into ``self.X`` (floored like the plan); returns it.
+
+        The fused numba plan pass when numba runs (its histogram is a few percent of
+        the pass), else the array-module exponential without the histogram."""
+        if self.be.use_numba:
+            self.plan(f, g, window)
+            return self.X
+        self._ensure_buffer()
+        self._kept = None
+        X, xp = self.X, self.be.xp
+        xp.subtract(f[:, None] + g[None, :], self.M, out=X)
+        xp.multiply(X, 1.0 / self.reg, out=X)
+        xp.maximum(X, LOG_FLOOR, out=X)
+        return xp.exp(X, out=X)
 
     def keep_plan(self, f: Any, g: Any, r: Any, c: Any, total: float) -> None:
         """Record that ``self.X`` already holds the plan at ``(f, g)`` with these marginals

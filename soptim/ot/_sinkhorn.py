@@ -147,8 +147,7 @@ def kernel_sweeps(ws: Workspace, a: Any, b: Any, f: Any, g: Any, max_sweeps: int
     first = g is None  # no g yet: the first update below is the column update
     if first:
         g = xp.zeros(ws.shape[1])
-    ws.plan(f, g, window)
-    K = ws.P
+    K = ws.kernel(f, g, window)
     u = xp.ones_like(f)
     v = xp.ones_like(g)
     KTu = b  # column sums of the current plan (exact when g is a column update)
@@ -194,8 +193,7 @@ def kernel_sweeps(ws: Workspace, a: Any, b: Any, f: Any, g: Any, max_sweeps: int
                 if absorbed > 2 + ABSORB_RATIO * (k + 1):
                     return f, g, k + 1, None
                 KTu = v * KTu  # column sums of the rebuilt kernel (u = v = 1)
-                ws.plan(f, g, window)
-                K = ws.P
+                K = ws.kernel(f, g, window)
                 u = xp.ones_like(f)
                 v = xp.ones_like(g)
     return f + reg * xp.log(u), g + reg * xp.log(v), max_sweeps, False
