@@ -52,7 +52,7 @@ def _random_assignment() -> list[DemoRow]:
     n, reg = 500, 1 / 1200
     M = np.random.default_rng(0).random((n, n))
     t = time.perf_counter()
-    res = solve([], [], M, reg, tol=1e-10, warn=False)
+    res = solve(M, reg=reg, tol=1e-10, warn=False)
     t = time.perf_counter() - t
     rows, cols = linear_sum_assignment(M)
     exact = M[rows, cols].sum() / n
@@ -66,11 +66,17 @@ def _random_assignment() -> list[DemoRow]:
 
 def _compile_kernels() -> None:
     # numba compiles the OT kernels on their first use (once: cache=True keeps them on
-    # disk). A tiny problem compiles the serial kernels that every problem of this table
-    # (below 2^18 plan entries) runs, so the table times the solves.
-    from ..ot import solve
+    # disk). A first solve below COMPILE_MIN_SIZE plan entries runs the NumPy twins rather
+    # than wait for LLVM; the demo wants the kernels, so it compiles them on a tiny
+    # problem (the serial ones, which every problem of this table runs) before timing.
+    from ..ot import _kernels, solve
 
-    solve([], [], np.random.default_rng(0).random((8, 8)), 1e-2, warn=False)
+    saved = _kernels.COMPILE_MIN_SIZE
+    _kernels.COMPILE_MIN_SIZE = 0
+    try:
+        solve(np.random.default_rng(0).random((8, 8)), reg=1e-2, warn=False)
+    finally:
+        _kernels.COMPILE_MIN_SIZE = saved
 
 
 def rows() -> list[DemoRow]:
