@@ -136,11 +136,12 @@ def measure(rounds=3):
     best = {name: np.inf for name in runners}
     out = {}
     try:
-        for _ in range(rounds):
+        for k in range(rounds):
             for name, r in runners.items():
                 t = time.perf_counter()
                 out[name] = r.run()
                 best[name] = min(best[name], time.perf_counter() - t)
+                print(f"round {k}: {name} {time.perf_counter() - t:.3f} s", flush=True)
     finally:
         for r in runners.values():
             r.close()
