@@ -71,8 +71,10 @@ _REJECTED_FADE = 1.2
 #: length is at most gamma); then larger radii are tried on the same model.
 _BINDING = 0.25
 
-#: A Newton step (lam = 0) is tried only when its B-length is at most this many gammas.
-_NEWTON_REACH = 4.0
+#: A Newton step (lam = 0) is tried only when its B-length is at most this many gammas. No cap:
+#: the ratio test guards it, and a cap of 4 cost the logistic benchmark 6 iterations instead
+#: of 4 (N=20000, d=200) with the same MGH results (31 vs 32 of 38 instances x1/x10).
+_NEWTON_REACH = float("inf")
 
 #: First-try acceptances in a row after which a failed Newton attempt is tried again.
 _NEWTON_RETRUST = 5
@@ -302,7 +304,7 @@ def _minimize_gns(
     step, and after five first-try acceptances in a row once a Newton attempt
     failed) each iteration first tries ``d = -H^{-1} g`` when ``H`` is positive
     definite (one Cholesky, also the only factorization of an iteration whose
-    Newton step is accepted) and ``||d||_B <= 4 gamma``; it is accepted when
+    Newton step is accepted); it is accepted when
     ``f`` falls by at least a quarter of the model's predicted decrease
     ``-g.d / 2`` (the trust-region ratio test), and ``gamma`` becomes at least
     ``||d||_B``. A rejected attempt costs one trial and changes no ``gamma``:
