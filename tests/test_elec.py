@@ -77,3 +77,15 @@ def test_qp_with_linear_constraints_takes_one_exact_newton_step():
     K = np.block([[Q, A.T], [A, np.zeros((5, 5))]])
     sol = np.linalg.solve(K, np.r_[q, b])
     np.testing.assert_allclose(res.x, sol[:n], atol=1e-10)
+
+
+def test_slow_sketch_switches_to_the_block_sketch_with_a_warning():
+    P = ellipsoid_qp_problem(20)
+    with pytest.warns(scipy.optimize.OptimizeWarning, match="switching to sketch='block'"):
+        res = soptim.minimize(P["fun"], P["x0"], method="sketched-alm", jac=P["jac"],
+                              hess=P["hess"], constraints=P["constraints"],
+                              options={"rng": 0, "sketch": "kaczmarz", "accel": 0})
+    assert res.success, res.message
+    ref = soptim.minimize(P["fun"], P["x0"], method="sketched-alm", jac=P["jac"],
+                          hess=P["hess"], constraints=P["constraints"], options={"rng": 0})
+    assert res.fun == pytest.approx(ref.fun, rel=1e-8, abs=1e-10)

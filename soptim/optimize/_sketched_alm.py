@@ -19,9 +19,18 @@ backtracking on the merit, for x and lam together. The forcing term
 ``min(theta, ||r||)`` makes the local convergence quadratic.
 
 B is shifted by a multiple of the identity when the reduced Hessian
-``Z^T B Z`` (Z a null-space basis of G) is not positive definite: computed
-exactly for small dense problems, detected by negative curvature along the
-computed step for large ones.
+``Z^T B Z`` (Z a null-space basis of G) is not positive definite: tested
+exactly on dense KKT systems (``n + m <= 500``, or a dense Hessian with
+``n + m <= 3000``) by the inertia of one LDL^T factorization, detected by
+negative curvature along the computed step for large sparse ones.
+
+Added to the paper's method (issue 14), on dense KKT systems with the default
+block sketch: the sketch is one block, the whole system, so its projection is
+the exact Newton step, taken from the LDL^T factorization (no SVD); dependent
+constraint rows are set aside by one pivoted QR of ``J^T``; the line search is
+non-monotone (the largest merit of the last four iterates) with a
+second-order correction from the same factorization, against the Maratos
+effect; a failed descent test moves only the penalty that helps.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import HessianUpdateStrategy, OptimizeResult
+from scipy.optimize import HessianUpdateStrategy, OptimizeResult, OptimizeWarning
 
 from .._numdiff import approx_hessp
 from .._validation import (
@@ -439,7 +448,12 @@ def _minimize_sketched_alm(
         Initial multipliers (default: least-squares multipliers at x0 for
         small problems, zeros for large ones).
     max_sketch_iter : int, optional
-        Sketch steps allowed per Newton iteration.
+        Sketch steps allowed per Newton iteration. Without it, single-row
+        sketches ('kaczmarz', Gaussian vectors) get ``max(20000, 200 (n + m))``
+        and others ``2000`` sweeps; when that default budget is spent on a dense
+        KKT system the run switches to exact Newton steps (the block sketch)
+        with an ``OptimizeWarning`` instead of sketching on for minutes. A given
+        ``max_sketch_iter`` is kept: the run then fails with advice.
     max_penalty_updates : int
         Penalty updates allowed per iteration before giving up (default 60).
     max_linesearch : int
@@ -566,9 +580,10 @@ class _SketchedALM:
         # the default block sketch on a dense KKT system is one block, the whole system: its
         # projection is the exact Newton step, taken from the LDL^T factorization directly
         self.direct = sketch == "block" and block_size is None
+        self.user_budget = max_sketch_iter is not None
         if max_sketch_iter is None:
             if sketch == "kaczmarz" or (sketch == "gaussian" and block_size in (None, 1)):
-                max_sketch_iter = max(2_000_000, 20000 * size)
+                max_sketch_iter = max(20_000, 200 * size)
             else:
                 max_sketch_iter = 2000 * max(1, -(-size // (block_size or FULL_BLOCK_LIMIT)))
         self.max_sketch_iter = int(max_sketch_iter)
@@ -720,6 +735,18 @@ class _SketchedALM:
             if not ok and budget <= 1:
                 starved += 1
                 if starved > 5:  # penalty updates alone will not make this direction usable
+                    if (not self.user_budget and not self.direct and dense
+                            and self._dkkt.available(B)):
+                        # the default budget of a slow sketch is spent: rather than run
+                        # on for minutes, switch to exact Newton steps (the block sketch)
+                        warnings.warn(
+                            f"sketched-alm: sketch={self.sketch!r} did not reach the accuracy "
+                            f"the descent test needs within {self.max_sketch_iter} steps; "
+                            "switching to sketch='block' (exact Newton steps) for the rest "
+                            "of the run. Give max_sketch_iter to keep the sketch.",
+                            OptimizeWarning, stacklevel=6)
+                        self.direct = True
+                        return self._direction(s, B, HgL)
                     return None, None, 0.0, (
                         f"The sketch solver did not reach the accuracy the descent test needs "
                         f"within max_sketch_iter = {self.max_sketch_iter} steps (KKT matrix "
