@@ -95,7 +95,9 @@ def map_blocks(fn: Callable[[Any, Any], Any], blocks: Sequence[Any], executor: A
     if executor is None or len(blocks) <= 1:
         return _run_group(fn, shared, blocks)
     if _is_dask_client(executor):
-        handle = executor.scatter(shared, broadcast=True) if shared is not None else None
+        # hash=False: two calls with equal data must not share (and release) one key
+        handle = (executor.scatter(shared, broadcast=True, hash=False) if shared is not None
+                  else None)
         futures = [executor.submit(fn, handle, block, pure=False) for block in blocks]
         return list(executor.gather(futures))
     k = min(n_workers(executor), len(blocks))

@@ -47,5 +47,9 @@ def test_dask_client_scatters_once():
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         got = map_blocks(_rowsum, _blocks(), client, shared=A)
+        # the same data again: its scattered copy must not collide with the first call's
+        again = map_blocks(_rowsum, _blocks(), client, shared=A.copy())
         assert n_workers(client) == 2
+    for g, h in zip(got, again):
+        np.testing.assert_array_equal(g, h)
     np.testing.assert_array_equal(np.concatenate(got), A.sum(axis=1))
