@@ -181,8 +181,9 @@ def pde_control_problem(N: int) -> dict:
             "wstar": wstar, "N": N, "n": 2 * n2, "m": n2, "kkt_solution": kkt_solution}
 
 
-#: Best known Elec optima (COPS 3.0 report, Table 5.1; checked here against trust-constr).
-ELEC_OPTIMA = {20: 150.88156833, 50: 1055.1823147, 100: 4448.3506116, 200: 18438.842305}
+#: Best known energies of n_e unit charges on the sphere (the Thomson problem, as tabulated with the
+#: COPS Elec problem); n_e = 20, 50, 100 reproduced by trust-constr and sketched-alm in the benchmark.
+ELEC_OPTIMA = {20: 150.881568334, 50: 1055.182314726, 100: 4448.350634331, 200: 18438.842717530}
 
 
 def elec_problem(ne: int, seed: int = 0) -> dict:
