@@ -182,7 +182,7 @@ def pde_control_problem(N: int) -> dict:
 
 
 #: Best known energies of n_e unit charges on the sphere (the Thomson problem, as tabulated with the
-#: COPS Elec problem); n_e = 20, 50, 100 reproduced by trust-constr and sketched-alm in the benchmark.
+#: COPS Elec problem); n_e = 20, 50, 100 reproduced by trust-constr and sketched-alm (benchmark).
 ELEC_OPTIMA = {20: 150.881568334, 50: 1055.182314726, 100: 4448.350634331, 200: 18438.842717530}
 
 
