@@ -6,7 +6,8 @@ import scipy.optimize
 from scipy.optimize import OptimizeResult, OptimizeWarning, rosen, rosen_der
 
 import soptim
-from soptim.optimize._common import CallbackRunner, ObjectiveFunction
+from soptim._common import CallbackRunner
+from soptim.optimize._common import ObjectiveFunction
 from soptim.optimize._minimize import SCIPY_METHODS
 
 

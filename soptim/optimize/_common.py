@@ -3,7 +3,7 @@
 Kept close to scipy.optimize's conventions: counted function wrappers
 (``nfev``/``njev``) and finite-difference gradients when ``jac`` is None. What
 every solver shares (status codes, callbacks, the iteration table) lives in
-:mod:`soptim._common` and is re-exported here for the optimize methods.
+:mod:`soptim._common`.
 """
 
 from __future__ import annotations
@@ -13,33 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .._common import (  # noqa: F401 - re-exported for the optimize methods
-    STATUS_CALLBACK,
-    STATUS_FAILURE,
-    STATUS_MAXITER,
-    STATUS_NONFINITE,
-    STATUS_SUCCESS,
-    CallbackRunner,
-    IterationPrinter,
-    check_unknown_options,
-    warn_not_converged,
-)
 from .._numdiff import approx_gradient
 from .._validation import check_callable, reject_complex
 from ..backend import get_backend, to_numpy
 
-__all__ = [
-    "ObjectiveFunction",
-    "CallbackRunner",
-    "IterationPrinter",
-    "check_unknown_options",
-    "warn_not_converged",
-    "STATUS_SUCCESS",
-    "STATUS_MAXITER",
-    "STATUS_FAILURE",
-    "STATUS_NONFINITE",
-    "STATUS_CALLBACK",
-]
+__all__ = ["ObjectiveFunction"]
 
 
 class ObjectiveFunction:

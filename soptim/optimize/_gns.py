@@ -19,6 +19,17 @@ from typing import Any
 import numpy as np
 from scipy.optimize import HessianUpdateStrategy, OptimizeResult
 
+from .._common import (
+    STATUS_CALLBACK,
+    STATUS_FAILURE,
+    STATUS_MAXITER,
+    STATUS_NONFINITE,
+    STATUS_SUCCESS,
+    CallbackRunner,
+    IterationPrinter,
+    check_unknown_options,
+    warn_not_converged,
+)
 from .._numdiff import hessp_operator
 from .._validation import (
     as_float_array,
@@ -30,18 +41,7 @@ from .._validation import (
     reject_complex,
 )
 from ..backend import get_backend, to_numpy
-from ._common import (
-    STATUS_CALLBACK,
-    STATUS_FAILURE,
-    STATUS_MAXITER,
-    STATUS_NONFINITE,
-    STATUS_SUCCESS,
-    CallbackRunner,
-    IterationPrinter,
-    ObjectiveFunction,
-    check_unknown_options,
-    warn_not_converged,
-)
+from ._common import ObjectiveFunction
 from ._curvature import (
     DenseCurvature,
     KrylovCurvature,

@@ -43,6 +43,17 @@ from typing import Any
 import numpy as np
 from scipy.optimize import HessianUpdateStrategy, OptimizeResult, OptimizeWarning
 
+from .._common import (
+    STATUS_CALLBACK,
+    STATUS_FAILURE,
+    STATUS_MAXITER,
+    STATUS_NONFINITE,
+    STATUS_SUCCESS,
+    CallbackRunner,
+    IterationPrinter,
+    check_unknown_options,
+    warn_not_converged,
+)
 from .._numdiff import approx_hessp
 from .._validation import (
     as_float_array,
@@ -54,18 +65,7 @@ from .._validation import (
 )
 from ..backend import Backend, get_backend, to_numpy
 from ..linalg._sketch import FULL_BLOCK_LIMIT, SKETCHES, SketchProjector
-from ._common import (
-    STATUS_CALLBACK,
-    STATUS_FAILURE,
-    STATUS_MAXITER,
-    STATUS_NONFINITE,
-    STATUS_SUCCESS,
-    CallbackRunner,
-    IterationPrinter,
-    ObjectiveFunction,
-    check_unknown_options,
-    warn_not_converged,
-)
+from ._common import ObjectiveFunction
 from ._curvature import is_linear_operator, is_sparse
 from ._eq_constraints import INEQUALITY_MESSAGE, EqualityConstraints
 
