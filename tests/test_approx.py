@@ -533,3 +533,40 @@ def test_gpu_matches_cpu(cp):
                                ref.on_grid(*[np.linspace(-1, 1, 5)] * 3).full(), atol=1e-12)
     with pytest.warns(ExtrapolationWarning):
         gpu(cp.asarray([1.5]), cp.asarray([0.0]), cp.asarray([0.0]))
+
+
+# ----------------------------------------------------------------------------- no extra level
+
+
+def _holding_grid(degrees):
+    """Points of the smallest adaptive grid (2^k + 1, at least 17) that holds ``degrees``."""
+    return int(np.prod([max(17, (1 << int(np.ceil(np.log2(max(k, 1))))) + 1) for k in degrees]))
+
+
+@pytest.mark.parametrize("name, f, tol, nfev", [
+    ("gauss", lambda x, y, z: np.exp(-(x**2 + y**2 + z**2)), 1e-10, 17**3),
+    ("gauss10", gauss10, 1e-8, None),
+    ("erf_over_r", erf_over_r(10.0), 1e-6, 65**3),
+])
+def test_grid_degree_search_stops_at_the_level_it_keeps(name, f, tol, nfev):
+    ct = ChebTucker.fit(f, CUBE, tol=tol, sampling="grid")
+    assert ct.method == "grid" and ct.converged
+    # the evaluations are the grid that holds the kept degrees: no level past it
+    assert ct.nfev == _holding_grid(ct.degrees)
+    if nfev is not None:
+        assert ct.nfev == nfev  # was 33^3 and 129^3 with one doubling too many
+    assert rel_max_error(ct, f, CUBE, n=5000) <= tol
+
+
+def test_grid_degree_search_is_not_fooled_by_a_small_end():
+    # a 1e-7 feature aliased on the small grids, and a kink (modulated algebraic
+    # decay): neither is declared resolved from a chance small last coefficient
+    def hidden(x, y):
+        return np.exp(x) + 1e-7 * np.cos(300 * x) + y
+
+    ct = ChebTucker.fit(hidden, [(-1, 1)] * 2, tol=1e-8, sampling="grid", max_degree=1024)
+    assert ct.converged and rel_max_error(ct, hidden, [(-1, 1)] * 2, n=5000) <= 1e-8
+    with pytest.warns(ResolutionWarning, match="not resolved"):
+        kink = ChebTucker.fit(lambda x, y: np.abs(x - 0.1) + y, [(-1, 1)] * 2, tol=1e-4,
+                              sampling="grid", max_degree=1024)
+    assert not kink.converged
