@@ -46,6 +46,7 @@ from ._emd_kernels import (
     certificate,
     network_simplex,
 )
+from ._problem import _given
 
 __all__ = ["emd", "emd2", "CERTIFICATE_FAILED", "CERT_RTOL", "N_CANDIDATES"]
 
@@ -67,18 +68,6 @@ _MESSAGES = {
     UNBOUNDED: "Problem unbounded",
     MAX_ITER_REACHED: "numItermax reached before optimality. Try to increase numItermax.",
 }
-
-
-def _given(x: Any) -> bool:
-    if x is None:
-        return False
-    size = getattr(x, "size", None)
-    if size is not None and not callable(size):
-        return int(size) > 0
-    try:
-        return len(x) > 0
-    except TypeError:
-        return True
 
 
 def _prepare(a, b, M, check_marginals, allow_batch):
