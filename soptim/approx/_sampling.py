@@ -89,7 +89,19 @@ def _nonfinite_error(where: tuple) -> ValueError:
         "singularities by their limit)")
 
 
-class GridSampler:
+class _Sampler:
+    """What both samplers hold: ``f``, its box and backend, the executor, the count of values."""
+
+    def __init__(self, f: Callable, box: Box, be: Backend, executor: Any = None) -> None:
+        self.f = f
+        self.box = box
+        self.be = be
+        self.xp = be.xp
+        self.executor = check_executor(executor)
+        self.nfev = 0
+
+
+class GridSampler(_Sampler):
     """Samples of ``f`` on a product of second-kind grids, refined by doubling.
 
     Doubling ``m = 2^k + 1 -> 2^(k+1) + 1`` keeps the old points at the even
@@ -100,14 +112,9 @@ class GridSampler:
     """
 
     def __init__(self, f: Callable, box: Box, be: Backend, executor: Any = None) -> None:
-        self.f = f
-        self.box = box
-        self.be = be
-        self.xp = be.xp
-        self.executor = check_executor(executor)
+        super().__init__(f, box, be, executor)
         self.values: Any = None
         self.m: list[int] = []
-        self.nfev = 0
 
     def _call(self, coords: list[Any]) -> Any:
         xp, d = self.xp, len(coords)
@@ -157,21 +164,13 @@ class GridSampler:
         return new
 
 
-class PointSampler:
+class PointSampler(_Sampler):
     """``f`` at scattered points given by their coordinate arrays, in fixed-size blocks.
 
     ``f`` receives ``d`` 1-D arrays of equal length (broadcastable, as the
     ufunc contract promises); blocks of :data:`_POINT_BLOCK` points go to the
     executor when one is given.
     """
-
-    def __init__(self, f: Callable, box: Box, be: Backend, executor: Any = None) -> None:
-        self.f = f
-        self.box = box
-        self.be = be
-        self.xp = be.xp
-        self.executor = check_executor(executor)
-        self.nfev = 0
 
     def __call__(self, coords: Sequence[Any]) -> Any:
         xp = self.xp
