@@ -34,7 +34,21 @@ class Workspace:
         self.shape = tuple(M.shape)
         self._MT = None
         self._kept = None
+        self._spread = None
         self.X = be.xp.empty_like(M)
+
+    @property
+    def spread(self) -> float:
+        """``max M - min M`` (computed once: the problems of a batch share it)."""
+        if self._spread is None:
+            self._spread = float(to_numpy(self.M.max() - self.M.min()))
+        return self._spread
+
+    def use_buffer(self, X: Any) -> None:
+        """Solve into ``X`` (a C-contiguous (n, m) array, e.g. one plan of a batch's
+        output): the next plan is written there, and :meth:`take_plan` hands it back."""
+        self.X = X
+        self._kept = None
 
     @property
     def MT(self) -> Any:
@@ -45,6 +59,12 @@ class Workspace:
     def _ensure_buffer(self) -> None:
         if self.X is None:
             self.X = self.be.xp.empty_like(self.M)
+
+    def plan_buffer(self) -> Any:
+        """The (n, m) buffer, to be filled with a plan by the caller (then :meth:`keep_plan`)."""
+        self._ensure_buffer()
+        self._kept = None
+        return self.X
 
     def update_f(self, g: Any, loga: Any) -> Any:
         """Exact maximization of the dual in f (a Sinkhorn row half-sweep)."""
@@ -79,7 +99,8 @@ class Workspace:
         xp.subtract(f[:, None] + g[None, :], self.M, out=X)
         xp.multiply(X, 1.0 / self.reg, out=X)
         xp.maximum(X, LOG_FLOOR, out=X)
-        return xp.exp(X, out=X)
+        with np.errstate(over="ignore"):  # inf entries: the sweeps hand over to the log domain
+            return xp.exp(X, out=X)
 
     def keep_plan(self, f: Any, g: Any, r: Any, c: Any, total: float) -> None:
         """Record that ``self.X`` already holds the plan at ``(f, g)`` with these marginals
@@ -114,7 +135,10 @@ def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = Fa
 
     Returns ``(a, b, M, reg, be)`` with float64 arrays of the common backend.
     """
-    be = get_backend(M, a if _given(a) else None, b if _given(b) else None)
+    # lists and tuples (POT accepts them) carry no device: they go onto the backend of
+    # the arrays given, e.g. list masses with a GPU cost become GPU arrays
+    be = get_backend(*[x for x in (M, a if _given(a) else None, b if _given(b) else None)
+                       if not isinstance(x, (list, tuple))])
     xp = be.xp
     if M is None:
         raise ValueError("M must be a 2-D cost matrix, got None")

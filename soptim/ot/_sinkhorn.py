@@ -28,10 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import to_numpy
 from ._kernels import LOG_FLOOR, hist_window
 from ._problem import Workspace
 
-__all__ = ["sinkhorn_sweeps", "slowdown_switch", "kernel_sweeps", "TAU"]
+__all__ = ["sinkhorn_sweeps", "slowdown_switch", "kernel_sweeps", "batch_kernel_sweeps",
+           "BatchColumn", "TAU"]
 
 #: Scalings outside [1/TAU, TAU] are absorbed into the potentials (POT's default tau).
 TAU = 1e3
@@ -40,7 +42,17 @@ TAU = 1e3
 #: few sweeps is no cheaper than log-domain sweeps.
 ABSORB_RATIO = 0.25
 #: Kernel-domain sweeps hand over to Newton when more than this many are predicted.
-CHEAP_SWEEPS = 60
+#: Measured (2-core VM, n = 1000..2000, random costs and 2-/3-D clouds, reg 0.01..1e-3):
+#: a Newton step costs 15-40 kernel sweeps (a plan pass, the selection, the CG, a trial
+#: plan) and SNS takes 6-11 of them, so its Newton stage costs about 150-400 sweeps;
+#: with 60 here (the previous value), SNS was 1.5-3x slower than plain sweeps on those
+#: problems. At reg ~ 1e-3 on clouds thousands of sweeps are predicted: Newton still wins.
+CHEAP_SWEEPS = 300
+#: The predicting rate is the geometric mean decrease over this many sweeps (the first
+#: sweeps' rates vary a lot; one ratio alone mispredicts by orders of magnitude).
+RATE_WINDOW = 5
+#: Kernel-domain warm starts may run this many times ``sinkhorn_max`` sweeps.
+CHEAP_MAX_FACTOR = 5
 #: Kernel row/column sums below this (times the length, times TAU) hand over to the log
 #: domain: entries floored at exp(LOG_FLOOR) would be more than 1e-12 of such a sum.
 _FLOOR_SUM = 1e12 * float(np.exp(LOG_FLOOR))
@@ -49,7 +61,7 @@ _FLOOR_SUM = 1e12 * float(np.exp(LOG_FLOOR))
 def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any | None,
                     max_sweeps: int, tol: float, history: list[float],
                     switch: Callable[[list[float]], bool] | None = None,
-                    kernel: bool = True, b: Any = None):
+                    kernel: bool = True, b: Any = None, first: Any = None):
     """Run Sinkhorn sweeps from ``f`` (and ``g``; None: start with a column update).
 
     The error of each iterate (the L1 row violation, columns being exact) is
@@ -59,6 +71,9 @@ def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any 
 
     ``kernel``: try the kernel-domain fast path first (needs ``b``; see the module
     docstring); it hands over to the log-domain loop when it stops paying off.
+    ``first``: a :class:`BatchColumn` whose kernel-domain sweeps already ran (in a
+    batch); the call goes on from where they stopped (its errors must already be in
+    ``history``).
 
     Returns
     -------
@@ -73,7 +88,15 @@ def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any 
     reg = ws.reg
     start = len(history)
     done = 0
-    if kernel and b is not None and max_sweeps > 0:
+    if first is not None:
+        start -= first.done
+        f, g, done, state = first.f, first.g, first.done, first.state
+        if state:
+            first.keep_plan(ws)
+        if state is not None:
+            return f, g, done, state
+        g = None
+    elif kernel and b is not None and max_sweeps > 0:
         # the kernel path makes the first column update itself (v = b / K^T 1)
         f, g, done, state = kernel_sweeps(ws, a, b, f, g, max_sweeps, tol, history, switch,
                                           start)
@@ -96,32 +119,42 @@ def sinkhorn_sweeps(ws: Workspace, a: Any, loga: Any, logb: Any, f: Any, g: Any 
 
 
 def slowdown_switch(min_sweeps: int, ratio: float, switch_tol: float, max_sweeps: int,
-                    tol: float = 0.0):
+                    tol: float = 0.0, cheap_max: int | None = None):
     """Rule for leaving the Sinkhorn warm start: Sinkhorn has stopped paying off.
 
     True after ``min_sweeps`` sweeps once the error falls below ``switch_tol``
     or its per-sweep decrease factor ``err_k / err_{k-1}`` exceeds ``ratio``
     (linear convergence has slowed to a crawl), and always at ``max_sweeps``.
 
-    Called with ``cheap=True`` by the kernel-domain sweeps (two mat-vecs each, several
-    times cheaper than a Newton step's exponential passes), ``switch_tol`` is not used:
-    the switch happens only when the observed rate predicts more than
-    :data:`CHEAP_SWEEPS` further sweeps to reach ``tol``.
+    Called with ``cheap=True`` by the kernel-domain sweeps (two mat-vecs each, far
+    cheaper than a Newton step's exponential passes), ``switch_tol`` and ``ratio`` are not
+    used: the switch happens only when the rate observed over the last
+    :data:`RATE_WINDOW` sweeps predicts more than :data:`CHEAP_SWEEPS` further sweeps to
+    reach ``tol``, and always at ``cheap_max`` sweeps (default
+    ``CHEAP_MAX_FACTOR * max_sweeps``).
     """
+    if cheap_max is None:
+        cheap_max = CHEAP_MAX_FACTOR * max_sweeps
 
     def switch(history: list[float], cheap: bool = False) -> bool:
         k = len(history)
-        if k >= max_sweeps:
-            return True
-        if k < max(min_sweeps, 1):
-            return False
-        rate = history[-1] / history[-2] if k >= 2 and history[-2] > 0 else 0.0
-        if rate > ratio:
-            return True
         if not cheap:
-            return history[-1] <= switch_tol
-        if rate <= 0.0 or history[-1] <= tol:
+            if k >= max_sweeps:
+                return True
+            if k < max(min_sweeps, 1):
+                return False
+            rate = history[-1] / history[-2] if k >= 2 and history[-2] > 0 else 0.0
+            return rate > ratio or history[-1] <= switch_tol
+        if k >= cheap_max:
+            return True
+        if k < max(min_sweeps, RATE_WINDOW + 1) or history[-1] <= tol:
             return False
+        old = history[-1 - RATE_WINDOW]
+        if not old > 0:
+            return False
+        rate = (history[-1] / old) ** (1.0 / RATE_WINDOW)
+        if not rate < 1.0 or not tol > 0:  # stalling, or no tolerance to reach
+            return True
         return math.log(tol / history[-1]) / math.log(rate) > CHEAP_SWEEPS
 
     return switch
@@ -201,3 +234,141 @@ def kernel_sweeps(ws: Workspace, a: Any, b: Any, f: Any, g: Any, max_sweeps: int
 
 def _out_of_range(xp: Any, s: Any) -> bool:
     return bool(xp.max(s) > TAU) or bool(xp.min(s) < 1.0 / TAU)
+
+
+def to_host(x: Any) -> np.ndarray:
+    return np.asarray(to_numpy(x))
+
+
+#: The batched sweeps run on the unstabilized kernel ``exp(-M/reg)`` only when
+#: ``max|M|/reg`` is at most this: its entries then lie in [e^-300, e^300] (none
+#: floored) and the scalings stay far from overflow while the per-problem rules below
+#: have not handed over.
+BATCH_MAX_EXPONENT = 300.0
+#: Scalings are tracked in logs; one beyond this (in nats) leaves the batch.
+_BATCH_MAX_LOG = 600.0
+
+
+class BatchColumn:
+    """Where the batched kernel-domain sweeps left one problem of the batch.
+
+    ``f, g, done, state`` are what :func:`kernel_sweeps` returns for that problem alone
+    (``state``: True converged, False switch or sweep limit, None hand over to the log
+    domain); ``history`` the errors of its sweeps; ``seconds`` its share of the time.
+    """
+
+    def __init__(self, f, g, done, state, history, plan=None):
+        self.f, self.g, self.done, self.state = f, g, done, state
+        self.history = history
+        self._plan = plan  # (K, u, v, row sums, column sums) when converged
+        self.seconds = 0.0
+
+    def keep_plan(self, ws: Workspace) -> None:
+        """The plan ``diag(u) K diag(v)`` into the workspace buffer, marginals kept."""
+        K, u, v, r, c = self._plan
+        X = ws.plan_buffer()  # never the batch's kernel (the batch took that buffer)
+        ws.be.xp.multiply(K, u[:, None], out=X)
+        X *= v[None, :]
+        ws.keep_plan(self.f, self.g, r, c, float(r.sum()))
+
+
+def batch_kernel_sweeps(ws: Workspace, a: Any, B: Any, max_sweeps: int, tol: float,
+                        switch: Callable[..., bool] | None) -> list[BatchColumn] | None:
+    """Kernel-domain Sinkhorn for k problems ``(a, B[:, j])`` on one cost: one kernel, GEMMs.
+
+    The k scaling pairs are the columns of ``U`` (n, k) and ``V`` (m, k) on the kernel
+    ``K = exp(-M/reg)`` computed once; each sweep is two matrix-matrix products for all
+    the problems still running. Every problem follows :func:`kernel_sweeps`'s rules as if
+    it ran alone -- its absorptions are tracked (in logs, against the potentials a lone
+    solve would have absorbed), and it leaves the batch when that solve would stop or hand
+    over to the log domain -- so each column's iterates, errors and decisions are those of
+    its own solve up to rounding. (Added to POT's batched scheme, which runs the plain
+    kernel sweeps without stabilization.)
+
+    Returns one :class:`BatchColumn` per problem, or None when the shared kernel is not
+    safe (``max|M|/reg`` above :data:`BATCH_MAX_EXPONENT`, or a kernel column sum near
+    the floor): the caller then solves the problems one by one.
+    """
+    xp = ws.be.xp
+    reg = ws.reg
+    n, m = ws.shape
+    k = B.shape[1]
+    if float(xp.max(xp.abs(ws.M))) / reg > BATCH_MAX_EXPONENT:
+        return None
+    K = ws.kernel(xp.zeros(n), xp.zeros(m), hist_window(a, B))
+    K = ws.take_plan()  # the batch owns the kernel; the workspace gets a new buffer
+    safe = _FLOOR_SUM * max(ws.shape) * TAU
+    log_safe, log_tau = math.log(safe), math.log(TAU)
+    c0 = xp.ones(n) @ K
+    if bool(xp.min(c0) < safe):
+        return None
+    a2 = a[:, None]
+    U = xp.ones((n, k))
+    V = B / c0[:, None]
+    KTU = xp.repeat(c0[:, None], k, axis=1)  # column sums of each plan (exact)
+    LF = xp.zeros((n, k))  # log-scalings absorbed so far (f/reg, g/reg of a lone solve)
+    LG = xp.zeros((m, k))
+    absorbed = np.zeros(k, dtype=np.int64)
+    hist: list[list[float]] = [[] for _ in range(k)]
+    out: list[BatchColumn | None] = [None] * k
+    act = np.arange(k)
+
+    def finish(j, i, state, Uj, Vj, done, plan=None):
+        with np.errstate(divide="ignore"):
+            out[j] = BatchColumn(reg * xp.log(Uj), reg * xp.log(Vj), done, state, hist[j],
+                                 plan)
+        keep[i] = False
+
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        for it in range(max_sweeps):
+            if act.size == 0:
+                break
+            Ua, Va = U[:, act], V[:, act]
+            KV = K @ Va
+            errs = to_host(xp.abs(Ua * KV - a2).sum(axis=0))
+            Un = a2 / KV
+            bad1 = ~to_host(xp.isfinite(Un).all(axis=0)) | ~np.isfinite(errs) | to_host(
+                (xp.log(KV) + LF[:, act]).min(axis=0) < log_safe)
+            keep = np.ones(act.size, dtype=bool)
+            for i, j in enumerate(act):
+                if bad1[i]:
+                    finish(j, i, None, Ua[:, i], Va[:, i], it)
+                    continue
+                hist[j].append(float(errs[i]))
+                if errs[i] <= tol:
+                    finish(j, i, True, Ua[:, i], Va[:, i], it + 1,
+                           (K, Ua[:, i], Va[:, i], Ua[:, i] * KV[:, i],
+                            Va[:, i] * KTU[:, j]))
+                elif switch is not None and switch(hist[j], cheap=True):
+                    finish(j, i, False, Un[:, i], Va[:, i], it + 1)
+            act, Un = act[keep], Un[:, keep]
+            if act.size == 0:
+                break
+            U[:, act] = Un
+            KTUa = (Un.T @ K).T
+            KTU[:, act] = KTUa
+            Vn = B[:, act] / KTUa
+            bad2 = ~to_host(xp.isfinite(Vn).all(axis=0)) | to_host(
+                (xp.log(KTUa) + LG[:, act]).min(axis=0) < log_safe)
+            V[:, act] = xp.where(xp.asarray(bad2)[None, :], V[:, act], Vn)
+            lu, lv = xp.log(U[:, act]), xp.log(V[:, act])
+            du = xp.abs(lu - LF[:, act]).max(axis=0)
+            dv = xp.abs(lv - LG[:, act]).max(axis=0)
+            out_range = to_host(xp.maximum(du, dv) > log_tau)
+            huge = to_host(xp.maximum(xp.abs(lu).max(axis=0), xp.abs(lv).max(axis=0))
+                           > _BATCH_MAX_LOG)
+            keep = np.ones(act.size, dtype=bool)
+            for i, j in enumerate(act):
+                if bad2[i]:
+                    finish(j, i, None, U[:, j], V[:, j], it + 1)
+                elif out_range[i]:
+                    LF[:, j], LG[:, j] = lu[:, i], lv[:, i]
+                    absorbed[j] += 1
+                    if absorbed[j] > 2 + ABSORB_RATIO * (it + 1) or huge[i]:
+                        finish(j, i, None, U[:, j], V[:, j], it + 1)
+            act = act[keep]
+    for j in act:  # out of sweeps
+        with np.errstate(divide="ignore"):
+            out[j] = BatchColumn(reg * xp.log(U[:, j]), reg * xp.log(V[:, j]), max_sweeps,
+                                 False, hist[j])
+    return out

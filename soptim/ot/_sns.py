@@ -25,10 +25,11 @@ import numpy as np
 from ..backend import to_numpy
 from ._kernels import hist_window, newton_direction, select_entries
 from ._problem import Workspace
-from ._sinkhorn import sinkhorn_sweeps, slowdown_switch
+from ._sinkhorn import CHEAP_MAX_FACTOR, sinkhorn_sweeps, slowdown_switch
 from ._sparsify import DensityController, choose_threshold
 
-__all__ = ["NewtonOptions", "newton_stage", "sns_solve", "reg_schedule", "SNSOutcome"]
+__all__ = ["NewtonOptions", "newton_stage", "sns_solve", "reg_schedule", "SNSOutcome",
+           "sns_regs", "first_switch", "stage_tol"]
 
 
 @dataclass
@@ -175,7 +176,8 @@ class SNSOutcome:
     time_newton: float = 0.0
 
 
-def reg_schedule(M: Any, reg: float, start: float, factor: float) -> list[float]:
+def reg_schedule(M: Any, reg: float, start: float, factor: float,
+                 spread: float | None = None) -> list[float]:
     """Decreasing regularizations ending at ``reg`` (continuation / epsilon-scaling).
 
     Starts at ``start * (max M - min M)`` and divides by ``factor`` each stage; a
@@ -183,7 +185,8 @@ def reg_schedule(M: Any, reg: float, start: float, factor: float) -> list[float]
     from the solution of the previous stage, where from a cold start at tiny ``reg``
     it needs many damped steps.
     """
-    spread = float(to_numpy(M.max() - M.min()))
+    if spread is None:
+        spread = float(to_numpy(M.max() - M.min()))
     reg0 = start * spread
     if not (factor > 1) or reg * factor > reg0:
         return [reg]
@@ -191,20 +194,40 @@ def reg_schedule(M: Any, reg: float, start: float, factor: float) -> list[float]
     return [reg * factor ** i for i in range(k, 0, -1)] + [reg]
 
 
+def sns_regs(ws: Workspace, opts: dict) -> list[float]:
+    """The ``reg`` schedule of an SNS solve (one stage without ``reg_scaling``)."""
+    return (reg_schedule(ws.M, ws.reg, opts.get("scaling_start", 0.02),
+                         opts.get("scaling_factor", 8.0), ws.spread)
+            if opts.get("reg_scaling", True) else [ws.reg])
+
+
+def first_switch(mass: float, tol_0: float, budget: int, opts: dict):
+    """The warm-start rule of the first stage (:func:`._sinkhorn.slowdown_switch`)."""
+    sinkhorn_max = opts.get("sinkhorn_max", 200)
+    return slowdown_switch(opts.get("sinkhorn_min", 5), opts.get("switch_ratio", 0.95),
+                           opts.get("switch_tol", 1e-3) * mass, min(sinkhorn_max, budget),
+                           tol_0, cheap_max=min(CHEAP_MAX_FACTOR * sinkhorn_max,
+                                                max(budget // 2, 1)))
+
+
+def stage_tol(k: int, n_stages: int, tol: float, mass: float, opts: dict) -> float:
+    """Tolerance of stage ``k``: ``tol`` at the last, ``stage_tol`` (relative) before."""
+    return tol if k == n_stages - 1 else max(tol, opts.get("stage_tol", 1e-3) * mass)
+
+
 def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
-              history: list[float], opts: dict) -> SNSOutcome:
+              history: list[float], opts: dict, first: Any = None) -> SNSOutcome:
     """Sinkhorn warm start then sparse Newton, over a decreasing ``reg`` schedule.
 
     Intermediate stages are solved to a loose relative error (``stage_tol``), the
-    last one to ``tol``. ``ws.reg`` is restored on return.
+    last one to ``tol``. ``ws.reg`` is restored on return. ``first``: the first stage's
+    kernel-domain sweeps, already run (a batch's, see :func:`._sinkhorn.batch_kernel_sweeps`).
     """
     reg = ws.reg
     xp = ws.be.xp
     mass = float(a.sum())
     loga, logb = xp.log(a), xp.log(b)
-    regs = (reg_schedule(ws.M, reg, opts.get("scaling_start", 0.02),
-                         opts.get("scaling_factor", 8.0))
-            if opts.get("reg_scaling", True) else [reg])
+    regs = sns_regs(ws, opts)
     nopts = NewtonOptions(**{k: v for k, v in opts.items() if k in _NEWTON_FIELDS})
     out = SNSOutcome(f0, None, None, None, 0.0, regs=regs)
     f = f0
@@ -213,20 +236,18 @@ def sns_solve(ws: Workspace, a: Any, b: Any, f0: Any, tol: float, max_iter: int,
         for k, reg_k in enumerate(regs):
             ws.reg = reg_k
             last = final = k == len(regs) - 1
-            tol_k = tol if last else max(tol, opts.get("stage_tol", 1e-3) * mass)
+            tol_k = stage_tol(k, len(regs), tol, mass, opts)
             budget = max_iter - out.n_sinkhorn - out.n_newton
             if k == 0:
-                switch = slowdown_switch(opts.get("sinkhorn_min", 5),
-                                         opts.get("switch_ratio", 0.95),
-                                         opts.get("switch_tol", 1e-3) * mass,
-                                         min(opts.get("sinkhorn_max", 200), budget), tol_k)
+                switch = first_switch(mass, tol_k, budget, opts)
             else:
                 # from the previous stage's solution Newton is already close: one sweep
                 switch = _one_sweep
             t0 = time.perf_counter()
             f, g, ns, converged = sinkhorn_sweeps(ws, a, loga, logb, f, None, budget, tol_k,
                                                   history, switch,
-                                                  kernel=opts.get("kernel", True), b=b)
+                                                  kernel=opts.get("kernel", True), b=b,
+                                                  first=first if k == 0 else None)
             t1 = time.perf_counter()
             out.n_sinkhorn += ns
             out.time_sinkhorn += t1 - t0

@@ -27,8 +27,8 @@ from .._validation import (
 from ..backend import get_backend, to_numpy
 from ._kernels import hist_window, solve_backend
 from ._problem import Workspace, validate_problem
-from ._sinkhorn import sinkhorn_sweeps
-from ._sns import NewtonOptions, sns_solve
+from ._sinkhorn import batch_kernel_sweeps, sinkhorn_sweeps
+from ._sns import NewtonOptions, first_switch, sns_regs, sns_solve, stage_tol
 
 __all__ = ["OTResult", "solve", "METHODS"]
 
@@ -384,12 +384,60 @@ def _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0, names) -> OTResult
     if b.ndim == 1:
         res = _solve_support(ws, a, b, method, tol, max_iter, opts, f0, g0, names)
     else:
-        # one workspace (M, its transpose, the plan buffer) for all k problems
-        res = _stack([_solve_support(ws, a, b[:, k], method, tol, max_iter, opts,
-                                     None if f0 is None else f0[:, k],
-                                     None if g0 is None else g0[:, k], names)
-                      for k in range(b.shape[1])], ws.be.xp)
+        # one workspace (M, its transpose, the plan buffer) for all k problems, and
+        # their first kernel-domain sweeps together (one kernel, GEMMs)
+        firsts = _batch_start(ws, a, b, method, tol, max_iter, opts, f0)
+        n, m = ws.shape
+        k = b.shape[1]
+        # plan j is written in place into plans[j] (contiguous); the result's plan is
+        # the (n, m, k) view of it, so stacking copies nothing
+        plans = ws.be.xp.empty((k, n, m))
+        results = []
+        for j in range(k):
+            buf = plans[j]
+            ws.use_buffer(buf)
+            res_j = _solve_support(ws, a, b[:, j], method, tol, max_iter, opts,
+                                   None if f0 is None else f0[:, j],
+                                   None if g0 is None else g0[:, j], names,
+                                   None if firsts is None else firsts[j])
+            if res_j.plan is not buf:  # zero masses: a plan of its own
+                buf[...] = res_j.plan
+            res_j.plan = None
+            results.append(res_j)
+        res = _stack(results, ws.be.xp, plans.transpose(1, 2, 0))
     return res
+
+
+def _batch_start(ws, a, b, method, tol, max_iter, opts, f0):
+    """The first stage's kernel-domain sweeps of all k problems at once, or None.
+
+    Only for cold starts (one kernel ``exp(-M/reg)`` serves every problem) with every
+    mass positive (the problems then share their support). Each problem is then
+    continued alone from where it left the batch.
+    """
+    if f0 is not None or not opts.get("kernel", True) or not bool((a > 0).all()) \
+            or not bool((b > 0).all()):
+        return None
+    mass = float(a.sum())
+    tol = tol * mass
+    reg = ws.reg
+    t0 = time.perf_counter()
+    try:
+        if method == "sns":
+            regs = sns_regs(ws, opts)
+            ws.reg = regs[0]
+            tol_0 = stage_tol(0, len(regs), tol, mass, opts)
+            firsts = batch_kernel_sweeps(ws, a, b, max_iter, tol_0,
+                                         first_switch(mass, tol_0, max_iter, opts))
+        else:
+            firsts = batch_kernel_sweeps(ws, a, b, max_iter, tol, None)
+    finally:
+        ws.reg = reg
+    if firsts is not None:
+        share = (time.perf_counter() - t0) / len(firsts)
+        for col in firsts:
+            col.seconds = share
+    return firsts
 
 
 def _check_warmstart(warmstart, b, shape, xp):
@@ -449,12 +497,12 @@ _OPTION_CHECKS = {
 
 
 def _solve_support(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
-                   names) -> OTResult:
+                   names, first=None) -> OTResult:
     """Solve on the support of (a, b) and restore zero rows/columns."""
     xp = ws.be.xp
     ia, ib = a > 0, b > 0
     if bool(ia.all()) and bool(ib.all()):
-        return _solve_core(ws, a, b, method, tol, max_iter, opts, f0, g0, names)
+        return _solve_core(ws, a, b, method, tol, max_iter, opts, f0, g0, names, first)
     sub = Workspace(ws.M[ia][:, ib], ws.reg, ws.be)
     res = _solve_core(sub, a[ia], b[ib], method, tol, max_iter, opts,
                       None if f0 is None else f0[ia], None if g0 is None else g0[ib], names)
@@ -478,7 +526,8 @@ def _solve_support(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
 
 
 def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
-                names) -> OTResult:
+                names, first=None) -> OTResult:
+    """One problem; ``first``: its first kernel-domain sweeps, run in a batch."""
     xp = ws.be.xp
     reg = ws.reg
     tol_name, iter_name = names
@@ -486,7 +535,7 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
     # accuracy of masses summing to 1 (an absolute test would stop at once)
     mass = float(xp.sum(a))
     tol_rel, tol = tol, tol * mass
-    history: list[float] = []
+    history: list[float] = [] if first is None else list(first.history)
     if f0 is None:
         f0 = xp.zeros(ws.shape[0])
     newton = None
@@ -494,16 +543,19 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
         t0 = time.perf_counter()
         f, g, n_sink, converged = sinkhorn_sweeps(ws, a, xp.log(a), xp.log(b), f0, None,
                                                   max_iter, tol, history,
-                                                  kernel=opts.get("kernel", True), b=b)
+                                                  kernel=opts.get("kernel", True), b=b,
+                                                  first=first)
         r, c, total = ws.plan_at(f, g, hist_window(a, b))
         n_newton, cg_iters, densities, n_plans = 0, 0, [], 1
         t_sink, t_newton = time.perf_counter() - t0, 0.0
     else:
-        newton = sns_solve(ws, a, b, f0, tol, max_iter, history, opts)
+        newton = sns_solve(ws, a, b, f0, tol, max_iter, history, opts, first)
         f, g, r, c, total = newton.f, newton.g, newton.r, newton.c, newton.total
         n_sink, n_newton, cg_iters = newton.n_sinkhorn, newton.n_newton, newton.cg_iters
         densities, t_sink, t_newton = newton.densities, newton.time_sinkhorn, newton.time_newton
         n_plans = newton.n_plans
+    if first is not None:
+        t_sink += first.seconds
     P = ws.take_plan()
     err = float(xp.abs(r - a).sum() + xp.abs(c - b).sum())
     cost = float(xp.vdot(ws.M, P))
@@ -537,14 +589,14 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
     )
 
 
-def _stack(results: list[OTResult], xp) -> OTResult:
-    """Batch result: arrays stacked along a last axis of length k."""
+def _stack(results: list[OTResult], xp, plan) -> OTResult:
+    """Batch result: arrays stacked along a last axis of length k (``plan``: the plans)."""
     ok = all(r.success for r in results)
     bad = [i for i, r in enumerate(results) if not r.success]
     msg = (f"All {len(results)} problems converged." if ok else
            f"Problems {bad} of {len(results)} did not converge; first: {results[bad[0]].message}")
     return OTResult(
-        plan=xp.stack([r.plan for r in results], axis=-1),
+        plan=plan,
         cost=np.array([r.cost for r in results]),
         reg_cost=np.array([r.reg_cost for r in results]),
         fun=np.array([r.fun for r in results]),
