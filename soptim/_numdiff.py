@@ -113,30 +113,60 @@ def approx_jacobian(fun: Callable, x: Any, *, method: str = "3-point",
     True
     """
     _check_method(method)
-    xp = get_backend(x).xp
+    be = get_backend(x)
+    xp = be.xp
     x = xp.asarray(x)
     h = coordinate_steps(x, method, rel_step)
     if method == "2-point" and f0 is None:
         f0 = fun(x)
-    cols = []
-    e = x.copy()
-    for i in range(x.shape[0]):
-        xi = x[i]
-        e[i] = xi + h[i]
-        # a copy: fun may return (a view of) its argument, which the next step changes
-        fp = xp.array(fun(e), copy=True).reshape(-1)
-        if method == "3-point":
-            e[i] = xi - h[i]
-            fm = xp.asarray(fun(e)).reshape(-1)
-            cols.append((fp - fm) / (2.0 * h[i]))
-        else:
-            cols.append((fp - xp.asarray(f0).reshape(-1)) / h[i])
-        e[i] = xi
-    if not cols:
+    n = x.shape[0]
+    if n == 0:
         m = 0 if f0 is None else int(xp.asarray(f0).size)
         return xp.zeros((m, 0), dtype=x.dtype)
-    J = xp.stack(cols, axis=1)
+    plus, minus = [], []
+    e = x.copy()
+    for i in range(n):
+        xi = x[i]
+        e[i] = xi + h[i]
+        plus.append(_snapshot(fun(e), xp))
+        if method == "3-point":
+            e[i] = xi - h[i]
+            minus.append(_snapshot(fun(e), xp))
+        e[i] = xi
+    # The values are differenced together at the end, where they live: a scalar function
+    # returning host floats (the usual objective) gives one host array copied to the device
+    # once, instead of 2n scalar copies and 2n tiny device operations.
+    on_host = all(_is_host(v) for v in plus + minus)
+    mod = np if on_host else xp
+    P = mod.stack([mod.asarray(v, dtype=np.float64).reshape(-1) for v in plus], axis=1)
+    hh = h if on_host else be.to_device(h)
+    if method == "3-point":
+        M = mod.stack([mod.asarray(v, dtype=np.float64).reshape(-1) for v in minus], axis=1)
+        J = (P - M) / (2.0 * hh)
+    else:
+        base = to_numpy(f0) if on_host else f0
+        J = (P - mod.asarray(base, dtype=np.float64).reshape(-1, 1)) / hh
+    if on_host:
+        J = be.to_device(J)
     return J.astype(x.dtype if x.dtype.kind == "f" else np.float64, copy=False)
+
+
+def _is_host(v: Any) -> bool:
+    """Whether a value returned by the differenced function lives in host memory."""
+    return isinstance(v, (float, int, np.ndarray, np.generic))
+
+
+def _snapshot(v: Any, xp: Any) -> Any:
+    """A value of ``fun`` that later perturbations of its argument cannot change.
+
+    Host scalars are kept as they are; arrays are copied (``fun`` may return
+    (a view of) its argument, which the next step perturbs in place).
+    """
+    if isinstance(v, (float, int, np.generic)):
+        return v
+    if isinstance(v, np.ndarray):
+        return np.array(v, copy=True)
+    return xp.array(v, copy=True)
 
 
 def approx_gradient(fun: Callable, x: Any, *, method: str = "3-point",

@@ -16,6 +16,7 @@ fallbacks (the test-suite uses this to check both paths agree).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -30,6 +31,7 @@ __all__ = [
     "Backend",
     "get_backend",
     "is_cupy_array",
+    "is_device_array",
     "to_numpy",
     "numba_available",
     "cupy_available",
@@ -75,11 +77,40 @@ def is_cupy_array(a: Any) -> bool:
     return mod.startswith("cupy") or mod.startswith("cupyx")
 
 
+def is_device_array(a: Any) -> bool:
+    """True for arrays in GPU memory: CuPy arrays and cupyx sparse matrices, and any
+    object exposing ``__cuda_array_interface__`` (numba device arrays, CUDA tensors).
+
+    For the host-only front doors (scipy's methods), which must refuse such
+    input with a clear message instead of failing inside ``numpy.asarray``.
+    """
+    if is_cupy_array(a):
+        return True
+    try:  # an instance test: host tensors of some libraries define the property and raise
+        return hasattr(a, "__cuda_array_interface__")
+    except Exception:
+        return False
+
+
 @functools.cache
 def _lapack_by_char(name: str, char: str) -> Any:
     import scipy.linalg.lapack
 
     return scipy.linalg.lapack.get_lapack_funcs((name,), dtype=np.dtype(char))[0]
+
+
+def _linalg_raises(be: Any) -> Any:
+    """A context in which the GPU's dense linear algebra raises ``LinAlgError`` on failure.
+
+    ``cupyx.errstate(linalg='raise')`` on the CuPy backend (CuPy's default,
+    'ignore', skips the ``devInfo`` check of cuSOLVER); a no-op context
+    elsewhere (NumPy and LAPACK report failures themselves).
+    """
+    if getattr(be.xp, "__name__", "") == "cupy":
+        import cupyx
+
+        return cupyx.errstate(linalg="raise")
+    return contextlib.nullcontext()
 
 
 def _scipy_issparse(a: Any) -> bool:
@@ -188,6 +219,22 @@ class Backend:
             return self.xp.int32
         return self.xp.int64
 
+    def random_generator(self, rng: Any) -> Any:
+        """A random generator that draws arrays on this backend, derived from ``rng``.
+
+        ``rng`` is a ``numpy.random.Generator`` (the validated form of a
+        user's seed). NumPy: ``rng`` itself, so host draws are unchanged. CuPy:
+        a ``cupy.random.RandomState`` (cuRAND) seeded by one draw from ``rng``,
+        so large random matrices are drawn on the device instead of being
+        copied from the host, and the same seed gives the same draws on the
+        same backend (not the same numbers as on NumPy). Both offer
+        ``standard_normal(shape)``. Create it once per solve: seeding cuRAND
+        costs more than a small draw.
+        """
+        if self.on_host:
+            return rng
+        return self.xp.random.RandomState(int(rng.integers(0, 2**32)))
+
     # -- sparse matrices ----------------------------------------------------------
     def issparse(self, a: Any) -> bool:
         """True for scipy.sparse and cupyx.scipy.sparse matrices and arrays."""
@@ -228,16 +275,21 @@ class Backend:
     def cholesky(self, M: Any) -> Any:
         """Lower Cholesky factor of ``M``, or ``None`` when ``M`` is not (numerically) PD.
 
-        NumPy: LAPACK ``potrf`` (no exception machinery per call). CuPy: a
-        failed ``cupy.linalg.cholesky`` returns NaNs unless cupyx's errstate
-        asks it to raise, so the factor is checked for finiteness.
+        NumPy: LAPACK ``potrf`` (no exception machinery per call). CuPy: by
+        default a failed ``cupy.linalg.cholesky`` neither raises nor promises
+        NaNs (cuSOLVER's ``devInfo`` is ignored to avoid a synchronisation, and
+        the partial factor may hold finite garbage), so the call runs under
+        ``cupyx.errstate(linalg='raise')``, which reads ``devInfo`` and raises;
+        the finiteness check of the factor is kept for overflow in a
+        "successful" factorization.
         """
         potrf = self.lapack("potrf", M)
         if potrf is not None:
             L, info = potrf(M, lower=1, clean=1, overwrite_a=0)
             return L if info == 0 else None
         try:
-            L = self.xp.linalg.cholesky(M)
+            with _linalg_raises(self):
+                L = self.xp.linalg.cholesky(M)
         except (np.linalg.LinAlgError, ValueError):
             return None
         except Exception as exc:  # cupy raises its own LinAlgError class

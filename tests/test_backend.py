@@ -31,10 +31,7 @@ def test_njit_has_cache_and_works():
 
 
 @pytest.mark.gpu
-def test_cupy_backend():
-    cp = pytest.importorskip("cupy")
-    if not backend.cupy_available():
-        pytest.skip("no CUDA device")
+def test_cupy_backend(cp):
     be = backend.get_backend(cp.ones(3))
     assert be.name == "cupy" and be.xp is cp and be.is_gpu
     with pytest.raises(TypeError, match="mix CuPy"):
@@ -149,3 +146,81 @@ def test_announce_compilation_prints_once(tmp_path, capsys):
         assert err.count("compiling numba kernels for test-group") == 1
     else:
         assert err == ""
+
+
+# -- the GPU-side operations, their wiring checked on the host ---------------------------------
+
+def test_gpu_cholesky_runs_under_linalg_raise(monkeypatch):
+    """The device Cholesky asks CuPy to raise on failure (its default returns a garbage factor).
+
+    A stand-in ``cupy`` module whose cholesky returns a finite wrong factor for an
+    indefinite matrix unless the stand-in ``cupyx.errstate(linalg='raise')`` is active.
+    """
+    import contextlib
+    import sys
+    import types
+
+    import scipy
+
+    state = {"linalg": "ignore"}
+
+    @contextlib.contextmanager
+    def errstate(*, linalg=None):
+        old = state["linalg"]
+        state["linalg"] = linalg
+        try:
+            yield
+        finally:
+            state["linalg"] = old
+
+    def cholesky(M):
+        L = np.linalg.cholesky(M + 10 * np.eye(M.shape[0]))  # finite, wrong for indefinite M
+        if np.linalg.eigvalsh(M).min() <= 0 and state["linalg"] == "raise":
+            raise np.linalg.LinAlgError("devInfo > 0")
+        return L
+
+    fake_cupy = types.ModuleType("cupy")
+    fake_cupy.linalg = types.SimpleNamespace(cholesky=cholesky)
+    fake_cupy.isfinite = np.isfinite
+    fake_cupyx = types.ModuleType("cupyx")
+    fake_cupyx.errstate = errstate
+    monkeypatch.setitem(sys.modules, "cupyx", fake_cupyx)
+    be = backend.Backend("cupy", fake_cupy, scipy)
+    assert be.lapack("potrf", np.eye(2)) is None  # the device path, not LAPACK
+    assert be.cholesky(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
+    A = np.array([[4.0, 2.0], [2.0, 3.0]])
+    np.testing.assert_allclose(be.cholesky(A), np.linalg.cholesky(A + 10 * np.eye(2)))
+    assert state["linalg"] == "ignore"  # restored after the call
+
+
+def test_random_generator_per_backend():
+    import scipy
+
+    g = np.random.default_rng(5)
+    assert backend.NUMPY.random_generator(g) is g  # host draws are the seed's own
+    dev = backend.Backend("cupy", np, scipy)  # a device-like backend over NumPy's RandomState
+    a = dev.random_generator(np.random.default_rng(5)).standard_normal((3, 2))
+    b = dev.random_generator(np.random.default_rng(5)).standard_normal((3, 2))
+    c = dev.random_generator(np.random.default_rng(6)).standard_normal((3, 2))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (3, 2) and not np.array_equal(a, c)
+
+
+def test_is_device_array():
+    class FakeCupyArray:
+        pass
+
+    FakeCupyArray.__module__ = "cupy._core.core"
+
+    class CudaInterface:
+        __cuda_array_interface__ = {"shape": (2,), "typestr": "<f8", "data": (0, False),
+                                    "version": 3}
+
+    class HostTensor:  # a host tensor of a library that defines the property and raises
+        @property
+        def __cuda_array_interface__(self):
+            raise AttributeError("not on a CUDA device")
+
+    assert backend.is_device_array(FakeCupyArray()) and backend.is_device_array(CudaInterface())
+    assert not backend.is_device_array(np.ones(2)) and not backend.is_device_array(HostTensor())
+    assert not backend.is_device_array([1.0, 2.0])

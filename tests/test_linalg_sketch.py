@@ -281,3 +281,96 @@ def test_cupy_large_sparse_blocks_and_rescaling(cp):
     res = sketch_solve(Kg, cp.asarray(r * 1e300), rng=0, rtol=1e-10)
     assert res.success, res.message
     np.testing.assert_allclose(cp.asnumpy(res.x), x, atol=1e-7)
+
+
+# -- the device code paths, run on the host through a backend that reports "not on host" --
+
+def _device_like(monkeypatch, calls=None):
+    """A Backend named 'cupy' over NumPy/SciPy: on_host is False, so sketch_solve takes the
+    paths it takes on the GPU (row steps, device RNG), which can then be checked here."""
+    import scipy
+
+    from soptim.backend import Backend
+    from soptim.linalg import _sketch
+
+    class DeviceLike(Backend):
+        def random_generator(self, rng):
+            if calls is not None:
+                calls.append("random_generator")
+            return super().random_generator(rng)
+
+    be = DeviceLike("cupy", np, scipy)
+    monkeypatch.setattr(_sketch, "get_backend", lambda *a: be)
+    return be
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+def test_device_kaczmarz_row_steps_without_full_products_or_svd(monkeypatch, kind):
+    from soptim.linalg import _sketch
+
+    K, r, x = _spd_system(30) if kind == "dense" else _sparse_system(120)
+    host = sketch_solve(K, r, sketch="kaczmarz", rng=3, rtol=1e-10)
+    _device_like(monkeypatch)
+    products = []
+    orig = _sketch.SketchProjector.matvec
+    monkeypatch.setattr(_sketch.SketchProjector, "matvec",
+                        lambda self, z: products.append(1) or orig(self, z))
+
+    def no_kernel(*a, **k):
+        raise AssertionError("the host CSR kernels must not run on the device path")
+
+    def no_svd(*a, **k):
+        raise AssertionError("no SVD per Kaczmarz row")
+
+    monkeypatch.setattr(_kernels, "kaczmarz_sweep", no_kernel)
+    monkeypatch.setattr(np.linalg, "svd", no_svd)
+    dev = sketch_solve(K, r, sketch="kaczmarz", rng=3, rtol=1e-10)
+    assert dev.success, dev.message
+    np.testing.assert_allclose(dev.x, x, atol=1e-8)
+    np.testing.assert_allclose(dev.x, host.x, atol=1e-9)
+    # one product per sweep of max(M, 1024) row steps (plus the start and the final check)
+    M = K.shape[0]
+    assert len(products) <= dev.nit // max(M, 1024) + 4
+
+
+def test_device_kaczmarz_unsorted_duplicate_sparse_entries(monkeypatch):
+    # duplicate (i, j) entries: the row steps must see their sum, not the last one
+    K, r, x = _sparse_system(60)
+    coo = K.tocoo()
+    half = sps.csr_matrix((np.concatenate([coo.data / 2, coo.data / 2]),
+                           (np.concatenate([coo.row, coo.row]),
+                            np.concatenate([coo.col, coo.col]))), shape=K.shape)
+    half.has_canonical_format = False
+    _device_like(monkeypatch)
+    res = sketch_solve(half, r, sketch="kaczmarz", rng=0, rtol=1e-10)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, x, atol=1e-8)
+
+
+def test_device_gaussian_sketches_draw_on_the_backend(monkeypatch):
+    K, r, x = _spd_system(25)
+    calls: list = []
+    _device_like(monkeypatch, calls)
+    a = sketch_solve(K, r, sketch="gaussian", rng=7, rtol=1e-10)
+    b = sketch_solve(K, r, sketch="gaussian", rng=7, rtol=1e-10)
+    c = sketch_solve(K, r, sketch="gaussian", block_size=4, rng=7, rtol=1e-10)
+    assert a.success and b.success and c.success
+    np.testing.assert_allclose(a.x, x, atol=1e-8)
+    np.testing.assert_allclose(c.x, x, atol=1e-8)
+    # same seed, same iterates on the same backend; one device generator per solve
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.nit == b.nit
+    assert calls == ["random_generator"] * 3
+
+
+def test_single_row_sketch_solve_is_the_projection():
+    from soptim.linalg._sketch import SketchProjector
+
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((1, 9)) * 1e-160  # tiny: ||a||^2 underflows, ||a|| does not
+    v = np.array([3e-160])
+    solve = SketchProjector(np.eye(9), sketch="gaussian")._minnorm(A)
+    np.testing.assert_allclose(solve(v), np.linalg.pinv(A * 1e160) @ (v * 1e160), rtol=1e-12)
+    assert not solve(np.zeros(1)).any()
+    zero = SketchProjector(np.eye(9), sketch="gaussian")._minnorm(np.zeros((1, 9)))
+    assert not zero(np.ones(1)).any()

@@ -222,3 +222,40 @@ def test_show_options_like_scipy():
     assert soptim.show_options("minimize", "gns") is None
     with pytest.raises(ValueError):
         soptim.show_options("minimize", "nope", disp=False)
+
+
+# -- host/device rule: scipy's methods refuse GPU arrays (checked with stand-in GPU arrays) --
+
+class _FakeCupyArray:
+    """Looks like a CuPy array to the backend's test (its module), and, like one, refuses
+    numpy.asarray."""
+
+    shape = (2,)
+
+    def __array__(self, *a, **k):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+_FakeCupyArray.__module__ = "cupy._core.core"
+
+
+class _CudaArray:
+    __cuda_array_interface__ = {"shape": (2,), "typestr": "<f8", "data": (0, False),
+                                "version": 3}
+
+
+@pytest.mark.parametrize("method", ["BFGS", "l-bfgs-b", "trust-constr", None,
+                                    lambda fun, x0, **kw: None])
+@pytest.mark.parametrize("x0", [_FakeCupyArray(), _CudaArray()], ids=["cupy", "cuda-interface"])
+def test_scipy_methods_refuse_gpu_x0(method, x0):
+    with pytest.raises(TypeError, match=r"x0 is a GPU array .* is scipy's and runs on the host "
+                                        r"only.*cupy\.asnumpy.*'gns'"):
+        soptim.minimize(rosen, x0, method=method, jac=rosen_der)
+    if isinstance(method, str):
+        with pytest.raises(TypeError, match=f"method {method!r}"):
+            soptim.minimize(rosen, x0, method=method, jac=rosen_der)
+
+
+def test_host_x0_still_passes_through_after_the_device_check():
+    res = soptim.minimize(rosen, np.array([-1.2, 1.0]), method="BFGS", jac=rosen_der)
+    assert res.success and np.allclose(res.x, 1.0, atol=1e-5)

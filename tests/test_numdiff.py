@@ -65,3 +65,34 @@ def test_function_returning_its_argument(method):
     # fun hands back its own (perturbed) input: the quotient must not alias the work buffer
     J = _numdiff.approx_jacobian(lambda v: v, np.array([1.0, 2.0]), method=method)
     np.testing.assert_allclose(J, np.eye(2), rtol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["2-point", "3-point"])
+def test_values_are_differenced_once_and_copied_to_the_backend_once(monkeypatch, method):
+    """Host scalars from fun: one host array, one copy to the backend (not 2n scalar copies)."""
+    import scipy
+
+    from soptim.backend import Backend
+
+    copies = []
+
+    class DeviceLike(Backend):
+        def to_device(self, a, dtype=None):
+            copies.append(np.shape(a))
+            return super().to_device(a, dtype)
+
+    monkeypatch.setattr(_numdiff, "get_backend", lambda *a: DeviceLike("cupy", np, scipy))
+    calls = []
+
+    def f(z):
+        calls.append(1)
+        return float(rosen(z))  # a Python float, as ObjectiveFunction passes values
+
+    x = np.array([-1.2, 1.0, 0.3, 2.0])
+    f0 = f(x) if method == "2-point" else None
+    calls.clear()
+    g = _numdiff.approx_gradient(f, x, method=method, f0=f0)
+    np.testing.assert_allclose(g, rosen_der(x), rtol=1e-6 if method == "3-point" else 1e-4)
+    assert copies == [(1, 4)]
+    assert len(calls) == (2 if method == "3-point" else 1) * x.size
+

@@ -149,6 +149,15 @@ class SketchProjector:
             self._probs = (rn2 / total if (row_sampling == "norm" and total > 0)
                            else np.full(self.M, 1.0 / self.M))
             self._rownorm2_host = rn2
+            if self.sparse and not self.host_csr:
+                # the row steps read row i as (indices, data)[indptr[i]:indptr[i+1]] on the
+                # device; duplicate column entries would make the in-place update drop terms
+                Kc = K if getattr(K, "has_canonical_format", False) else K.copy()
+                if Kc is not K:
+                    Kc.sum_duplicates()
+                self._row_csr = Kc
+                self._indptr_host = self.be.to_numpy(Kc.indptr)
+        self._drng = None
 
     # -- products with K ---------------------------------------------------
     def matvec(self, z):
@@ -180,10 +189,13 @@ class SketchProjector:
         """A random ``S``: returns (S^T K, function v -> S^T v) for gaussian/countsketch."""
         b, M = self.block_size, self.M
         if self.sketch == "gaussian":
-            S = self.rng.standard_normal((M, b))
-            Sx = self.be.to_device(S)
+            # drawn where K lives (cuRAND on the GPU, no host copy per sketch); on the host
+            # this is self.rng itself, so NumPy draws are those of the seed
+            if self._drng is None:
+                self._drng = self.be.random_generator(self.rng)
+            Sx = self._drng.standard_normal((M, b))
             if self.operator:
-                A = np.asarray(self.K.rmatmat(S)).T
+                A = np.asarray(self.K.rmatmat(Sx)).T
             elif self.sparse:
                 A = (self.K.T @ Sx).T
             else:
@@ -211,7 +223,21 @@ class SketchProjector:
         xp, be = self.xp, self.be
         b = A.shape[0]
         eps = np.finfo(np.float64).eps
-        if not _is_sparse(A) and b * b * A.shape[1] <= SVD_FLOPS:
+        if not _is_sparse(A) and b == 1:
+            # one dense row a (a Gaussian vector sketch): A^+ v = a v / ||a||^2, kept as
+            # (a / ||a||) (v / ||a||) so that tiny or huge ||a|| neither under- nor overflows
+            a = xp.asarray(A).reshape(-1)
+            amax = be.item(xp.abs(a).max()) if a.size else 0.0
+            k = 1 if amax > 0.0 else 0
+            if k:  # ||a|| = amax ||a / amax||, without squaring tiny or huge entries
+                nrm = amax * be.norm(a / amax)
+                u, inv = a / nrm, 1.0 / nrm
+            else:
+                u, inv = xp.zeros_like(a), 0.0
+
+            def solve(v):
+                return u * (v[0] * inv)
+        elif not _is_sparse(A) and b * b * A.shape[1] <= SVD_FLOPS:
             # small dense block: SVD of the block itself (no squaring of its condition)
             U, s, Vt = xp.linalg.svd(xp.asarray(A), full_matrices=False)
             keep = s > (float(s[0]) if s.size else 0.0) * eps * max(A.shape)
@@ -297,7 +323,7 @@ class SketchProjector:
                 plan, uses = self._draw_sweep(maxiter - nit), 0
                 hist = [(z.copy(), res.copy())] if self.accel else []
             uses += 1
-            nit += self._sweep(plan, z, res, target)
+            nit += self._sweep(plan, z, res, r, target)
             if self.accel:
                 hist.append((z.copy(), res.copy()))
                 z, res = self._extrapolate(hist)
@@ -357,20 +383,60 @@ class SketchProjector:
             perm = self.rng.permutation(M)
             return ("blocks", [(None, perm[s:s + self.block_size])
                                for s in range(0, M, self.block_size)])
-        if self.sketch == "kaczmarz":  # generic path (CuPy or LinearOperator): row by row
+        if self.sketch == "kaczmarz":  # generic path (GPU arrays or LinearOperator)
             nb = min(budget, max(M, 1024))
             rows = (self.rng.choice(M, size=nb, p=self._probs) if self.row_sampling == "norm"
                     else self.rng.integers(0, M, size=nb))
-            cache: dict = {}
-            for i in np.unique(rows):  # each distinct row extracted (and solved for) once
-                cache[int(i)] = [self._rows(np.array([i])), _RowPicker(int(i)), None]
-            return ("sketches", [cache[int(i)] for i in rows])
+            rows = rows.astype(np.int64)
+            # each distinct row extracted once per sweep: views of K's storage where it can
+            return ("rowsteps", (rows, {int(i): self._kaczmarz_row(int(i))
+                                        for i in np.unique(rows)}))
         count = max(1, min(budget, max(-(-M // self.block_size), 16)))
         return ("sketches", [[*self._sketched(), None] for _ in range(count)])
 
-    def _sweep(self, plan: tuple, z, res, target: float) -> int:
+    def _kaczmarz_row(self, i: int) -> tuple:
+        """Row ``i`` of ``K`` for the row steps: ``(values, columns or None, ||k_i||^2)``.
+
+        Dense ``K``: a view of the row (columns None); sparse ``K``: views of its
+        CSR data and indices; ``LinearOperator``: one ``rmatvec``.
+        """
+        rn2 = float(self._rownorm2_host[i])
+        if self.operator:
+            return self._rows(np.array([i])).reshape(-1), None, rn2
+        if self.sparse:
+            Kc, p = self._row_csr, self._indptr_host
+            s, e = int(p[i]), int(p[i + 1])
+            return Kc.data[s:e], Kc.indices[s:e], rn2
+        return self.K[i], None, rn2
+
+    def _row_steps(self, rows, cache: dict, z, r) -> None:
+        """Kaczmarz steps ``z <- z - k_i (k_i . z - r_i) / ||k_i||^2`` in place, row by row.
+
+        Each step reads and writes only row ``i``'s support: the row residual is
+        computed from ``z`` (no incremental ``res -= K dz``, a full product per
+        step) and the step is the closed-form projection (no SVD of the 1 x N
+        row). The coefficient stays a 0-d array of the backend, so a GPU sweep
+        never synchronises with the host.
+        """
+        for i in rows:
+            vals, cols, rn2 = cache[int(i)]
+            if rn2 == 0.0:
+                continue
+            if cols is None:
+                alpha = (vals @ z - r[i]) / rn2
+                z -= alpha * vals
+            else:
+                alpha = (vals @ z[cols] - r[i]) / rn2
+                z[cols] -= alpha * vals
+
+    def _sweep(self, plan: tuple, z, res, r, target: float) -> int:
         """Apply one sweep in place; return the number of sketch steps taken."""
         kind, data = plan
+        if kind == "rowsteps":
+            rows, cache = data
+            self._row_steps(rows, cache, z, r)
+            res[...] = self.matvec(z) - r  # one product per sweep of >= M steps
+            return rows.shape[0]
         if kind == "rows":
             _kernels.kaczmarz_sweep(self._csr, self._csr_t, self._rownorm2, data, z, res,
                                     self.be)
@@ -436,16 +502,6 @@ def _safe_cholesky(be, gram, rel: float):
     if dmax == 0.0 or (dmin / dmax) ** 2 <= rel:
         return None
     return L
-
-
-class _RowPicker:
-    """``v -> v[i:i+1]`` (the sketch ``S = e_i``)."""
-
-    def __init__(self, i: int):
-        self.i = i
-
-    def __call__(self, v):
-        return v[self.i:self.i + 1]
 
 
 def sketch_solve(

@@ -3,6 +3,14 @@
 Validates the inputs once, picks the method, and dispatches either to one of
 soptim's private method modules or, for every scipy method name, unchanged to
 ``scipy.optimize.minimize``.
+
+Host/device rule: soptim's methods run on the backend of ``x0`` (NumPy or
+CuPy). scipy's methods run on the host only, so a GPU ``x0`` with a scipy
+method (or ``method=None``, or a custom callable, which scipy also feeds
+through ``numpy.asarray``) is refused with a ``TypeError`` naming ``x0`` and
+the method. It is not converted: ``fun`` and ``jac`` would then receive NumPy
+arrays they were not written for and return device arrays scipy cannot take,
+so a silent copy would only move the failure deeper into scipy.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import scipy.optimize
 from scipy.optimize import OptimizeResult
 
 from .._validation import as_float_array, check_callable
-from ..backend import get_backend
+from ..backend import get_backend, is_device_array
 
 __all__ = ["minimize", "show_options", "SOPTIM_METHODS", "SCIPY_METHODS"]
 
@@ -50,6 +58,24 @@ def _has_constraints(constraints: Any) -> bool:
                                 scipy.optimize.NonlinearConstraint)):
         return True
     return len(constraints) > 0
+
+
+def _refuse_device_x0(x0: Any, method: Any) -> None:
+    """TypeError for a GPU ``x0`` given to a host-only (scipy) method; see the module notes."""
+    if not is_device_array(x0):
+        return
+    if method is None:
+        which = "method=None (scipy's default choice: BFGS, L-BFGS-B or SLSQP)"
+    elif callable(method):
+        which = f"the custom method {getattr(method, '__name__', type(method).__name__)!r}"
+    else:
+        which = f"method {method!r}"
+    raise TypeError(
+        f"x0 is a GPU array ({type(x0).__module__}.{type(x0).__name__}), but {which} is "
+        "scipy's and runs on the host only (scipy converts x0 with numpy.asarray). Pass "
+        "x0 on the host (cupy.asnumpy(x0)) with fun/jac/hess that take and return NumPy "
+        "arrays, or use method='gns' (unconstrained) or 'sketched-alm' (equality "
+        "constraints), which run on the GPU.")
 
 
 def _check_x0(x0: Any):
@@ -92,7 +118,9 @@ def minimize(
     fun : callable
         ``fun(x, *args) -> float`` (or ``-> (float, grad)`` with ``jac=True``).
     x0 : array_like, shape (n,)
-        Initial guess (NumPy or CuPy; soptim's methods return the same kind).
+        Initial guess. NumPy or CuPy for soptim's methods (which return the
+        same kind); host data for scipy's methods (a CuPy ``x0`` is refused
+        there, not copied).
     args : tuple, optional
         Extra arguments of ``fun``, ``jac``, ``hess`` and ``hessp``.
     method : str or callable, optional
@@ -133,7 +161,9 @@ def minimize(
         Unknown method, x0 not 1-D or not finite, ``fun`` not finite at x0,
         constraints or bounds given to a method that cannot handle them.
     TypeError
-        ``fun`` (or ``jac``, ``hess``, ``callback``) not callable.
+        ``fun`` (or ``jac``, ``hess``, ``callback``) not callable; a GPU
+        (CuPy) ``x0`` with one of scipy's methods, which run on the host only
+        (soptim's ``'gns'`` and ``'sketched-alm'`` run on the GPU).
 
     See Also
     --------
@@ -175,6 +205,7 @@ def minimize(
     check_callable("callback", callback, optional=True)
 
     if callable(method):  # scipy supports custom callables: pass through.
+        _refuse_device_x0(x0, method)
         return scipy.optimize.minimize(fun, x0, args, method, jac, hess, hessp, bounds,
                                        constraints, tol, callback, options)
     if method is not None and not isinstance(method, str):
@@ -182,6 +213,7 @@ def minimize(
     meth = method.lower() if method is not None else None
 
     if meth is None or meth in SCIPY_METHODS:
+        _refuse_device_x0(x0, method)
         return scipy.optimize.minimize(fun, x0, args, method, jac, hess, hessp, bounds,
                                        constraints, tol, callback, options)
     if meth not in SOPTIM_METHODS:
