@@ -89,3 +89,22 @@ def test_slow_sketch_switches_to_the_block_sketch_with_a_warning():
     ref = soptim.minimize(P["fun"], P["x0"], method="sketched-alm", jac=P["jac"],
                           hess=P["hess"], constraints=P["constraints"], options={"rng": 0})
     assert res.fun == pytest.approx(ref.fun, rel=1e-8, abs=1e-10)
+
+
+def test_elec_start_with_a_near_collision_is_solved():
+    # two electrons 4e-4 apart: ||B|| ~ 1e10 and the reduced Hessian needs a shift ~ 1e10;
+    # unscaled, the constraint rows' Schur pivots (~ ||J||^2 / shift) fell below the zero
+    # tolerance of the inertia test, every shift failed it and the run stopped at iteration 0
+    P = elec_problem(20)
+    X = P["x0"].reshape(-1, 3).copy()
+    e = np.cross(X[0], [0.0, 0.0, 1.0])
+    X[1] = X[0] + 4e-4 * e / np.linalg.norm(e)
+    X[1] /= np.linalg.norm(X[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = soptim.minimize(P["fun"], X.ravel(), method="sketched-alm", jac=P["jac"],
+                              hess=P["hess"], constraints=P["con"], options={"rng": 0})
+    assert res.success, res.message
+    assert res.optimality <= 1e-8
+    assert res.fun == pytest.approx(ELEC_OPTIMA[20], rel=1e-8)
+    np.testing.assert_allclose((res.x.reshape(-1, 3) ** 2).sum(axis=1), 1.0, atol=1e-10)

@@ -250,6 +250,7 @@ class _DenseKKT:
         self.be = be
         self.last_shift = 0.0
         self.rank = None
+        self.row_scale = 1.0
 
     def available(self, B) -> bool:
         return self.be.lapack("sytrf", B) is not None
@@ -272,23 +273,34 @@ class _DenseKKT:
             T = Jd @ Jd[rows].T  # m x r, range(T) = range(J)
             Qt, _ = np.linalg.qr(T)
             c_range = Qt @ (Qt.T @ c)
+        # the constraint rows are scaled to the size of B (a congruence S K S with
+        # S = diag(I, s I): same inertia, and K z = b becomes (S K S) (z / S) = S b): their
+        # Schur pivots ~ -s^2 ||J||^2 / (||B|| + shift) are then ~ ||B|| for shifts near
+        # ||B||, not ~ ||J||^2 / ||B||, which fall below the zero tolerance when B is large
+        # (Elec n_e = 200 from a start with a near collision: ||B|| ~ 1e10, every shift
+        # failed the inertia test and the shift ran to 1e126)
         Jr = Jd[rows]
+        jmax = float(np.abs(Jr).max()) if Jr.size else 0.0
+        srow = max(scale, 1.0) / jmax if jmax > 0.0 else 1.0
+        self.row_scale = srow
         K = np.zeros((n + r, n + r))
-        K[n:, :n] = Jr
-        K[:n, n:] = Jr.T
+        K[n:, :n] = srow * Jr
+        K[:n, n:] = srow * Jr.T
         sytrf = self.be.lapack("sytrf", K)
+        # the optimal workspace: scipy's default (n) makes sytrf unblocked, ~3x slower at n ~ 800
+        lwork = int(self.be.lapack("sytrf_lwork", K)(n + r, lower=1)[0])
         # pivots at the rounding level of B count as zero (a singular reduced Hessian); the
-        # constraint rows are independent, so their Schur pivots (~ ||J||^2 / shift) are
-        # genuinely nonzero, and a larger tolerance would miscount them for large shifts
+        # constraint rows are independent, so their (scaled) Schur pivots are genuinely
+        # nonzero, and a larger tolerance would miscount them for large shifts
         tol = 10 * np.finfo(np.float64).eps * max(scale, 1.0)
 
         def factor(shift):
             K[:n, :n] = Bd
             if shift:
                 K[np.arange(n), np.arange(n)] += shift
-            ldu, ipiv, info = sytrf(K, lower=1)
+            ldu, ipiv, info = sytrf(K, lower=1, lwork=max(lwork, 1))
             ok = info >= 0 and _ldl_inertia(ldu, ipiv, tol) == (n, r, 0)
-            return ok, (ldu, ipiv)
+            return ok, (ldu, ipiv, n, srow)
 
         ok, fac = factor(0.0)
         if ok:
@@ -319,8 +331,13 @@ class _DenseKKT:
         return rows, c_range, hi, fac
 
     def solve(self, factor, rhs):
-        sytrs = self.be.lapack("sytrs", factor[0])
-        x, info = sytrs(factor[0], factor[1], rhs, lower=1)
+        """Solve ``K z = rhs`` for the unscaled KKT matrix from its scaled factorization."""
+        ldu, ipiv, n, srow = factor
+        sytrs = self.be.lapack("sytrs", ldu)
+        b = np.array(rhs, dtype=np.float64)
+        b[n:] *= srow
+        x, info = sytrs(ldu, ipiv, b, lower=1)
+        x[n:] *= srow
         return x
 
 
