@@ -10,6 +10,11 @@ otherwise central finite differences of Jacobian-transpose products
 ``J(x)^T v``. Missing Jacobians are central finite differences of ``c``.
 Inequalities (``'ineq'`` dicts, ``lb != ub``) are rejected with a ValueError
 that names the scipy methods that handle them.
+
+:class:`GeneralConstraints` (issue 15) takes the same forms with inequalities
+too and splits their rows into equalities ``c(x) = 0`` and inequalities
+``g(x) <= 0`` (``lb - fun <= 0`` and ``fun - ub <= 0`` for the finite sides of
+each row; ``-fun <= 0`` for ``'ineq'`` dicts), for the active-set method.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from .._numdiff import approx_hessp, approx_jacobian
 from .._validation import check_callable, reject_complex
 from ..backend import get_backend, to_numpy
 
-__all__ = ["EqualityConstraints", "INEQUALITY_MESSAGE"]
+__all__ = ["EqualityConstraints", "GeneralConstraints", "INEQUALITY_MESSAGE",
+           "has_inequalities"]
 
 INEQUALITY_MESSAGE = (
     "method 'sketched-alm' handles equality constraints only (dicts with type 'eq', "
@@ -90,6 +96,8 @@ class EqualityConstraints:
         Unknown constraint objects, non-callable ``fun``.
     """
 
+    _allow_ineq = False
+
     def __init__(self, constraints: Any, x0: Any, finite_diff_rel_step: float | None = None):
         if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)):
             constraints = [constraints]
@@ -100,7 +108,7 @@ class EqualityConstraints:
         except TypeError:
             raise TypeError("constraints must be a dict, NonlinearConstraint, LinearConstraint "
                             f"or a sequence of them, got {type(constraints).__name__}") from None
-        if not constraints:
+        if not constraints and not self._allow_ineq:
             raise ValueError("method 'sketched-alm' needs at least one equality constraint; "
                              "for unconstrained problems use method='gns' or 'trust-ncg'")
         self.be = get_backend(x0)
@@ -129,10 +137,10 @@ class EqualityConstraints:
         rel = self.rel_step
         if isinstance(con, dict):
             ctype = str(con.get("type", "")).lower()
-            if ctype == "ineq":
+            if ctype == "ineq" and not self._allow_ineq:
                 raise ValueError(INEQUALITY_MESSAGE.format(
                     what=f"constraint {k} is an inequality {{'type': 'ineq'}}"))
-            if ctype != "eq":
+            if ctype not in ("eq", "ineq"):
                 raise ValueError(f"constraint {k}: 'type' must be 'eq' (or 'ineq'), got "
                                  f"{con.get('type')!r}")
             unknown = set(con) - {"type", "fun", "jac", "args"}
@@ -146,7 +154,9 @@ class EqualityConstraints:
                                 f"{type(jac).__name__}")
             args = con.get("args", ())
             args = args if isinstance(args, tuple) else (args,)
-            return _Part(k, fun, jac, None, args, None, rel_step=rel)
+            part = _Part(k, fun, jac, None, args, None, rel_step=rel)
+            part.sides = (0.0, np.inf if ctype == "ineq" else 0.0)
+            return part
         if isinstance(con, LinearConstraint):
             A = con.A
             A = A.tocsr().astype(np.float64) if sps.issparse(A) else np.atleast_2d(
@@ -157,8 +167,9 @@ class EqualityConstraints:
             data = A.data if sps.issparse(A) else A
             if not np.isfinite(data).all():
                 raise ValueError(f"constraint {k}: LinearConstraint A contains NaN or inf")
-            lb = self._equality_rhs(k, con.lb, con.ub, A.shape[0])
+            lb = self._rhs(k, con.lb, con.ub, A.shape[0])
             part = _Part(k, None, None, None, (), lb, linear_A=A, rel_step=rel)
+            part.sides = (con.lb, con.ub)
             part.m = A.shape[0]
             return part
         if isinstance(con, NonlinearConstraint):
@@ -172,9 +183,16 @@ class EqualityConstraints:
                          rel_step=con.finite_diff_rel_step if con.finite_diff_rel_step
                          is not None else rel)
             part.nlc = con
+            part.sides = (con.lb, con.ub)
             return part
         raise TypeError(f"constraint {k} must be a dict, NonlinearConstraint or "
                         f"LinearConstraint, got {type(con).__name__}")
+
+    def _rhs(self, k: int, lb: Any, ub: Any, m: int) -> np.ndarray:
+        """The offset of a part: its lb == ub (equality path) or zero (split later)."""
+        if self._allow_ineq:
+            return np.zeros(m)
+        return self._equality_rhs(k, lb, ub, m)
 
     @staticmethod
     def _equality_rhs(k: int, lb: Any, ub: Any, m: int) -> np.ndarray:
@@ -194,7 +212,7 @@ class EqualityConstraints:
                              f"{tuple(c.shape)}")
         part.m = int(c.shape[0])
         if hasattr(part, "nlc"):
-            part.offset = self._equality_rhs(part.index, part.nlc.lb, part.nlc.ub, part.m)
+            part.offset = self._rhs(part.index, part.nlc.lb, part.nlc.ub, part.m)
         if not bool(to_numpy(self.xp.isfinite(c).all())):
             raise ValueError(f"{part}: fun returned NaN or inf at x0")
         J = self._part_jac(part, x0)
@@ -310,3 +328,138 @@ class EqualityConstraints:
             return approx_hessp(jtv, x, p, method="3-point", rel_step=part.rel_step)
 
         return hvp
+
+
+def has_inequalities(constraints: Any) -> bool:
+    """Whether scipy-style ``constraints`` hold an inequality (``'ineq'`` or ``lb != ub``).
+
+    Only the declared sides are inspected (no function is called); a malformed
+    entry counts as "no" so that the equality path reports it with its own error.
+    """
+    if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)):
+        constraints = [constraints]
+    try:
+        items = list(constraints) if constraints is not None else []
+    except TypeError:
+        return False
+    for con in items:
+        if isinstance(con, dict):
+            if str(con.get("type", "")).lower() == "ineq":
+                return True
+        elif isinstance(con, (NonlinearConstraint, LinearConstraint)):
+            try:
+                lb = np.asarray(to_numpy(con.lb), dtype=np.float64)
+                ub = np.asarray(to_numpy(con.ub), dtype=np.float64)
+                if not np.array_equal(*np.broadcast_arrays(lb, ub)):
+                    return True
+            except (TypeError, ValueError):
+                return False
+    return False
+
+
+class GeneralConstraints(EqualityConstraints):
+    """Equality and inequality constraints, split into ``c(x) = 0`` and ``g(x) <= 0``.
+
+    The rows of all user constraints are stacked as raw values ``v(x)`` (the
+    ``fun`` of each constraint, ``A x`` for linear ones) with sides
+    ``lb <= v <= ub``. Rows with ``lb == ub`` are equalities ``c = v - lb``; each
+    finite side of the other rows is one inequality, ``lb - v <= 0`` (first all
+    lower sides) and ``v - ub <= 0`` (then all upper sides). ``'ineq'`` dicts
+    have the sides ``0 <= fun < inf``.
+
+    Attributes
+    ----------
+    m_eq, m_in : int
+        Number of equality rows and of inequality rows.
+    sizes : list of int
+        Raw rows of each user constraint (the multipliers ``v`` of the result).
+
+    Raises
+    ------
+    ValueError
+        ``lb > ub``, NaN sides, an equality row at an infinite value, a row with
+        both sides infinite only is allowed (it never binds), plus those of
+        :class:`EqualityConstraints`.
+    """
+
+    _allow_ineq = True
+
+    def __init__(self, constraints: Any, x0: Any, finite_diff_rel_step: float | None = None):
+        super().__init__(constraints, x0, finite_diff_rel_step)
+        lbs, ubs = [], []
+        for part in self.parts:
+            lo, hi = part.sides
+            try:
+                lo = np.broadcast_to(np.asarray(to_numpy(lo), dtype=np.float64), (part.m,))
+                hi = np.broadcast_to(np.asarray(to_numpy(hi), dtype=np.float64), (part.m,))
+            except ValueError:
+                raise ValueError(f"{part}: lb and ub must be scalars or have shape "
+                                 f"({part.m},)") from None
+            if np.isnan(lo).any() or np.isnan(hi).any():
+                raise ValueError(f"{part}: lb and ub must not contain NaN")
+            if (lo > hi).any():
+                raise ValueError(f"{part}: lb > ub in some rows (an infeasible constraint)")
+            if (np.isinf(lo) & (lo == hi)).any():
+                raise ValueError(f"{part}: lb == ub == inf (an equality at infinity)")
+            lbs.append(lo)
+            ubs.append(hi)
+        lb = np.concatenate(lbs) if lbs else np.zeros(0)
+        ub = np.concatenate(ubs) if ubs else np.zeros(0)
+        eq = lb == ub
+        self.eq_idx = np.flatnonzero(eq)
+        self.lo_idx = np.flatnonzero(~eq & np.isfinite(lb))
+        self.up_idx = np.flatnonzero(~eq & np.isfinite(ub))
+        self.m_eq = int(self.eq_idx.size)
+        self.m_in = int(self.lo_idx.size + self.up_idx.size)
+        to = self.be.to_device
+        self._lb_eq, self._lb_lo, self._ub_up = (to(lb[self.eq_idx]), to(lb[self.lo_idx]),
+                                                 to(ub[self.up_idx]))
+        self._idx = tuple(to(i) for i in (self.eq_idx, self.lo_idx, self.up_idx))
+
+    def evaluate(self, x) -> tuple:
+        """``(c, g, Jc, Jg)`` at x: equality values, inequality values and their Jacobians."""
+        xp = self.xp
+        if not self.parts:
+            z = xp.zeros(0)
+            return z, z, xp.zeros((0, self.n)), xp.zeros((0, self.n))
+        v, J = self.fun(x), self.jac(x)
+        ie, il, iu = self._idx
+        c = v[ie] - self._lb_eq
+        g = xp.concatenate([self._lb_lo - v[il], v[iu] - self._ub_up])
+        if self.be.issparse(J):
+            sp = self.be.scipy.sparse
+            Jc = J[ie]
+            Jg = sp.vstack([-J[il], J[iu]], format="csr")
+        else:
+            Jc = J[ie]
+            Jg = xp.concatenate([-J[il], J[iu]], axis=0)
+        return c, g, Jc, Jg
+
+    def raw_multipliers(self, lam, mu) -> Any:
+        """Multipliers of the raw rows (trust-constr's ``v``): ``lam`` on equality rows,
+        ``mu_upper - mu_lower`` on inequality rows, so that ``grad_x L = grad f + J_v^T v``."""
+        xp = self.xp
+        ie, il, iu = self._idx
+        w = xp.zeros(self.m)
+        if self.m_eq:
+            w[ie] = lam
+        nlo = self.lo_idx.size
+        if nlo:
+            w[il] = -mu[:nlo]
+        if self.up_idx.size:
+            w[iu] = w[iu] + mu[nlo:]
+        return w
+
+    def raw_values(self, c, g) -> Any:
+        """The constraint values ``fun(x)`` of the raw rows, rebuilt from ``c`` and ``g``."""
+        xp = self.xp
+        ie, il, iu = self._idx
+        v = xp.zeros(self.m)
+        if self.m_eq:
+            v[ie] = c + self._lb_eq
+        nlo = self.lo_idx.size
+        if nlo:
+            v[il] = self._lb_lo - g[:nlo]
+        if self.up_idx.size:
+            v[iu] = g[nlo:] + self._ub_up
+        return v

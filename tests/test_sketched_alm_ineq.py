@@ -1,0 +1,264 @@
+"""method='sketched-alm' with inequalities and bounds (issue 15): HS optima, peers, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint, OptimizeWarning
+
+import soptim
+from soptim.optimize._hs_ineq import HS_INEQ_PROBLEMS
+
+
+def _solve(p, **opts):
+    return soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                           bounds=p.bounds, constraints=p.constraints(), options=opts)
+
+
+@pytest.mark.parametrize("name", sorted(HS_INEQ_PROBLEMS))
+def test_hock_schittkowski_published_optimum(name):
+    p = HS_INEQ_PROBLEMS[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OptimizeWarning)  # a success warns nothing
+        res = _solve(p)
+    assert res.success, res.message
+    assert res.optimality <= 1e-8
+    if p.fstar == 0:
+        assert abs(res.fun) <= 1e-8
+    else:
+        assert abs(res.fun - p.fstar) <= 1e-6 * abs(p.fstar)
+    x = res.x
+    if p.bounds is not None:  # the iterates stay in the box: the bounds hold exactly
+        lo = np.array([-np.inf if a is None else a for a, _ in p.bounds])
+        hi = np.array([np.inf if b is None else b for _, b in p.bounds])
+        assert np.all(x >= lo) and np.all(x <= hi)
+    if p.ineq is not None:
+        assert p.ineq(x).min() >= -1e-8
+        assert np.all(res.v[0] <= 1e-12)  # 'ineq' dicts: v = -mu <= 0 (trust-constr's sign)
+    # trust-constr's convention: grad f + sum_i J_i^T v_i (+ v_bounds) = lagrangian_grad ~ 0
+    lag = p.g(x).copy()
+    k = 0
+    if p.ineq is not None:
+        lag += p.ineq_jac(x).T @ res.v[k]
+        k += 1
+    if p.eq is not None:
+        lag += p.eq_jac(x).T @ res.v[k]
+        k += 1
+    if p.bounds is not None:
+        lag += res.v[k]
+    np.testing.assert_allclose(res.lagrangian_grad, lag, atol=1e-12)
+    assert np.abs(lag).max() <= 1e-7
+    if p.xstar is not None and name not in ("HS3", "HS1", "HS38"):
+        np.testing.assert_allclose(x, p.xstar, atol=1e-5)
+
+
+def _lbfgsb_case(n, seed):
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, n))
+    H = M @ M.T / n + 0.1 * np.eye(n)
+    b = 2 * rng.standard_normal(n)
+    lo, hi = -0.5 * np.ones(n), np.r_[np.full(n // 2, 0.3), np.full(n - n // 2, np.inf)]
+    fun = lambda x: 0.5 * x @ H @ x - b @ x  # noqa: E731
+    jac = lambda x: H @ x - b  # noqa: E731
+    return fun, jac, H, lo, hi
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bound_constrained_quadratic_matches_lbfgsb(seed):
+    n = 12
+    fun, jac, H, lo, hi = _lbfgsb_case(n, seed)
+    x0 = np.zeros(n)
+    ref = scipy.optimize.minimize(fun, x0, jac=jac, method="L-BFGS-B", bounds=Bounds(lo, hi),
+                                  options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 10_000})
+    res = soptim.minimize(fun, x0, method="sketched-alm", jac=jac, hess=lambda x: H,
+                          bounds=Bounds(lo, hi))
+    assert res.success, res.message
+    assert res.fun <= ref.fun + 1e-9 * abs(ref.fun)
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-5)
+    # some bounds are active, on both sides
+    assert np.any(np.isclose(res.x, lo)) and np.any(np.isclose(res.x, hi))
+
+
+def test_rosenbrock_with_bounds_matches_lbfgsb_and_pairs_with_none():
+    lo = np.array([-np.inf, 1.5, -np.inf, 0.0])
+    ref = scipy.optimize.minimize(scipy.optimize.rosen, np.full(4, 2.0),
+                                  jac=scipy.optimize.rosen_der, method="L-BFGS-B",
+                                  bounds=Bounds(lo, np.inf),
+                                  options={"ftol": 1e-15, "gtol": 1e-12})
+    res = soptim.minimize(scipy.optimize.rosen, np.full(4, 2.0), method="sketched-alm",
+                          jac=scipy.optimize.rosen_der, hess=scipy.optimize.rosen_hess,
+                          bounds=[(None, None), (1.5, None), (None, None), (0.0, None)])
+    assert res.success, res.message
+    assert res.fun == pytest.approx(ref.fun, rel=1e-7)
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-5)
+    assert res.x[1] == 1.5
+    assert len(res.v) == 1 and res.v[0][1] < 0  # the bound pushes x1 up: v = -z_lower
+
+
+# -- every constraint form ------------------------------------------------------------
+# min (x0 - 2)^2 + (x1 - 1)^2 + x2^2 with x0 + x1 <= 2 and x0 - x2 = 0.5: x = (7, 5, 4) / 6
+def _f(x):
+    return (x[0] - 2) ** 2 + (x[1] - 1) ** 2 + x[2] ** 2
+
+
+def _g(x):
+    return np.array([2 * (x[0] - 2), 2 * (x[1] - 1), 2 * x[2]])
+
+
+_XSTAR = np.array([7.0, 5.0, 4.0]) / 6.0
+_FORMS = {
+    "dicts": [{"type": "ineq", "fun": lambda x: 2 - x[0] - x[1]},
+              {"type": "eq", "fun": lambda x: x[0] - x[2] - 0.5}],
+    "nonlinear-upper": [NonlinearConstraint(lambda x: x[0] + x[1], -np.inf, 2.0),
+                        NonlinearConstraint(lambda x: x[0] - x[2], 0.5, 0.5)],
+    "linear-range": [LinearConstraint([[1.0, 1.0, 0.0]], -10.0, 2.0),
+                     LinearConstraint([[1.0, 0.0, -1.0]], 0.5, 0.5)],
+    "one-linear-mixed": LinearConstraint([[1.0, 1.0, 0.0], [1.0, 0.0, -1.0]],
+                                         [-np.inf, 0.5], [2.0, 0.5]),
+    "nonlinear-lower": [NonlinearConstraint(lambda x: -x[0] - x[1], -2.0, np.inf,
+                                            jac=lambda x: np.array([[-1.0, -1.0, 0.0]])),
+                        {"type": "eq", "fun": lambda x: x[0] - x[2] - 0.5}],
+}
+
+
+@pytest.mark.parametrize("form", sorted(_FORMS))
+def test_every_constraint_form_same_solution_and_trust_constr_multipliers(form):
+    cons = _FORMS[form]
+    res = soptim.minimize(_f, np.zeros(3), method="sketched-alm", jac=_g, constraints=cons)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, _XSTAR, atol=1e-8)
+    ref = scipy.optimize.minimize(_f, np.zeros(3), jac=_g, method="trust-constr",
+                                  constraints=cons, options={"gtol": 1e-12, "xtol": 1e-14})
+    for v, vr in zip(res.v, ref.v):
+        np.testing.assert_allclose(v, vr, atol=1e-5)
+    np.testing.assert_allclose(res.lagrangian_grad, 0.0, atol=1e-8)
+
+
+def test_bounds_object_and_pairs_agree_and_x0_outside_box_is_projected():
+    p = HS_INEQ_PROBLEMS["HS21"]  # x0 = (-1, -1) violates x0 >= 2
+    a = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                        bounds=p.bounds, constraints=p.constraints())
+    b = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                        bounds=Bounds([2.0, -50.0], [50.0, 50.0]), constraints=p.constraints())
+    assert a.success and b.success
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.x[0] == 2.0
+
+
+def test_degenerate_active_set_more_active_than_variables():
+    # x >= 0, y >= 0, x + y <= 0 ... min (x - 1)^2 + (y - 1)^2: three constraints active
+    # at the origin in two variables (LICQ fails, multipliers not unique)
+    res = soptim.minimize(lambda x: (x[0] - 1) ** 2 + (x[1] - 1) ** 2, np.array([0.5, 0.2]),
+                          method="sketched-alm", jac=lambda x: 2 * (x - 1),
+                          constraints=[{"type": "ineq", "fun": lambda x: -x[0] - x[1]}],
+                          bounds=[(0, None), (0, None)])
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, 0.0, atol=1e-10)
+    np.testing.assert_allclose(res.lagrangian_grad, 0.0, atol=1e-8)
+
+
+# -- infeasible problems --------------------------------------------------------------
+def test_infeasible_inequalities_fail_and_say_so():
+    cons = [{"type": "ineq", "fun": lambda x: x[0] - 1.0},
+            {"type": "ineq", "fun": lambda x: -x[0] - 1.0}]  # x >= 1 and x <= -1
+    with pytest.warns(OptimizeWarning, match="infeasible"):
+        res = soptim.minimize(lambda x: x @ x, np.array([0.3, 0.0]), method="sketched-alm",
+                              jac=lambda x: 2 * x, constraints=cons)
+    assert not res.success
+    assert "infeasible" in res.message
+    assert res.constr_violation > 0.5
+
+
+def test_infeasible_with_bounds_fail_and_say_so():
+    # x in [0, 1]^2 and x0 + x1 >= 3: no point satisfies both
+    with pytest.warns(OptimizeWarning, match="infeasible"):
+        res = soptim.minimize(lambda x: x @ x, np.array([0.5, 0.5]), method="sketched-alm",
+                              jac=lambda x: 2 * x, bounds=[(0, 1), (0, 1)],
+                              constraints=LinearConstraint([[1.0, 1.0]], 3.0, np.inf))
+    assert not res.success and "infeasible" in res.message
+    assert np.all(res.x >= 0) and np.all(res.x <= 1)
+
+
+def test_empty_box_is_an_error_naming_bounds():
+    with pytest.raises(ValueError, match="bounds.*lo > hi"):
+        soptim.minimize(lambda x: x @ x, np.zeros(2), method="sketched-alm",
+                        bounds=[(0, 1), (2, 1)])
+
+
+@pytest.mark.parametrize("bounds, match", [
+    ([(0, 1)], "one \\(lo, hi\\) pair per variable"),
+    ([(0, 1), (np.nan, 1)], "NaN"),
+    ([(0, 1), 3.0], "pair"),
+    (Bounds([0, 0, 0], 1), "shape"),
+])
+def test_bad_bounds_are_errors(bounds, match):
+    with pytest.raises(ValueError, match=match):
+        soptim.minimize(lambda x: x @ x, np.zeros(2), method="sketched-alm", bounds=bounds)
+
+
+def test_bad_constraint_sides_are_errors():
+    with pytest.raises(ValueError, match="lb > ub"):
+        soptim.minimize(lambda x: x @ x, np.zeros(2), method="sketched-alm",
+                        constraints=LinearConstraint([[1.0, 1.0]], 2.0, 1.0))
+
+
+def test_equality_only_path_unchanged():
+    res = soptim.minimize(lambda x: x @ x, np.array([1.0, 2.0]), method="sketched-alm",
+                          jac=lambda x: 2 * x,
+                          constraints=LinearConstraint([[1.0, 1.0]], 1.0, 1.0))
+    assert res.success and "active" not in res  # the equality path answered
+    np.testing.assert_allclose(res.x, [0.5, 0.5])
+
+
+def test_sketched_newton_solves_on_an_inequality_problem():
+    p = HS_INEQ_PROBLEMS["HS76"]
+    res = _solve(p, sketch="kaczmarz", rng=0)
+    assert res.success, res.message
+    assert abs(res.fun - p.fstar) <= 1e-6 * abs(p.fstar)
+    assert res.n_sketch_iter > res.nit  # the Newton systems were sketched, step by step
+
+
+def test_callback_stops_and_maxiter_reports():
+    p = HS_INEQ_PROBLEMS["HS100"]
+
+    def cb(x):
+        raise StopIteration
+
+    res = soptim.minimize(p.f, np.array(p.x0), method="sketched-alm", jac=p.g,
+                          constraints=p.constraints(), callback=cb)
+    assert not res.success and res.status == 99 and res.nit == 1
+    with pytest.warns(OptimizeWarning, match="maxiter"):
+        res = _solve(p, maxiter=2)
+    assert not res.success and res.status == 1
+
+
+@pytest.mark.gpu
+def test_inequality_problem_on_cupy(cp):
+    p = HS_INEQ_PROBLEMS["HS35"]
+    fun = lambda x: p.f(x)  # noqa: E731
+    res = soptim.minimize(fun, cp.asarray(p.x0), method="sketched-alm",
+                          jac=lambda x: cp.asarray(p.g(x)),
+                          constraints=LinearConstraint(np.array([[-1.0, -1.0, -2.0]]), -3.0,
+                                                       np.inf),
+                          bounds=p.bounds)
+    assert res.success, res.message
+    assert isinstance(res.x, cp.ndarray)
+    assert abs(float(res.fun) - p.fstar) <= 1e-6 * p.fstar
+
+
+@pytest.mark.parametrize("constraints, bounds, xstar", [
+    ({"type": "ineq", "fun": lambda x: x[0] - 0.5}, None, [0.5, 0.0]),
+    (NonlinearConstraint(lambda x: x[0], 0.5, 1), None, [0.5, 0.0]),
+    (LinearConstraint([[1.0, 1.0]], -np.inf, -1), None, [-0.5, -0.5]),
+    ([{"type": "eq", "fun": lambda x: x[0] - 1}, {"type": "ineq", "fun": lambda x: x[1] - 1}],
+     None, [1.0, 1.0]),
+    ({"type": "eq", "fun": lambda x: x[0] - 1}, [(0, 1), (0.25, 1)], [1.0, 0.25]),
+])
+def test_what_the_equality_path_refused_is_solved(constraints, bounds, xstar):
+    # the inputs that 'sketched-alm' answered with a ValueError naming trust-constr before
+    res = soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm",
+                          jac=lambda x: 2 * x, constraints=constraints, bounds=bounds)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, xstar, atol=1e-9)
+    np.testing.assert_allclose(res.lagrangian_grad, 0.0, atol=1e-8)
