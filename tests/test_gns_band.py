@@ -216,11 +216,11 @@ def test_rosenbrock_100_needs_fewer_iterations_and_trials_than_the_paper_rule():
 
 def _accepted_steps(fg, x0, **kw):
     """Run gns and return its result and the (f, ||g||, lam) of every accepted iterate."""
-    steps = [(fg(x0)[0], None, None)]
+    steps = [(fg(x0)[0], None, None, None)]
 
     def callback(intermediate_result):
         r = intermediate_result
-        steps.append((r.fun, float(np.linalg.norm(r.jac)), r.lam))
+        steps.append((r.fun, float(np.linalg.norm(r.jac)), r.lam, r.accepted_by))
 
     res = soptim.minimize(fg, x0, method="gns", jac=True, callback=callback, **kw)
     return res, steps
@@ -241,13 +241,35 @@ def test_every_accepted_step_passes_the_acceptance_test(problem):
     res, steps = _accepted_steps(fg, x0, hess=hess, tol=1e-8)
     assert res.success
     eps = np.finfo(float).eps
-    for (f0, _, _), (f1, g1, lam) in zip(steps[:-1], steps[1:]):
+    for (f0, *_), (f1, g1, lam, how) in zip(steps[:-1], steps[1:]):
         slack = 4 * eps * (abs(f0) + abs(f1))
-        if lam == 0.0:  # a Newton step (added to [1]): it passed the ratio test, so f fell
-            assert f1 < f0 + slack
-        else:  # test (*) of [1], with the documented rounding allowance
+        assert how in ("newton", "test (*)", "ratio")
+        assert (lam == 0.0) == (how == "newton")
+        if how == "test (*)":  # test (*) of [1], with the documented rounding allowance
             assert f0 - f1 + slack >= g1**2 / (8 * lam)
-    assert any(s[2] == 0.0 for s in steps[1:])  # the Newton phase was reached
+        else:  # a Newton or ratio-test step (added to [1]): f fell
+            assert f1 < f0 + slack
+    assert any(s[3] == "newton" for s in steps[1:])  # the Newton phase was reached
+    if problem == "rosenbrock":  # both tests accept steps in the valley
+        assert {"test (*)", "ratio"} <= {s[3] for s in steps[1:]}
+
+
+def test_ratio_test_accepts_steps_in_curved_valleys(monkeypatch):
+    # Rosenbrock from 10x the classic start: test (*) alone rejects the steps along the
+    # parabola (the gradient across the valley is large right next to it); the ratio test
+    # accepts them, and the run needs far fewer iterations
+    from soptim.optimize import _gns
+
+    x0 = 10 * np.array([-1.2, 1.0])
+    kw = dict(method="gns", jac=rosen_der, hess=rosen_hess, tol=1e-8,
+              options={"maxiter": 2000})
+    res = soptim.minimize(rosen, x0, **kw)
+    monkeypatch.setattr(_gns, "_RATIO_ACCEPT", np.inf)  # test (*) (and Newton steps) only
+    monkeypatch.setattr(_gns, "_RATIO_GOOD", np.inf)
+    ref = soptim.minimize(rosen, x0, **kw)
+    assert res.success and ref.success
+    np.testing.assert_allclose(res.x, 1.0, rtol=1e-7)
+    assert 3 * res.nit < ref.nit, (res.nit, ref.nit)  # measured: 79 against 460
 
 
 def test_larger_radii_save_models_on_ill_conditioned_logistic(monkeypatch):

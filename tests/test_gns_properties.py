@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import OptimizeWarning
@@ -145,3 +146,56 @@ def test_krylov_model_matches_dense_for_every_trial(n, seed, diag, lams):
         np.testing.assert_allclose(model.solve(rhs, lam), dense.solve(rhs, lam), rtol=1e-6,
                                    atol=1e-8 * np.linalg.norm(rhs) / lam)
     assert len(products) <= n  # the basis is shared: at most n products in all
+
+
+# -- metric='hessian': the Hessian-diagonal scaling ---------------------------------------------
+
+@SETTINGS
+@given(st.lists(st.floats(-1.5, 1.5), min_size=4, max_size=4))
+def test_hessian_metric_is_invariant_to_diagonal_rescaling(log_scales):
+    # x = S y: with metric='hessian' the iterates in y are those in x divided by S, step by
+    # step (the stopping test is on the Euclidean gradient, so only the path is compared)
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    S = 10.0 ** np.asarray(log_scales)
+    x0 = np.array([-1.2, 1.0, -1.2, 1.0])
+
+    def path(fun, jac, hess, z0):
+        out = []
+        soptim.minimize(fun, z0, method="gns", jac=jac, hess=hess, tol=1e-10,
+                        options={"metric": "hessian", "maxiter": 15},
+                        callback=lambda intermediate_result: out.append(intermediate_result.x))
+        return np.array(out)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)  # maxiter=15 on purpose
+        px = path(rosen, rosen_der, rosen_hess, x0)
+        py = path(lambda y: rosen(S * y), lambda y: S * rosen_der(S * y),
+                  lambda y: S[:, None] * rosen_hess(S * y) * S[None, :], x0 / S)
+    assert px.shape == py.shape == (15, 4)
+    np.testing.assert_allclose(py * S, px, rtol=1e-8, atol=1e-10)
+
+
+def test_hessian_metric_with_every_formed_model():
+    # dense, sparse and Gauss-Newton curvature accept metric='hessian' and solve the problem
+    import scipy.sparse as sps
+    from scipy.optimize import rosen, rosen_der, rosen_hess
+
+    x0 = np.array([-1.2, 1.0, 0.5])
+    for hess in (rosen_hess, lambda x: sps.csr_matrix(rosen_hess(x))):
+        res = soptim.minimize(rosen, x0, method="gns", jac=rosen_der, hess=hess, tol=1e-8,
+                              options={"metric": "hessian"})
+        assert res.success, res.message
+        np.testing.assert_allclose(res.x, 1.0, rtol=1e-6)
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((30, 5)) * np.array([1e-2, 1.0, 10.0, 1e2, 1.0])
+    c = rng.standard_normal(30)
+    res = soptim.minimize(lambda x: (0.5 * np.sum((A @ x - c) ** 2), A.T @ (A @ x - c)),
+                          np.zeros(5), method="gns", jac=True, tol=1e-10,
+                          options={"metric": "hessian", "residuals": lambda x: A})
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, np.linalg.lstsq(A, c, rcond=None)[0], rtol=1e-8)
+    # a metric name that does not exist is refused, naming the option
+    with pytest.raises(ValueError, match="metric"):
+        soptim.minimize(rosen, x0, method="gns", jac=rosen_der, hess=rosen_hess,
+                        options={"metric": "hessain"})

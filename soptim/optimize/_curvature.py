@@ -138,6 +138,14 @@ class Metric:
             raise ValueError(f"metric must have shape ({n},) or ({n}, {n}), got "
                              f"{tuple(Bm.shape)}")
 
+    @classmethod
+    def diagonal(cls, d, be: Backend) -> Metric:
+        """A diagonal metric from a positive finite vector, without re-validating it."""
+        m = cls.__new__(cls)
+        m.be, m.n = be, int(d.shape[0])
+        m.kind, m.diag, m.matrix, m.chol = "diagonal", d, None, None
+        return m
+
     def dual_norm(self, g) -> float:
         """``sqrt(g^T B^{-1} g)``."""
         xp = self.be.xp

@@ -79,6 +79,14 @@ _NEWTON_REACH = float("inf")
 #: First-try acceptances in a row after which a failed Newton attempt is tried again.
 _NEWTON_RETRUST = 5
 
+#: A regularized step is also accepted when f falls by this fraction of the decrease its
+#: quadratic model predicts (the trust-region ratio test; see Notes).
+_RATIO_ACCEPT = 0.1
+
+#: ... and gamma may grow after such an acceptance only when the ratio is at least this and
+#: the step reached the radius (the trust-region expansion rule).
+_RATIO_GOOD = 0.75
+
 #: Accepted steps in a row without a decrease of f before the run is declared stalled.
 _MAX_STALLED = 10
 
@@ -160,7 +168,9 @@ def _minimize_gns(
         by conjugate gradients (used when ``hess`` is not given).
     callback : callable, optional
         ``callback(intermediate_result)`` (an ``OptimizeResult`` with ``x``,
-        ``fun``, ``jac``, ``nit``, ``gamma``, ``lam``, ``ntrials``) or legacy
+        ``fun``, ``jac``, ``nit``, ``gamma``, ``lam``, ``ntrials`` and
+        ``accepted_by``, the test that accepted the step: ``'newton'``,
+        ``'test (*)'`` or ``'ratio'``) or legacy
         ``callback(xk)``, called after every accepted step. Raising
         ``StopIteration`` stops with status 99.
     gtol : float
@@ -204,9 +214,16 @@ def _minimize_gns(
         solution of ``(H(x) + lam B) d = rhs`` for the user's own curvature
         ``H(x)`` (scipy issue 8756). It is called once per trial; a solution
         that is not a descent direction, or ``None``, rejects the trial.
-    metric : array of shape (n,) or (n, n), optional
+    metric : array of shape (n,) or (n, n), or {'identity', 'hessian'}, optional
         The metric ``B``: a positive diagonal or a symmetric positive definite
-        matrix. Default: the identity.
+        matrix. Default: the identity. ``'hessian'``: the diagonal scaling
+        ``B_k = diag(h_k)``, ``h_k = max(h_{k-1}, |diag H(x_k)|)``, as MINPACK
+        scales Levenberg--Marquardt (see Notes); then the iterates do not
+        depend on a diagonal rescaling of the variables, and ``gtol`` applies
+        to the Euclidean norm of the gradient. Used by the models that form
+        their matrix (dense or sparse ``hess``, ``HessianUpdateStrategy``,
+        ``residuals``, ``per_sample_grads``); the matrix-free ones keep the
+        identity.
     cg_rtol : float, optional
         Relative residual tolerance of CG (``hessp``, ``LinearOperator`` and
         ``'fd'`` models). Default ``min(0.5, sqrt(||g||_*))``, the classical
@@ -261,6 +278,35 @@ def _minimize_gns(
     matrix-free and user solvers keep a solution only when it is a descent
     direction and otherwise reject the trial, so that ``lam`` grows. Every
     accepted step satisfies (*), hence decreases ``f``.
+
+    *Ratio test (added to [1]).* Test (*) asks for a small gradient at
+    ``x+``; in a narrow curved valley (Rosenbrock from far away) a step along
+    the valley ends slightly off its floor, where the gradient across the
+    valley is large, so (*) rejects steps that decrease ``f`` well and
+    ``gamma`` stays small (Rosenbrock from 10x the classic start: 460
+    iterations). A trial is therefore also accepted when ``f`` falls by at
+    least 0.1 of the decrease ``(-g.d + lam ||d||_B^2) / 2`` that its
+    quadratic model predicts (the trust-region ratio test; the step solves
+    the trust-region subproblem of radius ``||d||_B``, so the global
+    convergence theory of trust-region methods covers these steps, while the
+    paper's covers those accepted by (*)). After such an acceptance
+    ``gamma`` grows only when the step reached the radius
+    (``||d||_B >= gamma / 4``) with a ratio of at least 0.75, the
+    trust-region expansion rule; growing it after every acceptance let
+    ``gamma`` run to its ceiling on singular models. Measured on the MGH
+    instances of the benchmarks (57, gtol 1e-6): 43 solved in 20151
+    iterations before, 48 in 6911 with it (trust-exact: 47 in 9961).
+
+    *Metric from the Hessian diagonal (added to [1]).* With
+    ``metric='hessian'`` the metric of iteration ``k`` is ``diag(h_k)``,
+    ``h_k`` the running maximum of ``|H_ii|`` (MINPACK's ``lmder`` uses the
+    running maximum of the Jacobian column norms, whose squares are the
+    diagonal of ``J^T J``); entries are floored at ``sqrt(eps) max(h_k)``.
+    The paper's analysis is for a fixed ``B``; a metric that only grows keeps
+    every step a descent step accepted by (*) or the ratio test. Measured on
+    the same MGH instances it solves 47 in 11292 iterations (the identity:
+    48 in 6911; different far starts run off to infinity): it is not the
+    default.
 
     *Rounding.* ``f(x) - f(x+)`` is computed with an absolute error of a few
     ``eps * |f|``; near a minimizer with ``f* != 0`` the decrease of a good
@@ -372,6 +418,12 @@ def _minimize_gns(
     if cg_rtol is not None:
         cg_rtol = check_positive("cg_rtol", cg_rtol)
     cg_maxiter = 2 * n if cg_maxiter is None else check_count("cg_maxiter", cg_maxiter)
+    scaling = None
+    if isinstance(metric, str):
+        check_choice("metric", metric, ("hessian", "identity"))
+        if metric == "hessian":
+            scaling = HessianScaling(n, be, dtype)
+        metric = None
     B = Metric(metric, n, be, dtype)
     model_name = _select_model(hessian, hess, hessp, residuals, per_sample_grads, solve)
     D = _check_hess_diag(hess_diag, model_name, n, xp, dtype)
@@ -388,7 +440,8 @@ def _minimize_gns(
             raise ValueError("hess='cs' needs a callable jac that accepts complex input "
                              "(complex-step differences of the gradient)")
     build = _model_builder(model_name, of, hess, hessp, residuals, per_sample_grads, solve,
-                           D, B, args, counts, cg_rtol, cg_maxiter, xp, dtype, jac=jac, qn=qn)
+                           D, B, args, counts, cg_rtol, cg_maxiter, xp, dtype, jac=jac, qn=qn,
+                           scaling=scaling)
 
     allvecs = [x.copy()] if return_all else None
     f = of.value(x)
@@ -420,6 +473,7 @@ def _minimize_gns(
     trusted = True
     gamma_rejected = float("inf")  # the last rejected gamma, fading (see _grown_gamma)
     lam_acc = float("nan")
+    how_acc = ""  # which test accepted the last step: 'newton', 'test (*)' or 'ratio'
     message = ""
 
     while True:
@@ -440,11 +494,14 @@ def _minimize_gns(
         x_old, g_old = x, g
         try:
             model = build(x, g, gnorm)
+            # the metric of this iteration: B, or the Hessian-diagonal scaling (metric='hessian')
+            Bk = getattr(model, "metric", B)
+            gk = gnorm if Bk is B else Bk.dual_norm(g)
             step, evaluated = None, 0
             if newton and trusted and hasattr(model, "newton_step"):
                 # Added to [1]: the unregularized Newton step once the model is trusted
                 # (see Notes); a failed attempt costs one trial and changes no gamma.
-                step, evaluated = _newton_attempt(model, rhs, x, f, g, gamma, of, B, eps, xp,
+                step, evaluated = _newton_attempt(model, rhs, x, f, g, gamma, of, Bk, eps, xp,
                                                   dtype)
                 trials += evaluated  # a trial when f was evaluated at the Newton point
                 ntrials += evaluated
@@ -452,11 +509,13 @@ def _minimize_gns(
                 x_new, f_new, g_new, gnew_norm, d = step
                 flat = f - f_new <= 4.0 * eps * (abs(f) + abs(f_new))
                 stalled = stalled + 1 if flat else 0
-                x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
+                x, f, g = x_new, f_new, g_new
+                gnorm = gnew_norm if Bk is B else B.dual_norm(g)
                 lam_acc = 0.0
+                how_acc = "newton"
                 first_try += 1
                 # the next regularized step may be as long as this Newton step
-                gamma = min(max(gamma, B.norm(d)), gamma_max)
+                gamma = min(max(gamma, Bk.norm(d)), gamma_max)
             newton_trials = trials
             while step is None:
                 if trials >= max_trials:
@@ -467,7 +526,7 @@ def _minimize_gns(
                     break
                 trials += 1
                 ntrials += 1
-                lam = gnorm / gamma
+                lam = gk / gamma
                 d = model.solve(rhs, lam)
                 if d is None:
                     last_reason = "H + lam*B not positive definite along the step"
@@ -485,27 +544,35 @@ def _minimize_gns(
                                    "attainable accuracy, or the gradient (jac) is inaccurate.")
                         break
                     accepted, last_reason, f_new, g_new, gnew_norm = _trial(
-                        of, x_new, f, lam, B, eps, xp)
+                        of, x_new, f, lam, Bk, eps, xp, _predicted_decrease(g, d, lam, Bk))
                     if accepted:
+                        # a step accepted by the ratio test alone lets gamma grow only when
+                        # it was at the radius with a good ratio (trust-region expansion)
+                        binding = Bk.norm(d) >= _BINDING * gamma
+                        may_grow = accepted == "test (*)" or (accepted == "ratio, good"
+                                                             and binding)
                         # Grow gamma only after a first-try acceptance (growing it right after
                         # a halving re-proposes the rejected trial), and by 4 after two in a
                         # row (gamma far below its working value costs an iteration per
                         # doubling). Rejections halve it as in the paper: same lower bound.
                         first_try = first_try + 1 if trials == newton_trials + 1 else 0
-                        if first_try and B.norm(d) >= _BINDING * gamma:
+                        if first_try and binding and may_grow:
                             # the radius gamma limited the step: try larger ones on this model
-                            (x_new, f_new, g_new, gnew_norm, lam, gamma, gamma_rejected,
-                             extra) = _extrapolate(model, rhs, x, f, gnorm, gamma, gamma_rejected,
-                                                   gamma_max, (x_new, f_new, g_new, gnew_norm, lam),
-                                                   of, B, eps, xp, dtype)
+                            (x_new, f_new, g_new, gnew_norm, lam, accepted, gamma,
+                             gamma_rejected, extra) = _extrapolate(
+                                model, rhs, x, f, gk, gamma, gamma_rejected, gamma_max,
+                                (x_new, f_new, g_new, gnew_norm, lam, accepted), of, Bk, eps, xp,
+                                dtype)
                             ntrials += extra
                             trials += extra
                         # a decrease within the rounding allowance: f is flat at rounding level
                         flat = f - f_new <= 4.0 * eps * (abs(f) + abs(f_new))
                         stalled = stalled + 1 if flat else 0
-                        x, f, g, gnorm = x_new, f_new, g_new, gnew_norm
+                        x, f, g = x_new, f_new, g_new
+                        gnorm = gnew_norm if Bk is B else B.dual_norm(g)
                         lam_acc = lam
-                        if first_try:
+                        how_acc = "test (*)" if accepted == "test (*)" else "ratio"
+                        if first_try and may_grow:
                             gamma = _grown_gamma(gamma, first_try, gamma_rejected, gamma_max)
                             gamma_rejected *= _REJECTED_FADE
                         break
@@ -537,7 +604,8 @@ def _minimize_gns(
             allvecs.append(x.copy())
         nit += 1
         printer.row(nit, f, gnorm, gamma, trials)
-        if runner(x, fun=f, jac=g, nit=nit, gamma=gamma, lam=lam_acc, ntrials=ntrials):
+        if runner(x, fun=f, jac=g, nit=nit, gamma=gamma, lam=lam_acc, ntrials=ntrials,
+                  accepted_by=how_acc):
             status = STATUS_CALLBACK
             break
         if stalled >= _MAX_STALLED and gnorm > gtol:
@@ -582,14 +650,15 @@ def _extrapolate(model, rhs, x, f: float, gnorm: float, gamma: float, gamma_reje
     model, limited it, and a new model costs far more than a trial (a Hessian
     against a solve and an evaluation of ``f``). So ``gamma`` is multiplied by
     4 while the step stays at the radius, below the last rejected value; a
-    trial that passes test (*) and lowers ``f`` further replaces the accepted
-    one. A failure of (*) is a rejection like any other (it is remembered); a
-    trial that passes (*) but does not lower ``f`` just ends the search.
+    trial that passes test (*) (or the ratio test with a good ratio, the
+    trust-region expansion rule) and lowers ``f`` further replaces the
+    accepted one. A failure is a rejection like any other (it is remembered);
+    a trial that passes but does not lower ``f`` just ends the search.
 
-    Returns ``(x, f, g, ||g||_*, lam, gamma, gamma_rejected, trials)``: the
-    best point with its ``lam`` and ``gamma``.
+    Returns ``(x, f, g, ||g||_*, lam, how, gamma, gamma_rejected, trials)``:
+    the best point with its ``lam``, the test that accepted it and ``gamma``.
     """
-    x_best, f_best, g_best, gn_best, lam_best = best
+    x_best, f_best, g_best, gn_best, lam_best, how_best = best
     trials = 0
     while True:
         trial_gamma = 4.0 * gamma
@@ -602,17 +671,19 @@ def _extrapolate(model, rhs, x, f: float, gnorm: float, gamma: float, gamma_reje
             gamma_rejected = trial_gamma
             break
         x_new = x + d.astype(dtype, copy=False)
-        accepted, _, f_new, g_new, gnew_norm = _trial(of, x_new, f, lam, B, eps, xp)
-        if not accepted:
+        accepted, _, f_new, g_new, gnew_norm = _trial(of, x_new, f, lam, B, eps, xp,
+                                                      _predicted_decrease(-rhs, d, lam, B))
+        if accepted not in ("test (*)", "ratio, good"):
             gamma_rejected = trial_gamma
             break
         if not f_new < f_best:
             break
         x_best, f_best, g_best, gn_best, lam_best = x_new, f_new, g_new, gnew_norm, lam
+        how_best = accepted
         gamma = trial_gamma
         if B.norm(d) < _BINDING * gamma:  # the model, not the radius, limits the step now
             break
-    return x_best, f_best, g_best, gn_best, lam_best, gamma, gamma_rejected, trials
+    return x_best, f_best, g_best, gn_best, lam_best, how_best, gamma, gamma_rejected, trials
 
 
 def _newton_attempt(model, rhs, x, f: float, g, gamma: float, of: ObjectiveFunction, B: Metric,
@@ -649,22 +720,43 @@ def _newton_attempt(model, rhs, x, f: float, g, gamma: float, of: ObjectiveFunct
     return (x_new, f_new, g_new, B.dual_norm(g_new), d), 1
 
 
-def _trial(of: ObjectiveFunction, x_new, f: float, lam: float, B: Metric, eps: float, xp):
-    """Evaluate a trial point and apply the acceptance test (*)."""
+def _predicted_decrease(g, d, lam: float, B: Metric) -> float:
+    """Decrease ``-(g.d + d.H d / 2)`` of the quadratic model along a step ``(H + lam B) d = -g``.
+
+    ``d.H d = -g.d - lam ||d||_B^2`` for that step, so no product with ``H`` is
+    needed: the value is ``(-g.d + lam ||d||_B^2) / 2``, for the model the solve
+    used (``|H|`` when the iteration switched to it).
+    """
+    return 0.5 * (-float(to_numpy(g @ d)) + lam * B.norm(d) ** 2)
+
+
+def _trial(of: ObjectiveFunction, x_new, f: float, lam: float, B: Metric, eps: float, xp,
+           predicted: float = float("inf")):
+    """Evaluate a trial point; accept by test (*) or by the ratio test (see Notes).
+
+    Returns ``(how, reason, f+, g+, ||g+||_*)``: ``how`` is ``""`` for a
+    rejection (``reason`` says why), ``"test (*)"``, ``"ratio, good"`` (the
+    actual decrease is at least ``_RATIO_GOOD`` of the predicted one) or
+    ``"ratio"``.
+    """
     f_new = of.value(x_new, new_point=True)
     if not np.isfinite(f_new):
-        return False, "f is not finite at the trial point", None, None, None
+        return "", "f is not finite at the trial point", None, None, None
     slack = 4.0 * eps * (abs(f) + abs(f_new))  # rounding error of the computed f - f_new
     decrease = f - f_new
     if decrease + slack < 0.0:  # no decrease: reject without a gradient evaluation
-        return False, "f increased", None, None, None
+        return "", "f increased", None, None, None
     g_new = of.grad(x_new, last_point=True)
     if not bool(to_numpy(xp.isfinite(g_new).all())):
-        return False, "gradient not finite at the trial point", None, None, None
+        return "", "gradient not finite at the trial point", None, None, None
     gnew_norm = B.dual_norm(g_new)
     if decrease + slack >= gnew_norm ** 2 / (8.0 * lam):
-        return True, "", f_new, g_new, gnew_norm
-    return False, "insufficient decrease", None, None, None
+        return "test (*)", "", f_new, g_new, gnew_norm
+    if decrease + slack >= _RATIO_GOOD * predicted:
+        return "ratio, good", "", f_new, g_new, gnew_norm
+    if decrease + slack >= _RATIO_ACCEPT * predicted:
+        return "ratio", "", f_new, g_new, gnew_norm
+    return "", "insufficient decrease", None, None, None
 
 
 # -- options ---------------------------------------------------------------------------------
@@ -729,9 +821,18 @@ def _check_hess_diag(hess_diag, model_name: str, n: int, xp, dtype):
 # -- curvature models -------------------------------------------------------------------------
 
 def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D, B, args,
-                   counts, cg_rtol, cg_maxiter, xp, dtype, jac=None, qn=None):
-    """Return ``build(x, g, gnorm) -> model`` for the chosen curvature source."""
+                   counts, cg_rtol, cg_maxiter, xp, dtype, jac=None, qn=None, scaling=None):
+    """Return ``build(x, g, gnorm) -> model`` for the chosen curvature source.
+
+    With ``scaling`` (a :class:`HessianScaling`), the models that know the
+    diagonal of their matrix (dense and sparse Hessians, quasi-Newton
+    matrices, formed Gauss--Newton / Fisher models) get the scaled diagonal
+    metric of the iteration; the others keep ``B``.
+    """
     n = B.n
+
+    def metric_for(diag):
+        return B if scaling is None else scaling.update(diag)
 
     def cg_tol(gnorm):
         # Forcing sequence: loose far away, tight (superlinear) near the solution.
@@ -762,14 +863,19 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
                 scale = 1.0 / float(np.sqrt(G.shape[0]))  # a Python float keeps float32
                 V = G * scale
             check_finite(V.data if B.be.issparse(V) else V, "the curvature model")
-            return LowRankCurvature(V, D, B)
+            if scaling is None:
+                return LowRankCurvature(V, D, B)
+            diag = (V.multiply(V).sum(axis=0) if B.be.issparse(V) else (V * V).sum(axis=0))
+            diag = xp.asarray(diag, dtype=dtype).reshape(-1)
+            return LowRankCurvature(V, D, metric_for(diag if D is None else diag + D))
         return build
 
     if name == "quasi-newton":
         def build(x, g, gnorm):
             # scipy's HessianUpdateStrategy (BFGS, SR1, ...) updated after every accepted
             # step; the matrix is dense, so each trial is a Cholesky solve (|H| if indefinite)
-            return DenseCurvature(xp.asarray(qn.get_matrix(), dtype=dtype), B)
+            H = xp.asarray(qn.get_matrix(), dtype=dtype)
+            return DenseCurvature(H, metric_for(xp.diagonal(H)))
         return build
 
     if name == "fd":
@@ -812,13 +918,13 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
                 _check_shape("hess", H.shape, n)
                 H = H.astype(dtype)
                 check_finite(H.data, "the Hessian")
-                return SparseCurvature(H, B)
+                return SparseCurvature(H, metric_for(xp.asarray(H.diagonal())))
             H = xp.asarray(H, dtype=dtype)
             if H.ndim == 0 and n == 1:
                 H = H.reshape(1, 1)
             _check_shape("hess", H.shape, n)
             check_finite(H, "the Hessian")
-            return DenseCurvature(H, B)
+            return DenseCurvature(H, metric_for(xp.diagonal(H)))
         if hessp is not None:
             def hv(v):
                 counts["nhev"] += 1
@@ -833,6 +939,39 @@ def _model_builder(name, of, hess, hessp, residuals, per_sample_grads, solve, D,
         raise ValueError("hessian='exact' needs hess or hessp")  # guarded by _select_model
 
     return build
+
+
+class HessianScaling:
+    """Diagonal metric from the curvature's diagonal, as MINPACK scales Levenberg--Marquardt.
+
+    MINPACK's ``lmder`` regularizes with ``D^2``, ``D_j`` the largest norm of
+    the ``j``-th Jacobian column seen so far, i.e. ``D_j^2`` the largest
+    ``(J^T J)_jj``. Here ``B_k = diag(h_k)``, ``h_k = max(h_{k-1}, |diag H_k|)``:
+    the step, the radius ``gamma`` and the dual norm in test (*) then do not
+    change when variables are rescaled (``x = S y`` with ``S`` diagonal scales
+    ``H_ii`` by ``S_ii^2``), and the metric never shrinks, so a variable whose
+    curvature vanishes on the way keeps its earlier scale. Entries below
+    ``sqrt(eps) max(h)`` are raised to it (MINPACK uses 1 for a zero column;
+    a relative floor keeps the invariance); all-zero diagonals give the
+    identity.
+    """
+
+    def __init__(self, n: int, be, dtype):
+        self.n, self.be, self.dtype = n, be, dtype
+        self.h = None
+        self.rel_floor = float(np.sqrt(np.finfo(np.dtype(str(dtype))).eps))
+
+    def update(self, diag) -> Metric:
+        """Fold ``|diag|`` into the running maximum and return the metric ``diag(h)``."""
+        xp = self.be.xp
+        a = xp.abs(xp.asarray(diag, dtype=self.dtype).reshape(-1))
+        if not bool(to_numpy(xp.isfinite(a).all())):
+            raise NonFiniteCurvature("The diagonal of the curvature model contains NaN or inf.")
+        self.h = a if self.h is None else xp.maximum(self.h, a)
+        top = float(to_numpy(self.h.max())) if self.n else 0.0
+        if not top > 0.0:
+            return Metric(None, self.n, self.be, self.dtype)
+        return Metric.diagonal(xp.maximum(self.h, self.rel_floor * top), self.be)
 
 
 def _matrix_free(hv, B: Metric, rtol: float, maxiter: int):
