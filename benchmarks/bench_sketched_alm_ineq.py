@@ -62,12 +62,10 @@ def hs_solved(p, res) -> bool:
     return bool(feas and err <= 1e-6)
 
 
-def _best_time(fn, *args):
-    best, out = np.inf, None
+def _timed(fn, *args):
     t = time.perf_counter()
     out = fn(*args)
-    best = time.perf_counter() - t
-    return best, out
+    return time.perf_counter() - t, out
 
 
 def run_hs():
@@ -77,7 +75,7 @@ def run_hs():
     for _ in range(ROUNDS):
         for nm in names:
             for m in HS_METHODS:  # interleaved
-                t, res = _best_time(solve_hs, m, HS_INEQ_PROBLEMS[nm])
+                t, res = _timed(solve_hs, m, HS_INEQ_PROBLEMS[nm])
                 times[m][nm] = min(times[m][nm], t)
                 solved[m][nm] = hs_solved(HS_INEQ_PROBLEMS[nm], res)
     print(f"HS problems with inequalities / bounds ({len(names)}), best of {ROUNDS} rounds, "

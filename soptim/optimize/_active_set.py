@@ -23,11 +23,12 @@ bound removes a variable instead of adding a row.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import Bounds, OptimizeResult
+from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
 from .._common import (
     STATUS_CALLBACK,
@@ -415,8 +416,19 @@ class _ActiveSetALM:
                                           else 2000)
         z = xp.zeros(M)
         res = -rhs.copy()
-        z, res, steps, _ok = proj.run(z, res, rhs, target, int(budget))
+        z, res, steps, ok = proj.run(z, res, rhs, target, int(budget))
         self.n_sketch += steps
+        if not ok and self.max_sketch_iter is None:
+            # the default budget is spent far from the accuracy the step needs (an
+            # ill-conditioned KKT matrix for this sketch): as the equality path does,
+            # switch to exact solves for the rest of the run rather than crawl
+            warnings.warn(
+                f"sketched-alm: sketch={self.sketch!r} did not reach the accuracy the Newton "
+                f"step needs within {int(budget)} steps; switching to exact solves for the "
+                "rest of the run. Give max_sketch_iter to keep the sketch.",
+                OptimizeWarning, stacklevel=9)
+            self.direct = True
+            return self._sketch_solve(K, rhs, target)
         return z if be.all_finite(z) else None
 
     # -- the iteration --------------------------------------------------------------
@@ -575,7 +587,7 @@ class _ActiveSetALM:
             success, status = False, STATUS_FAILURE
             message = self._infeasible_message(s)
         if not success and status != STATUS_CALLBACK:
-            warn_not_converged("sketched-alm: " + message, stacklevel=5)
+            warn_not_converged("sketched-alm: " + message, stacklevel=7)
         cons = self.cons
         w = cons.raw_multipliers(s.lam, s.mu) if cons.parts else xp.zeros(0)
         v = cons.split(w) if cons.parts else []
@@ -707,7 +719,12 @@ def _minimize_active_set(
     or when the line search fails with the constraints violated, the run stops
     with ``success=False`` and says that the constraints appear infeasible;
     (v) the bounds' fixed set is shrunk while it makes the linearized active
-    constraints inconsistent (see ``_fixed_set``).
+    constraints inconsistent (see ``_fixed_set``); (vi) large problems with
+    the default sketch take exact sparse solves of the KKT system on the free
+    variables; a requested sketch that does not reach the step's accuracy
+    within its default budget switches the run to exact solves with an
+    ``OptimizeWarning`` (as the equality path does), since random-block
+    sketches of these KKT matrices converge slowly.
     The stochastic (sampled-gradient) setting of the paper is not covered.
 
     References

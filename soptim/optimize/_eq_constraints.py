@@ -377,9 +377,9 @@ class GeneralConstraints(EqualityConstraints):
     Raises
     ------
     ValueError
-        ``lb > ub``, NaN sides, an equality row at an infinite value, a row with
-        both sides infinite only is allowed (it never binds), plus those of
-        :class:`EqualityConstraints`.
+        ``lb > ub``, NaN sides, an equality row at an infinite value, plus those
+        of :class:`EqualityConstraints`. (A row with both sides infinite is
+        allowed: it never binds and gives no inequality.)
     """
 
     _allow_ineq = True
