@@ -21,7 +21,7 @@ def _prog() -> str:
 
 def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     import soptim
-    from soptim._demos import display_name, part_names
+    from soptim._demos import SOURCE, display_name, part_names
 
     parts = ", ".join(display_name(p) for p in part_names())
     parser = argparse.ArgumentParser(prog=_prog(), description="soptim command line")
@@ -31,7 +31,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "demo", help="solve a problem of each kind and check it against its known answer",
         description="A tour of the solvers: each row solves one problem with a known answer "
                     "and prints as soon as it finishes. Exit status 1 if a row misses its "
-                    "answer.")
+                    "answer.",
+        epilog=f"The tour's source: {SOURCE} (one module per part).")
     demo.add_argument("--only", nargs="+", metavar="PART", default=None,
                       help=f"run only these parts ({parts}; '-' or '_' alike; commas also "
                            "separate)")
