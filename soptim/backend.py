@@ -32,6 +32,7 @@ __all__ = [
     "get_backend",
     "is_cupy_array",
     "is_device_array",
+    "is_linear_operator",
     "to_numpy",
     "numba_available",
     "cupy_available",
@@ -90,6 +91,20 @@ def is_device_array(a: Any) -> bool:
         return hasattr(a, "__cuda_array_interface__")
     except Exception:
         return False
+
+
+def is_linear_operator(a: Any) -> bool:
+    """True for a ``LinearOperator`` of either backend (scipy's or the GPU's sparse.linalg).
+
+    The GPU's class is not a subclass of scipy's, so ``isinstance`` with scipy's
+    class alone misses it; recognized by class name and module, without
+    importing CuPy.
+    """
+    for cls in type(a).__mro__:
+        if cls.__name__ == "LinearOperator" and cls.__module__.startswith(
+                ("scipy.sparse.linalg", "cupyx.scipy.sparse.linalg")):
+            return True
+    return False
 
 
 @functools.cache
@@ -351,14 +366,19 @@ class Backend:
         return bool(to_numpy(self.xp.isfinite(a).all()))
 
     def linear_operator(self, shape: tuple, matvec: Any, *, rmatvec: Any = None,
-                        matmat: Any = None, dtype: Any = np.float64) -> Any:
+                        matmat: Any = None, dtype: Any = np.float64,
+                        rmatmat: Any = None) -> Any:
         """A ``LinearOperator`` of this backend (``cupyx.scipy.sparse.linalg`` on the GPU).
 
         scipy's ``LinearOperator`` calls ``np.asanyarray`` on its inputs, which
-        raises for CuPy arrays; cupyx's does not.
+        raises for CuPy arrays; cupyx's does not. Give ``rmatmat`` (``matmat``
+        for a symmetric operator) when blocks of rows are needed, e.g. by
+        ``sketch_solve``: without it both classes apply ``rmatvec`` column by
+        column.
         """
         return self.scipy.sparse.linalg.LinearOperator(shape, matvec=matvec, rmatvec=rmatvec,
-                                                       matmat=matmat, dtype=dtype)
+                                                       matmat=matmat, dtype=dtype,
+                                                       rmatmat=rmatmat)
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"

@@ -224,3 +224,26 @@ def test_is_device_array():
     assert backend.is_device_array(FakeCupyArray()) and backend.is_device_array(CudaInterface())
     assert not backend.is_device_array(np.ones(2)) and not backend.is_device_array(HostTensor())
     assert not backend.is_device_array([1.0, 2.0])
+
+
+def test_is_linear_operator_knows_both_backends():
+    from scipy.sparse.linalg import aslinearoperator
+
+    class LinearOperator:  # the GPU's class: not a subclass of scipy's
+        shape = (2, 2)
+
+        def matvec(self, v):
+            return v
+
+    LinearOperator.__module__ = "cupyx.scipy.sparse.linalg._interface"
+
+    class Custom(LinearOperator):
+        pass
+
+    Custom.__module__ = "cupyx.scipy.sparse.linalg._interface"
+    assert backend.is_linear_operator(aslinearoperator(np.eye(2)))
+    assert backend.is_linear_operator(Custom())
+    assert not backend.is_linear_operator(np.eye(2))
+    op = backend.NUMPY.linear_operator((2, 2), lambda v: 2 * v, rmatvec=lambda v: 2 * v,
+                                       rmatmat=lambda V: 3 * V)
+    np.testing.assert_array_equal(op.rmatmat(np.eye(2)), 3 * np.eye(2))

@@ -301,6 +301,22 @@ def test_sketched_alm_sparse_constraints_large(cp, form):
     assert np.abs(A @ _host(res.x) - b).max() <= 1e-6
 
 
+def test_sketched_alm_hessp_operator_kkt(cp):
+    # B known through products only: the KKT matrix is the backend's LinearOperator
+    A, b, c = _eq_problem(60, 20, seed=2)
+    fun, jac, _ = _eq_funcs(c)
+    ref = soptim.minimize(fun, np.zeros(60), method="sketched-alm", jac=jac,
+                          hessp=lambda x, p: (1.0 + 0.3 * x ** 2) * p,
+                          constraints=LinearConstraint(A, b, b), options={"rng": 0})
+    fun_g, jac_g, _ = _eq_funcs(cp.asarray(c))
+    res = soptim.minimize(fun_g, cp.zeros(60), method="sketched-alm", jac=jac_g,
+                          hessp=lambda x, p: (1.0 + 0.3 * x ** 2) * p,
+                          constraints=LinearConstraint(A, b, b), options={"rng": 0})
+    assert ref.success and res.success, res.message
+    assert isinstance(res.x, cp.ndarray)
+    np.testing.assert_allclose(_host(res.x), ref.x, atol=1e-6)
+
+
 def test_sketched_alm_gaussian_sketch_and_fd_hessian(cp):
     A, b, c = _eq_problem(60, 20, seed=1)
     fun, jac, _ = _eq_funcs(c)
@@ -349,6 +365,20 @@ def test_sketch_solve_every_sketch(cp, sketch, kind):
     # same seed, same result on the device
     again = sketch_solve(Kg, cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
     np.testing.assert_array_equal(_host(again.x), _host(res.x))
+
+
+@pytest.mark.parametrize("sketch", SKETCHES)
+def test_sketch_solve_device_linear_operator(cp, sketch):
+    # the GPU's LinearOperator (not a scipy subclass): rows and sketches by device products
+    K, r, x = _spd(20)
+    Kg = cp.asarray(K)
+    op = _device(cp).linear_operator(K.shape, lambda v: Kg @ v, rmatvec=lambda v: Kg.T @ v,
+                                     matmat=lambda V: Kg @ V, rmatmat=lambda V: Kg.T @ V)
+    ref = sketch_solve(K, r, sketch=sketch, rng=0, rtol=1e-10)
+    res = sketch_solve(op, cp.asarray(r), sketch=sketch, rng=0, rtol=1e-10)
+    assert ref.success and res.success, res.message
+    assert isinstance(res.x, cp.ndarray)
+    np.testing.assert_allclose(_host(res.x), x, atol=1e-8)
 
 
 def test_sketch_solve_indefinite_gram_and_rescaling(cp):

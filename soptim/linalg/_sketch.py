@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sps
-import scipy.sparse.linalg as spla
 from scipy.optimize import OptimizeResult
 
 from .._common import STATUS_MAXITER, STATUS_NONFINITE, STATUS_SUCCESS, warn_not_converged
@@ -34,7 +33,7 @@ from .._validation import (
     check_positive,
     reject_complex,
 )
-from ..backend import NUMPY, get_backend
+from ..backend import NUMPY, get_backend, is_linear_operator
 from . import _kernels
 
 __all__ = ["sketch_solve", "SketchProjector", "SKETCHES", "default_block_size"]
@@ -67,7 +66,8 @@ def default_block_size(sketch: str, M: int) -> int:
 
 
 def _is_operator(K: Any) -> bool:
-    return isinstance(K, spla.LinearOperator)
+    # scipy's LinearOperator and the GPU's (not a subclass of scipy's)
+    return is_linear_operator(K)
 
 
 def _is_sparse(K: Any) -> bool:
@@ -113,7 +113,8 @@ class SketchProjector:
         self.row_sampling = row_sampling
         self.operator = _is_operator(K)
         self.sparse = _is_sparse(K)
-        self.be = get_backend(K) if not self.operator else get_backend(None)
+        # an operator's backend is its class's (scipy's: NumPy; the GPU's: CuPy)
+        self.be = get_backend(K)
         self.xp = self.be.xp
         # the row-action kernels (numba, or their NumPy twins) work on scipy CSR matrices in
         # host memory: an optional fast path wherever the matrix lives on the host
@@ -166,12 +167,13 @@ class SketchProjector:
     def _row_norms2_generic(self):
         xp = self.xp
         if self.operator:
-            out = np.empty(self.M)
-            for i in range(self.M):
-                e = np.zeros(self.M)
-                e[i] = 1.0
-                row = self.K.rmatvec(e)
-                out[i] = float(np.dot(row, row))
+            # rows of K as columns of K^T E for blocks of unit vectors (on K's backend)
+            out = xp.empty(self.M)
+            step = 256
+            for s in range(0, self.M, step):
+                idx = np.arange(s, min(s + step, self.M))
+                R = xp.asarray(self.K.rmatmat(self._unit_columns(idx)))
+                out[s:s + idx.size] = (R * R).sum(axis=0)
             return out
         if self.sparse:
             return xp.asarray(self.K.multiply(self.K).sum(axis=1)).ravel()
@@ -180,10 +182,14 @@ class SketchProjector:
     def _rows(self, I):
         """Rows ``K[I]`` (sparse when K is sparse, dense otherwise)."""
         if self.operator:
-            E = np.zeros((self.M, I.size))
-            E[I, np.arange(I.size)] = 1.0
-            return np.asarray(self.K.rmatmat(E)).T
+            return self.xp.asarray(self.K.rmatmat(self._unit_columns(I))).T
         return self.K[self.be.to_device(I)]
+
+    def _unit_columns(self, I):
+        """The columns ``e_i, i in I`` of the M x M identity, on K's backend."""
+        E = self.xp.zeros((self.M, len(I)))
+        E[self.be.to_device(np.asarray(I)), self.xp.arange(len(I))] = 1.0
+        return E
 
     def _sketched(self):
         """A random ``S``: returns (S^T K, function v -> S^T v) for gaussian/countsketch."""
@@ -195,7 +201,7 @@ class SketchProjector:
                 self._drng = self.be.random_generator(self.rng)
             Sx = self._drng.standard_normal((M, b))
             if self.operator:
-                A = np.asarray(self.K.rmatmat(Sx)).T
+                A = self.xp.asarray(self.K.rmatmat(Sx)).T
             elif self.sparse:
                 A = (self.K.T @ Sx).T
             else:
@@ -205,11 +211,11 @@ class SketchProjector:
         h = self.rng.integers(0, b, size=M)
         s = self.rng.choice(np.array([-1.0, 1.0]), size=M)
         P = sps.csr_matrix((s, (h, np.arange(M))), shape=(b, M))
+        P = self.be.to_device(P)
         if self.operator:
-            A = np.asarray(self.K.rmatmat(P.T.toarray())).T
+            A = self.xp.asarray(self.K.rmatmat(P.T.toarray())).T
         else:
             # one sparse product, on the backend of K (dense K gives a dense A)
-            P = self.be.to_device(P)
             A = P @ self.K
             if self.be.issparse(A):
                 A = A.tocsr()
@@ -717,7 +723,7 @@ def _system_matrix(K: Any) -> tuple[Any, Any]:
     """
     if _is_operator(K):
         reject_complex("K", K)
-        be = NUMPY
+        be = get_backend(K)  # scipy's operator: NumPy; the GPU's: CuPy
     elif _is_sparse(K):
         reject_complex("K", K)
         if K.dtype.kind not in "biuf":
