@@ -541,9 +541,10 @@ class _ActiveSetALM:
         gx, gl, gm = grad
         m0 = self._merit(s)
         slack = 20 * np.finfo(np.float64).eps * (abs(s.f) + abs(m0))
-        # non-monotone for Newton steps (as the equality path; not in the paper): the
+        # non-monotone for unit Newton steps (as the equality path; not in the paper): the
         # reference is the largest merit of the last few accepted iterates, so that unit
-        # steps that raise the merit for a while (curved valleys) are kept
+        # steps that raise the merit for a while (curved valleys) are kept; shortened
+        # steps must decrease it (else far from a solution the merit can climb for good)
         hist = [] if scale else getattr(self, "_history", [])
         m_ref = max([m0] + [self._merit(h) for h in hist])
         alpha = 1.0
@@ -556,7 +557,8 @@ class _ActiveSetALM:
             if t is not None:
                 pred = float(gx @ (x - s.x)) + alpha * (float(gl @ dl) + float(gm @ dm))
                 mt = self._merit(t)
-                if np.isfinite(mt) and pred < 0 and mt <= m_ref + self.beta * pred + slack:
+                ref = m_ref if alpha == 1.0 else m0  # only unit steps may raise the merit
+                if np.isfinite(mt) and pred < 0 and mt <= ref + self.beta * pred + slack:
                     self._history = (hist + [s])[-NONMONOTONE_MEMORY:]
                     return t, alpha
             alpha *= 0.5
