@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import OptimizeWarning
 
+import soptim.ot as ot_front
 from soptim.ot import (
     OTResult,
     dual_gradient,
@@ -407,3 +408,107 @@ def test_kernel_domain_hands_over_when_the_kernel_underflows():
     res = solve(a, b, 1000 * M, 0.5, method="sinkhorn", tol=1e-9, max_iter=100000)
     assert res.success and np.isfinite(res.plan).all()
     np.testing.assert_allclose(res.plan.sum(0), b, atol=1e-8)
+
+
+# ---------------------------------------------------------------- batches, lists, policy
+def _cloud(n, m, seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.random((n, 2)), rng.random((m, 2))
+    M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    return M / M.max()
+
+
+@pytest.mark.parametrize("method, reg", [("sinkhorn", 0.05), ("sns", 0.05), ("sns", 0.002)])
+def test_batched_b_runs_one_kernel_and_matches_per_column_solves(monkeypatch, method, reg):
+    # one kernel and GEMMs for the k problems, then each goes on alone: the same iterates,
+    # decisions and plans as k separate solves
+    from soptim.ot import _solve as S
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        out = batch_kernel_sweeps(*args, **kwargs)
+        calls.append(out)
+        return out
+
+    batch_kernel_sweeps = S.batch_kernel_sweeps
+    monkeypatch.setattr(S, "batch_kernel_sweeps", spy)
+    rng = np.random.default_rng(5)
+    M = _cloud(40, 30, seed=6)
+    a = np.full(40, 1 / 40)
+    B = rng.random((30, 3)) + 0.1
+    B /= B.sum(axis=0)
+    res = solve(M, a, B, reg, method=method, tol=1e-11, max_iter=20000)
+    assert len(calls) == 1 and calls[0] is not None  # the batch path ran
+    assert res.plan.shape == (40, 30, 3) and res.success
+    for j in range(3):
+        one = solve(M, a, B[:, j], reg, method=method, tol=1e-11, max_iter=20000)
+        np.testing.assert_allclose(res.plan[..., j], one.plan, rtol=1e-9, atol=1e-15)
+        assert res.n_sinkhorn[j] == one.n_sinkhorn and res.n_newton[j] == one.n_newton
+        np.testing.assert_allclose(res.history[j], one.history, rtol=1e-8, atol=1e-14)
+        np.testing.assert_allclose(res.marginals[0][:, j], one.plan.sum(1), atol=1e-15)
+    assert len(calls) == 1  # single problems do not take the batch path
+
+
+def test_batched_b_with_zero_masses_and_tiny_reg_matches_per_column():
+    # zero target masses or a kernel exp(-M/reg) near the floor: no shared kernel, the
+    # problems are solved one by one (same answers)
+    M = _cloud(30, 20, seed=7)
+    a = np.full(30, 1 / 30)
+    B = np.full((20, 2), 1 / 20)
+    B[:4, 1], B[4:, 1] = 0.0, 1 / 16
+    for reg in (0.05, 1e-3):
+        res = solve(M, a, B, reg, tol=1e-10)
+        for j in range(2):
+            one = solve(M, a, B[:, j], reg, tol=1e-10)
+            np.testing.assert_allclose(res.plan[..., j], one.plan, atol=1e-14)
+    assert np.all(res.plan[:4, :, 1] == 0.0) or np.all(res.plan[:, :4, 1] == 0.0)
+
+
+def test_list_masses_take_the_backend_of_the_cost():
+    a, b, M = _problem(6, 5, seed=8)
+    res = solve(M, list(a), tuple(b), 0.1)
+    ref = solve(M, a, b, 0.1)
+    np.testing.assert_array_equal(res.plan, ref.plan)
+    P = ot_front.sinkhorn(list(a), list(b), M, 0.1)
+    np.testing.assert_allclose(P, ref.plan, atol=1e-12)
+
+
+@pytest.mark.gpu
+def test_list_masses_with_a_cupy_cost_go_to_the_gpu(cp):
+    a, b, M = _problem(6, 5, seed=8)
+    Mg = cp.asarray(M)
+    res = solve(Mg, list(a), list(b), 0.1)
+    assert isinstance(res.plan, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(res.plan), solve(M, a, b, 0.1).plan, atol=1e-10)
+    P = ot_front.sinkhorn(list(a), list(b), Mg, 0.1)
+    assert isinstance(P, cp.ndarray)
+
+
+def test_cheap_sweeps_leave_for_newton_only_when_many_more_are_predicted():
+    from soptim.ot._sinkhorn import CHEAP_SWEEPS, RATE_WINDOW, slowdown_switch
+
+    sw = slowdown_switch(5, 0.95, 1e-3, 200, tol=1e-12)
+    fast = [0.5 ** k for k in range(12)]  # 1e-12 in ~28 more sweeps: keep sweeping
+    slow = [0.99 ** k for k in range(12)]  # thousands more: Newton
+    assert not sw(fast, cheap=True) and sw(slow, cheap=True)
+    # the log-domain rule (no cheap flag) switches on the last ratio alone
+    assert sw(slow) and not sw(fast[:3])
+    # the rate is measured over the window: one sweep on a plateau (a last ratio of 0.999
+    # alone predicts ~20000 sweeps) does not send a fast Sinkhorn to Newton
+    jumpy = fast + [fast[-1] * 0.999]
+    rate = (jumpy[-1] / jumpy[-1 - RATE_WINDOW]) ** (1 / RATE_WINDOW)
+    assert np.log(1e-12 / jumpy[-1]) / np.log(rate) < CHEAP_SWEEPS
+    assert not sw(jumpy, cheap=True)
+    assert not sw(slow[:RATE_WINDOW], cheap=True)  # too few sweeps to tell
+    assert sw(slow * 100, cheap=True)  # the cap: CHEAP_MAX_FACTOR * 200 sweeps
+
+
+def test_sns_keeps_kernel_sweeps_when_they_converge_soon():
+    # moderate reg on a point cloud: a few hundred kernel sweeps converge; no Newton step
+    M = _cloud(60, 50, seed=9)
+    a, b = np.full(60, 1 / 60), np.full(50, 1 / 50)
+    sns = solve(M, a, b, 0.02, tol=1e-9)
+    sk = solve(M, a, b, 0.02, method="sinkhorn", tol=1e-9)
+    assert sns.success and sns.n_newton == 0 and sns.n_sinkhorn == sk.n_sinkhorn
+    assert 60 < sk.n_sinkhorn < 300  # more than the old rule (60) allowed

@@ -54,6 +54,8 @@ class OTResult(OptimizeResult):
         scipy: the objective value).
     potentials : tuple of arrays
         Dual potentials ``(f, g)``; ``log_u = f/reg`` and ``log_v = g/reg`` in POT's terms.
+    marginals : tuple of arrays
+        ``(P 1, P^T 1)``, the row and column sums of the returned plan.
     marginal_error : float
         **L1** marginal violation ``||P 1 - a||_1 + ||P^T 1 - b||_1`` of the returned plan.
     history : list of float
@@ -174,16 +176,26 @@ def solve(M: Any, a: Any = None, b: Any = None, reg: float | None = None, c: Any
 
     Kernel-domain fast path (automatic, ``kernel=True``): the Sinkhorn sweeps run as
     scaling updates with BLAS mat-vecs on ``exp((f_i + g_j - M_ij)/reg)`` formed once,
-    absorbing the scalings into the potentials when they leave ``[1e-3, 1e3]`` (POT's
-    stabilized scheme) and handing over to log-domain sweeps (a max-shifted
-    logsumexp per entry, stable at any ``reg``) when absorptions become frequent, a
-    scaling is not finite, or a kernel row or column sum nears the exponential's
-    floor. The Newton steps work on the plan ``exp((f + g - M)/reg)`` of the current
-    potentials. Because kernel sweeps are cheap, SNS leaves them for Newton only when
-    the observed linear rate predicts more than 60 further sweeps.
+    absorbing the scalings into the potentials when they leave ``[1e-50, 1e50]`` (POT's
+    stabilized scheme, with a wider range: see :data:`._sinkhorn.TAU`) and handing over
+    to log-domain sweeps (a max-shifted logsumexp per entry, stable at any ``reg``)
+    when absorptions become frequent, a scaling is not finite, or a kernel row or
+    column sum nears the exponential's floor. The Newton steps work on the plan
+    ``exp((f + g - M)/reg)`` of the current potentials, recomputed by a fused numba
+    pass that also histograms ``log P`` for the sparsification (a kernel-domain Newton
+    step, scaling the current plan by ``exp(t df/reg)`` and ``exp(t dg/reg)``, would
+    still need that per-entry logarithm; it was not built). Because kernel sweeps are
+    cheap, SNS leaves them for Newton only when the rate of the last 5 sweeps predicts
+    more than 300 further sweeps (measured: SNS's Newton stage costs about 150-400
+    kernel sweeps on 1000-2000 point problems; see :data:`._sinkhorn.CHEAP_SWEEPS`).
 
-    A batch ``b`` of shape (m, k) is solved column by column inside soptim with one
-    shared workspace (the cost, its transpose and the plan buffer are set up once).
+    A batch ``b`` of shape (m, k) with positive masses and no warm start runs the
+    first stage's kernel sweeps of all k problems together on one kernel
+    ``exp(-M/reg)``, two GEMMs per sweep (:func:`._sinkhorn.batch_kernel_sweeps`);
+    each problem leaves the batch when its own solve would stop or hand over, and goes
+    on alone with the shared workspace (the cost, its transpose). Results equal those of
+    k separate solves up to rounding; the plans are written in place (``plan`` is an
+    (n, m, k) view of a (k, n, m) array).
 
     Rows of ``a`` and columns of ``b`` with zero mass are removed before solving
     and restored as zero rows/columns of the plan; their potentials are the
@@ -302,11 +314,10 @@ def pot_result(res: OTResult, reg: float, reg_type: str) -> OTResult:
     res.dual_potentials = (f, g)
     res.potentials = (f / reg, g / reg)
     res.value_linear = res.cost
-    P = res.plan
     # on the support log P_ij = (f_i + g_j - M_ij)/reg, so sum P log P needs no O(nm) log:
     # reg * sum P log P = r.f + c.g - <M, P> with the plan's marginals r, c (zero rows and
     # columns contribute nothing)
-    r, c = P.sum(axis=1), P.sum(axis=0)
+    r, c = res.marginals
     dual = _to_host((r * f).sum(axis=0) + (c * g).sum(axis=0))
     value = dual  # <M, P> + reg * sum P log P
     if reg_type == "kl":  # minus reg * (r.log a + c.log b), a = r and b = c on the support
@@ -520,8 +531,12 @@ def _solve_support(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
         f[~ia] = (ws.M[~ia][:, ib] - gs[None, :]).min(axis=1)
     if not bool(ib.all()):
         g[~ib] = (ws.M[:, ~ib] - f[:, None]).min(axis=0)
+    r, c = res.marginals
+    rf, cf = xp.zeros(n), xp.zeros(m)
+    rf[ia], cf[ib] = r, c
     res.plan = P
     res.potentials = (f, g)
+    res.marginals = (rf, cf)
     return res
 
 
@@ -581,7 +596,7 @@ def _solve_core(ws: Workspace, a, b, method, tol, max_iter, opts, f0, g0,
         message = (f"The plan is not finite (L1 marginal error {err:.3e}): the potentials "
                    "overflowed. Increase reg or rescale M.")
     return OTResult(
-        plan=P, cost=cost, reg_cost=reg_cost, fun=reg_cost, potentials=(f, g),
+        plan=P, cost=cost, reg_cost=reg_cost, fun=reg_cost, potentials=(f, g), marginals=(r, c),
         marginal_error=err, history=history, n_sinkhorn=int(n_sink), n_newton=int(n_newton),
         nit=int(n_sink + n_newton), success=success, status=status, message=message,
         time_sinkhorn=t_sink, time_newton=t_newton, cg_iterations=int(cg_iters),
@@ -602,6 +617,8 @@ def _stack(results: list[OTResult], xp, plan) -> OTResult:
         fun=np.array([r.fun for r in results]),
         potentials=(xp.stack([r.potentials[0] for r in results], axis=-1),
                     xp.stack([r.potentials[1] for r in results], axis=-1)),
+        marginals=(xp.stack([r.marginals[0] for r in results], axis=-1),
+                   xp.stack([r.marginals[1] for r in results], axis=-1)),
         marginal_error=np.array([r.marginal_error for r in results]),
         history=[r.history for r in results],
         n_sinkhorn=np.array([r.n_sinkhorn for r in results]),
