@@ -6,19 +6,25 @@
   of 1e-6, for N = 32, 64, 128. SLSQP is skipped at all three sizes: it works
   with dense n x n matrices (O(n^3) a step) and, measured on this problem at
   N = 16 (n = 512), already needs about 1000 iterations and minutes; at
-  N >= 32 (n >= 2048) it is hopeless. ``main()`` times it at N = 16 only.
+  N >= 32 (n >= 2048) it is hopeless (the asv class skips it there).
   IPOPT (through casadi, exact Hessian, MUMPS) is a peer when casadi is
   installed (``pip install casadi``, the ``bench`` extra); skipped otherwise.
 - COPS Elec (n_e electrons on the unit sphere, exact Hessians) for
-  n_e = 20, 50, 100, 200 against trust-constr: time to KKT residual 1e-8
-  (trust-constr: its default gtol 1e-8) and the objective reached.
+  n_e = 20, 50, 100, 150, 200 against trust-constr: time to KKT residual 1e-8
+  (trust-constr: its default gtol 1e-8; it stops on xtol at residuals 1e-8 to 1e-7)
+  and the objective reached (a local minimum: the two may reach different ones).
 - The total time over the twelve Hock–Schittkowski equality problems of
   ``/work/shared/reference/hs_equality.md`` (KKT residual 1e-8).
 
-``python benchmarks/bench_sketched_alm.py`` measures everything once in one
-run and prints the time ratios.
+``python -m benchmarks.bench_sketched_alm [pde|elec|elec-large|hs|all]`` prints
+the tables (contenders interleaved, best of several rounds, with the load
+average): PDE N = 32, 64, 128 against IPOPT and trust-constr, Elec n_e = 20,
+50, 100, 150, 200 (``elec-large``: 250, 300) against trust-constr, and the HS
+totals.
 """
 
+import os
+import sys
 import time
 import warnings
 
@@ -188,7 +194,7 @@ def solve_elec(method, P):
 class Elec:
     """COPS Elec, exact Hessians: time and objective reached."""
 
-    params = ([20, 50, 100, 200], ["sketched-alm", "trust-constr"])
+    params = ([20, 50, 100, 150, 200], ["sketched-alm", "trust-constr"])
     param_names = ["ne", "method"]
     timeout = 600
 
@@ -232,58 +238,82 @@ def _timed(fn, *args):
     return time.perf_counter() - t, out
 
 
-def main():  # pragma: no cover - a manual, one-run measurement
-    solve_pde("sketched-alm", *_pde_setup(8))
-    print("PDE-constrained control, time to KKT residual 1e-6 (seconds)")
-    print(f"{'N':>4} {'n':>7} {'nnz(K)':>8} {'sketched-alm':>13} {'trust-constr':>13} "
-          f"{'SLSQP':>8} {'tc/ours':>8} {'kkt ours':>9} {'kkt tc':>9}")
-    for N in (32, 64, 128):
+def _load():
+    try:
+        a, b, c = os.getloadavg()
+        return f"load average {a:.2f} {b:.2f} {c:.2f}"
+    except OSError:  # pragma: no cover - platforms without getloadavg
+        return "load average n/a"
+
+
+def table_pde(sizes=(32, 64, 128), rounds=3):  # pragma: no cover - a manual measurement
+    """PDE control: sketched-alm, IPOPT (casadi) and trust-constr, interleaved, best of rounds."""
+    solve_pde("sketched-alm", *_pde_setup(8))  # imports outside the timing
+    have_ipopt = _casadi() is not None
+    print(f"PDE-constrained control, time to KKT residual {PDE_TOL:g} (s), best of {rounds} "
+          f"interleaved rounds; {_load()}")
+    print(f"{'N':>4} {'n':>6} {'m':>6} {'ours':>8} {'nit':>4} {'kkt':>8} {'IPOPT':>8} "
+          f"{'trust-c':>8} {'ipopt/ours':>10} {'tc/ours':>8}")
+    for N in sizes:
         prob, con = _pde_setup(N)
-        nnz = prob["A"].nnz * 2 + prob["n"]
-        t_ours, r_ours = _timed(solve_pde, "sketched-alm", prob, con)
-        t_tc, r_tc = _timed(solve_pde, "trust-constr", prob, con)
-        t_sl = float("nan")  # SLSQP: hopeless at these sizes (see the module docstring)
-        print(f"{N:>4} {prob['n']:>7} {nnz:>8} {t_ours:>13.3f} {t_tc:>13.3f} {t_sl:>8.2f} "
-              f"{t_tc / t_ours:>8.2f} {kkt_residual(prob, r_ours.x, r_ours.v[0]):>9.1e} "
-              f"{kkt_residual(prob, r_tc.x, r_tc.v[0]):>9.1e}")
-    prob, con = _pde_setup(SLSQP_MAX_N)
-    t_ours, _ = _timed(solve_pde, "sketched-alm", prob, con)
-    t_sl, r_sl = _timed(solve_pde, "SLSQP", prob, con)
-    print(f"N = {SLSQP_MAX_N}: sketched-alm {t_ours:.3f} s, SLSQP {t_sl:.1f} s "
-          f"({r_sl.nit} iterations, {r_sl.message})")
-    if _casadi() is not None:
-        print("\nPDE, IPOPT via casadi (solver built outside the timing), best of 3 rounds")
-        for N in (32, 64, 128):
-            prob, con = _pde_setup(N)
-            solver = ipopt_pde_solver(prob)
-            t_o, t_tc, t_ip = [], [], []
-            for _ in range(3):  # interleaved rounds
-                t_o.append(_timed(solve_pde, "sketched-alm", prob, con)[0])
+        solver = ipopt_pde_solver(prob) if have_ipopt else None
+        t_o, t_ip, t_tc = [], [], []
+        for k in range(rounds):
+            t, r_o = _timed(solve_pde, "sketched-alm", prob, con)
+            t_o.append(t)
+            if solver is not None:
                 t_ip.append(_timed(solve_pde_ipopt, prob, solver)[0])
-                if N <= 64:
-                    t_tc.append(_timed(solve_pde, "trust-constr", prob, con)[0])
-            tc = min(t_tc) if t_tc else float("nan")
-            print(f"N={N:>4}: sketched-alm {min(t_o):.3f} s, IPOPT {min(t_ip):.3f} s, "
-                  f"trust-constr {tc:.3f} s, ipopt/ours {min(t_ip) / min(t_o):.2f}")
-    print("\nElec (exact Hessians), best of 2 interleaved rounds")
-    for ne in (20, 50, 100, 200):
+            if N <= 64 or k == 0:  # trust-constr takes minutes at N = 128: one round
+                t_tc.append(_timed(solve_pde, "trust-constr", prob, con)[0])
+        ip = min(t_ip) if t_ip else float("nan")
+        tc = min(t_tc)
+        print(f"{N:>4} {prob['n']:>6} {prob['m']:>6} {min(t_o):>8.3f} {r_o.nit:>4} "
+              f"{kkt_residual(prob, r_o.x, r_o.v[0]):>8.1e} {ip:>8.3f} {tc:>8.3f} "
+              f"{ip / min(t_o):>10.2f} {tc / min(t_o):>8.2f}", flush=True)
+    if not have_ipopt:
+        print("(IPOPT skipped: casadi is not installed; pip install casadi)")
+
+
+def table_elec(sizes=(20, 50, 100, 150, 200), rounds=2):  # pragma: no cover - manual
+    """Elec with exact Hessians: sketched-alm against trust-constr, interleaved."""
+    print(f"Elec (COPS, exact Hessians), best of {rounds} interleaved rounds; {_load()}")
+    print(f"{'ne':>4} {'ours s':>8} {'nit':>4} {'ok':>3} {'f ours':>14} {'tc s':>8} {'nit':>4} "
+          f"{'f trust-constr':>14} {'tc opt':>8} {'tc/ours':>8}")
+    for ne in sizes:
         P = elec_problem(ne)
         t_o, t_tc = [], []
-        for _ in range(2):
+        for _ in range(rounds):
             t, r_o = _timed(solve_elec, "sketched-alm", P)
             t_o.append(t)
             t, r_tc = _timed(solve_elec, "trust-constr", P)
             t_tc.append(t)
-        print(f"ne={ne:>4}: sketched-alm {min(t_o):.3f} s f={r_o.fun:.6f} nit={r_o.nit} "
-              f"ok={r_o.success} | trust-constr {min(t_tc):.3f} s f={r_tc.fun:.6f} "
-              f"nit={r_tc.nit} | tc/ours {min(t_tc) / min(t_o):.2f}")
-    print("\nHock-Schittkowski, total over 12 problems (seconds)")
+        print(f"{ne:>4} {min(t_o):>8.2f} {r_o.nit:>4} {'y' if r_o.success else 'n':>3} "
+              f"{r_o.fun:>14.6f} {min(t_tc):>8.2f} {r_tc.nit:>4} {r_tc.fun:>14.6f} "
+              f"{r_tc.optimality:>8.1e} {min(t_tc) / min(t_o):>8.2f}", flush=True)
+
+
+def table_hs():  # pragma: no cover - a manual measurement
+    """Hock-Schittkowski: total time over the twelve problems and how many reach f*."""
     solve_hs_all("sketched-alm")
+    print(f"Hock-Schittkowski, total over 12 problems (s); {_load()}")
     for method in ("sketched-alm", "trust-constr", "SLSQP"):
         t, res = _timed(solve_hs_all, method)
         ok = sum(abs(r.fun - p.fstar) <= 1e-6 * max(abs(p.fstar), 1e-2)
                  for p, r in zip(HS_PROBLEMS.values(), res))
         print(f"{method:>13}: {t:.3f} s, {ok}/12 at the published f*")
+
+
+def main(argv=None):  # pragma: no cover - a manual, one-run measurement
+    """``python -m benchmarks.bench_sketched_alm [pde|elec|elec-large|hs|all]``."""
+    part = (argv if argv is not None else sys.argv[1:] or ["all"])[0]
+    if part in ("pde", "all"):
+        table_pde()
+    if part in ("elec", "all"):
+        table_elec()
+    if part == "elec-large":
+        table_elec((250, 300), rounds=1)
+    if part in ("hs", "all"):
+        table_hs()
 
 
 if __name__ == "__main__":

@@ -485,3 +485,51 @@ def test_cupy_input_gives_cupy_output(cp):
                           options={"sketch": "gaussian", "rng": 0})
     assert isinstance(res.x, cp.ndarray)
     assert res.success and abs(res.fun) < 1e-8
+
+
+def test_pde_control_is_one_exact_sparse_newton_step(monkeypatch):
+    # a QP with linear constraints: the exact (sparse) KKT solve ends it in one iteration; the
+    # Hessian is diagonal, so the factored matrix is the m x m Schur complement J D^-1 J^T
+    import scipy.sparse.linalg as spla
+
+    prob = pde_control_problem(20)
+    x_ref, lam_ref = prob["kkt_solution"]()
+    shapes = []
+    real = spla.splu
+
+    def spy(A, *a, **k):
+        shapes.append(A.shape)
+        return real(A, *a, **k)
+    monkeypatch.setattr(spla, "splu", spy)
+    res = soptim.minimize(prob["fun"], prob["x0"], method="sketched-alm", jac=prob["jac"],
+                          hess=prob["hess"], constraints=LinearConstraint(prob["A"], 0, 0),
+                          options={"rng": 0})
+    assert res.success and res.nit == 1 and res.n_sketch_iter == 1, res.message
+    assert shapes == [(prob["m"], prob["m"])]
+    np.testing.assert_allclose(res.x, x_ref, rtol=0, atol=1e-8 * np.abs(x_ref).max())
+    np.testing.assert_allclose(res.v[0], lam_ref, rtol=0, atol=1e-8 * np.abs(lam_ref).max())
+
+
+def test_sparse_qp_with_indefinite_hessian_is_one_exact_step():
+    # B sparse, not diagonal, indefinite, but positive definite on the null space of A (the
+    # constraints fix the coordinates of negative curvature): one LU of the whole KKT matrix
+    n, m = 600, 60
+    rng = np.random.default_rng(3)
+    neg = rng.choice(n, 20, replace=False)
+    keep = np.ones(n)
+    keep[neg] = 0.0
+    T = sps.diags([np.ones(n - 1), np.full(n, 4.0), np.ones(n - 1)], [-1, 0, 1])
+    H = (sps.diags(keep) @ T @ sps.diags(keep) - sps.diags(1.0 - keep)).tocsr()
+    H.eliminate_zeros()
+    q = rng.standard_normal(n)
+    E = sps.csr_matrix((np.ones(20), (np.arange(20), neg)), shape=(20, n))
+    A = sps.vstack([E, sps.random(m - 20, n, density=0.02, random_state=1)], format="csr")
+    b = rng.standard_normal(m)
+    res = soptim.minimize(lambda x: 0.5 * x @ (H @ x) - q @ x, np.zeros(n),
+                          method="sketched-alm", jac=lambda x: H @ x - q, hess=lambda x: H,
+                          constraints=LinearConstraint(A, b, b), options={"rng": 0})
+    assert res.success and res.nit == 1, (res.nit, res.message)
+    K = sps.bmat([[H, A.T], [A, None]], format="csc")
+    sol = sps.linalg.spsolve(K, np.r_[q, b])
+    np.testing.assert_allclose(res.x, sol[:n], atol=1e-9 * np.abs(sol[:n]).max())
+    assert np.abs(A @ res.x - b).max() <= 1e-9
