@@ -30,7 +30,13 @@ the exact Newton step, taken from the LDL^T factorization (no SVD); dependent
 constraint rows are set aside by one pivoted QR of ``J^T``; the line search is
 non-monotone (the largest merit of the last four iterates) with a
 second-order correction from the same factorization, against the Maratos
-effect; a failed descent test moves only the penalty that helps.
+effect; a failed descent test moves only the penalty that helps. On large sparse
+KKT systems (host arrays, ``n + m <= 200000``) the default block sketch is
+likewise replaced by the exact Newton step from one sparse factorization (the
+Schur complement ``J D^-1 J^T`` when B is diagonal and positive, else an LU of
+the KKT matrix), reused while B and J repeat, so a QP with linear constraints
+takes one iteration; the two-block sketch remains for larger systems, for
+singular factorizations and on the GPU.
 """
 
 from __future__ import annotations
@@ -450,7 +456,11 @@ def _minimize_sketched_alm(
         The sketch of the KKT system (see :func:`soptim.linalg.sketch_solve`).
         How the default ``'block'`` without ``block_size`` is chosen: when
         ``n + m <= 500`` one block holds the whole KKT system, so the sketch
-        step is an exact (min-norm) Newton step; for larger problems the rows
+        step is an exact (min-norm) Newton step; dense Hessians with
+        ``n + m <= 3000`` and, on host arrays, sparse ones with
+        ``n + m <= 200000`` also get exact Newton steps (an LDL^T, a sparse
+        factorization); beyond that (or when the sparse factorization finds
+        the KKT matrix singular, or on the GPU) the rows
         are paved into two fixed blocks, the ``n`` stationarity rows
         ``[B, G^T]`` and the ``m`` constraint rows ``[G, 0]``, each projected
         with a sparse factorization of its Gram matrix (computed once per
