@@ -64,3 +64,35 @@ def test_quadratics_take_at_most_two_iterations():
                               tol=1e-8)
         assert res.success and res.nit <= 2, (n, scale, res.nit)
         np.testing.assert_allclose(res.x, np.linalg.solve(A, b), rtol=1e-8, atol=1e-10)
+
+
+def test_meyer_reaches_its_minimum_from_the_standard_start():
+    # the worst case (f = 1.09e5 after 600 iterations before the ratio test); at f*
+    # the gradient is ~1e-3 with x ~ 1e4, so gtol=1e-6 is below the attainable accuracy:
+    # success or an honest status 2 naming the rounding level, never maxiter
+    p = PROBLEMS["10 Meyer"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = soptim.minimize(p.fun, p.x0, method="gns", jac=p.grad, hess=p.hess, tol=1e-6,
+                              options={"maxiter": 2000})
+    assert res.fun <= p.fstar * (1 + 1e-6)
+    assert res.success or (res.status == 2 and "rounding level" in res.message)
+    assert res.nit < 600
+
+
+def test_stagnation_is_reported_honestly(monkeypatch):
+    # Meyer from 10x the standard start: f creeps (no method of the benchmark solves it);
+    # 'gns' stops with status 2 and says why instead of running to maxiter
+    from scipy.optimize import OptimizeWarning
+
+    from soptim.optimize import _gns
+
+    monkeypatch.setattr(_gns, "_STAGNATION_WINDOW", 50)  # the default 200 stops it at 415
+    p = PROBLEMS["10 Meyer"]
+    with pytest.warns(OptimizeWarning, match="Stagnation"):
+        res = soptim.minimize(p.fun, 10 * p.x0, method="gns", jac=p.grad, hess=p.hess,
+                              tol=1e-6, options={"maxiter": 2000})
+    assert not res.success and res.status == 2
+    assert "Stagnation" in res.message and "another x0" in res.message
+    assert res.nit < 2000
+    assert np.linalg.norm(p.grad(res.x)) > 1e-6 and res.fun > 10 * p.fstar
