@@ -291,3 +291,32 @@ def test_pde_control_with_bounded_control_sparse_path_satisfies_kkt():
     assert np.all(v_b[n2:][active] <= 1e-12) and np.all(v_b[:n2] == 0)
     assert np.all(v_b[n2:][~active] == 0)
     assert res.fun > prob["fun"](x_free)  # the bound costs something
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_random_convex_qp_with_inequalities_matches_slsqp(seed):
+    # strictly convex QP, 12 random linear inequalities A x <= b on 8 variables (x = 0
+    # strictly feasible) and a linear equality: a unique minimizer, found by SLSQP too
+    rng = np.random.default_rng(seed)
+    n = 8
+    M = rng.standard_normal((n, n))
+    H = M @ M.T + np.eye(n)
+    q = 5 * rng.standard_normal(n)
+    A, b = rng.standard_normal((12, n)), rng.uniform(0.5, 1.5, 12)
+    fun = lambda x: 0.5 * x @ H @ x + q @ x  # noqa: E731
+    jac = lambda x: H @ x + q  # noqa: E731
+    cons = [LinearConstraint(A, -np.inf, b), LinearConstraint(np.ones((1, n)), 0.0, 0.0)]
+    ref = scipy.optimize.minimize(fun, np.zeros(n), jac=jac, method="SLSQP",
+                                  constraints=cons, options={"ftol": 1e-12, "maxiter": 500})
+    res = soptim.minimize(fun, np.zeros(n), method="sketched-alm", jac=jac,
+                          hess=lambda x: H, constraints=cons)
+    assert res.success, res.message
+    x = res.x
+    assert np.all(A @ x <= b + 1e-9) and abs(x.sum()) <= 1e-9
+    # the KKT conditions from the data (convex: x is the minimizer), trust-constr's signs
+    v_in, v_eq = res.v
+    assert np.all(v_in >= -1e-12) and np.all(np.abs(v_in * (A @ x - b)) <= 1e-9)
+    np.testing.assert_allclose(jac(x) + A.T @ v_in + v_eq[0], 0.0, atol=1e-8)
+    # SLSQP (its own precision, it may stop early) reaches no lower value
+    assert res.fun <= ref.fun + 1e-8 * max(1.0, abs(ref.fun))
+    assert np.abs(x - ref.x).max() <= 1e-4

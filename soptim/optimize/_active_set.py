@@ -313,6 +313,35 @@ class _ActiveSetALM:
         out = (dx, lam_new - s.lam, mu_new - s.mu)
         return out if all(be.all_finite(v) for v in out) else None
 
+    def _refined_newton(self, s: _Point, act):
+        """The Newton step, with the identified set refined on the linearized problem.
+
+        Added to the paper's single identification (which cycles on problems with many
+        inequalities, e.g. random QPs): the identification rule is applied again to the
+        step's outcome, ``A' = {i : g_i + grad g_i^T dx >= -mu_new_i / mu_p}``, and the
+        step recomputed on A' until the set repeats (a primal-dual active-set iteration,
+        Hintermüller, Ito & Kunisch 2002, on the quadratic model; when it settles, the
+        step solves the SQP subproblem). At most ``m_in + 5`` rounds.
+        """
+        d = self._newton(s, act)
+        if d is None or not self.m_in:
+            return d
+        seen = {bytes(to_numpy(act))}
+        for _ in range(self.m_in + 5):
+            dx, _dl, dmu = d
+            mu_new = s.mu + dmu
+            glin = s.gin + s.Jg @ dx
+            new_act = glin >= -mu_new / self.mu
+            key = bytes(to_numpy(new_act))
+            if key in seen:
+                break
+            seen.add(key)
+            d_new = self._newton(s, new_act)
+            if d_new is None:
+                break
+            d, act = d_new, new_act
+        return d
+
     def _fixed_set(self, s: _Point, Jall):
         """The variables a bound fixes: those where ``x - P(x - grad_x L)`` is clipped.
 
@@ -503,7 +532,7 @@ class _ActiveSetALM:
             new_act = self._active(s)
             if act is None or bool(to_numpy(xp.any(new_act != act))):
                 act = new_act
-                d = self._newton(s, act)
+                d = self._refined_newton(s, act)
             if d is None:
                 break
             g_mu, g_q = self._merit_grads(s)
@@ -726,7 +755,13 @@ def _minimize_active_set(
     variables; a requested sketch that does not reach the step's accuracy
     within its default budget switches the run to exact solves with an
     ``OptimizeWarning`` (as the equality path does), since random-block
-    sketches of these KKT matrices converge slowly.
+    sketches of these KKT matrices converge slowly; (vii) the identification
+    is repeated on the step's linearized outcome until the identified set
+    repeats (``_refined_newton``, a primal-dual active-set iteration on the
+    quadratic model): the single identification of the paper cycles between
+    sets on problems with many inequalities (random QPs with 12 inequalities
+    in 8 variables), with it such QPs are solved in one iteration. The bounds'
+    fixed set is not refined this way (tried: it broke HS38 and HS71).
     The stochastic (sampled-gradient) setting of the paper is not covered.
 
     References
