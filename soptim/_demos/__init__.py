@@ -44,8 +44,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import IO, Any
 
-__all__ = ["Check", "DemoRow", "Untimed", "ORDER", "WIDTH", "SOURCE", "part_names",
-           "resolve_parts", "iter_rows", "run", "run_demo", "format_row", "header_lines"]
+__all__ = ["Check", "DemoRow", "Untimed", "ORDER", "WIDTH", "SOURCE", "BACKEND_NOTICE",
+           "COMPILE_NOTICE", "part_names", "display_name", "resolve_parts", "iter_rows", "run",
+           "run_demo", "format_row", "header_lines"]
 
 #: Order of the tour; modules not listed come after, alphabetically.
 ORDER = ("gns", "sketched_alm", "ot", "bilevel", "approx")
@@ -58,8 +59,8 @@ SOURCE = os.path.dirname(os.path.abspath(__file__))
 BACKEND_NOTICE = "soptim: compiling numba kernels"
 #: The tour's one notice in its place.
 COMPILE_NOTICE = ("soptim demo: numba is compiling kernels on their first use on this machine "
-                  "(once: later runs load them from numba's disk cache, NUMBA_CACHE_DIR or "
-                  "__pycache__). Times marked * include compiling.")
+                  "(once: they are cached on disk for later runs). Times marked * include "
+                  "compiling.")
 
 
 @dataclass(frozen=True)
