@@ -251,9 +251,9 @@ class _DenseKKT:
     shift of B when the inertia is wrong follows IPOPT's rule (Wächter & Biegler 2006,
     Sec. 3.1): try 0, then ``max(1e-4 scale, last / 3)``, multiplied by 8 (100 the first
     time) until the inertia is right. Added here: the try of 0 is skipped while the last
-    shift was at least ``1e-2 scale``; two geometric bisections and a doubling of the
-    bracketed shift, which mimics the reflection of the most negative reduced curvature
-    (the reduced Hessian's eigenvalues themselves are never formed); the constraint rows
+    shift was at least ``1e-2 scale``; two geometric bisections of the bracket, whose
+    upper end is taken (the reduced Hessian's eigenvalues themselves are never
+    formed); the constraint rows
     are scaled to the size of B so that the inertia count does not depend on the units
     of c.
     """
@@ -334,10 +334,10 @@ class _DenseKKT:
             lo, hi = hi, hi * (8.0 if self.last_shift else 100.0)
         if lo > 0.0:
             # the reduced Hessian is indefinite: bracket the least shift that makes it
-            # positive definite within a factor ~1.7 (~3 the first time), then double it
-            # (the reflection of the most negative curvature, as modified Newton methods
-            # do): a shift that leaves it near zero gives huge
-            # steps that the line search cuts to tiny ones
+            # positive definite within a factor ~1.7 (~3 the first time) and take the
+            # upper end. (A doubling of it, to mimic the reflection of the most negative
+            # curvature, cost a factorization and was measured slower: the ellipsoid QP
+            # n = 50 in 24 iterations against 10 without, Elec n_e = 200 in 66 against 56)
             for _ in range(2):
                 mid = math.sqrt(lo * hi)
                 ok, fac_mid = factor(mid)
@@ -345,8 +345,6 @@ class _DenseKKT:
                     hi, fac = mid, fac_mid
                 else:
                     lo = mid
-            hi *= 2.0
-            ok, fac = factor(hi)
         self.last_shift = hi
         return rows, c_range, hi, fac
 
