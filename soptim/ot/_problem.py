@@ -96,8 +96,13 @@ class Workspace:
         self._ensure_buffer()
         self._kept = None
         X, xp = self.X, self.be.xp
-        xp.subtract(f[:, None] + g[None, :], self.M, out=X)
-        xp.multiply(X, 1.0 / self.reg, out=X)
+        if bool(xp.any(f)) or bool(xp.any(g)):
+            # in place, without an (n, m) temporary for f_i + g_j
+            xp.subtract(f[:, None], self.M, out=X)
+            X += g[None, :]
+            X *= 1.0 / self.reg
+        else:  # the cold start: exp(-M/reg), one pass fewer
+            xp.multiply(self.M, -1.0 / self.reg, out=X)
         xp.maximum(X, LOG_FLOOR, out=X)
         with np.errstate(over="ignore"):  # inf entries: the sweeps hand over to the log domain
             return xp.exp(X, out=X)
