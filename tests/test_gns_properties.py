@@ -150,7 +150,7 @@ def test_krylov_model_matches_dense_for_every_trial(n, seed, diag, lams):
 
 # -- metric='hessian': the Hessian-diagonal scaling ---------------------------------------------
 
-@SETTINGS
+@settings(max_examples=10, deadline=None)
 @given(st.lists(st.floats(-1.5, 1.5), min_size=4, max_size=4))
 def test_hessian_metric_is_invariant_to_diagonal_rescaling(log_scales):
     # x = S y: with metric='hessian' the iterates in y are those in x divided by S, step by

@@ -218,6 +218,17 @@ class DenseCurvature:
     When Cholesky succeeds the step is the plain regularized Newton step, a
     descent direction because ``H + lam B`` is positive definite.
 
+    Factorizations per iteration (measured, 2-core VM): logistic regression
+    1.00 (N = 20000, d = 200, and breast cancer: the Newton step's Cholesky
+    is the iteration's only one), Rosenbrock n = 100 1.23, the 57 MGH
+    instances of the benchmarks 1.79 (a failed Newton attempt plus a trial).
+    Reusing one eigendecomposition for all trials of an iteration would make
+    that 1, but ``eigh`` costs 17--31 Cholesky factorizations (with the solve)
+    for n = 10..320 and about 2 for n <= 5, so Cholesky per trial stays the
+    cheaper choice at under two factorizations per iteration; the
+    eigendecomposition is used only once an iteration has shown ``H`` to be
+    indefinite beyond ``-lam``.
+
     A banded ``H`` (bandwidth at most ``n / 4``, found once per model by
     :func:`soptim.optimize._band.band_storage`) with an identity or diagonal
     metric is factorized in band storage instead (LAPACK's ``?pbtrf``):
