@@ -24,7 +24,10 @@
     whole process, imports included.
 
 ``python -m benchmarks.bench_approx`` (from the repository root) measures both
-sides once and prints the ratios.
+sides once and prints the ratios; ``python -m benchmarks.bench_approx cross``
+prints the table of (3)-(5), ``python -m benchmarks.bench_approx grid`` the
+grid path's max error on random points against tol and ``error_estimate`` for
+13 functions in 1-3 D at tol 1e-4..1e-10.
 """
 
 import math
@@ -481,8 +484,50 @@ def cross_table(rounds=3):  # pragma: no cover - manual measurement
         bench.teardown()
 
 
+GRID_CLASS = {
+    "exp(x+y)": (lambda x, y: np.exp(x + y), 2),
+    "runge 2-D": (lambda x, y: 1 / (1 + 25 * (x**2 + y**2)), 2),
+    "cos(100xy)": (lambda x, y: np.cos(100 * x * y), 2),
+    "cos(30(x+y))": (lambda x, y: np.cos(30 * (x + y)), 2),
+    "tanh(20(x-y))": (lambda x, y: np.tanh(20 * (x - y)), 2),
+    "tanh(50(x+.3y-.1))": (lambda x, y: np.tanh(50 * (x + 0.3 * y - 0.1)), 2),
+    "|x-.3| e^y (kink)": (lambda x, y: np.abs(x - 0.3) * np.exp(y), 2),
+    "narrow gaussian": (lambda x, y: np.exp(-((x - 0.2) ** 2 + (y + 0.1) ** 2) / 0.01), 2),
+    "sin(10x+5yz)": (lambda x, y, z: np.sin(10 * x + 5 * y * z), 3),
+    "runge 3-D": (lambda x, y, z: 1 / (1 + 10 * (x**2 + y**2 + z**2)), 3),
+    "e^-3r^2 cos(4xy)": (lambda x, y, z: np.exp(-3 * (x**2 + y**2 + z**2)) * np.cos(4 * x * y),
+                         3),
+    "tanh(40x)": (lambda x: np.tanh(40 * x), 1),
+    "sin(50x)": (lambda x: np.sin(50 * x), 1),
+}
+
+
+def grid_table(tols=(1e-4, 1e-6, 1e-8, 1e-10)):  # pragma: no cover - manual measurement
+    """Issue 16, grid path: max error on random points against tol and the estimate."""
+    import warnings
+
+    print(f"{'function':20s} {'tol':>6s} {'conv':>5s} {'err/tol':>8s} {'est/tol':>8s} "
+          f"{'values':>8s} {'seconds':>7s}  degrees / ranks")
+    for name, (f, d) in GRID_CLASS.items():
+        for tol in tols:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t = time.perf_counter()
+                ct = ChebTucker.fit(f, [(-1.0, 1.0)] * d, tol=tol, sampling="grid",
+                                    max_degree=512 if d == 2 else None)
+                t = time.perf_counter() - t
+            err = _rel_err_random(ct, f, d, n=30000)
+            flag = " MISS" if ct.converged and err > tol else ""
+            flag += " EST<ERR" if err > ct.error_estimate else ""
+            print(f"{name:20s} {tol:6.0e} {ct.converged!s:>5s} {err / tol:8.2f} "
+                  f"{ct.error_estimate / tol:8.2f} {ct.nfev:8d} {t:7.2f}  {ct.degrees} / "
+                  f"{ct.ranks}{flag}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:] == ["cross"]:
         cross_table()
+    elif sys.argv[1:] == ["grid"]:
+        grid_table()
     else:
         main()

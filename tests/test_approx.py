@@ -30,6 +30,11 @@ def rel_max_error(ct, f, domain, n=20000, seed=0):
     return np.abs(ct.evaluate(P) - exact).max() / np.abs(exact).max()
 
 
+def _cheb_grid_values(f, m):
+    x = chebpts(m)
+    return f(x[:, None, None], x[None, :, None], x[None, None, :])
+
+
 # ----------------------------------------------------------------------------- the spec's table
 
 
@@ -38,12 +43,15 @@ def test_shifted_newton_degree_16_ranks_5_at_1e6():
     ct = ChebTucker.fit(newton_shifted, CUBE, tol=1e-6, sampling="grid")
     assert ct.converged and ct.method == "grid"
     assert max(ct.degrees) <= 16
-    assert all(r <= 5 for r in ct.ranks)
+    # the paper's ranks come from the Frobenius eps rule (from_values keeps it); fit's
+    # tol is a maximum error, which takes at most one more rank on an axis
+    paper = ChebTucker.from_values(_cheb_grid_values(newton_shifted, 17), CUBE, tol=1e-6)
+    assert all(r <= 5 for r in paper.ranks)
+    assert all(r <= 6 for r in ct.ranks) and sum(ct.ranks) <= 16
     err = rel_max_error(ct, newton_shifted, CUBE)
-    # tol bounds the degree tail and the Frobenius HOSVD truncation; the max error
-    # is of the order of tol and never above the (honest) estimate
-    assert err <= 2e-6
-    assert err <= ct.error_estimate
+    # tol bounds the degree tail plus the truncation's maximum: the max error is within
+    # tol and never above the (honest) estimate, itself within tol
+    assert err <= ct.error_estimate <= 1e-6
     # the fixed-degree route of the paper: degree 16, untruncated, is below 1e-6
     full = ChebTucker.fit(newton_shifted, CUBE, degree=16, tol=1e-14)
     assert rel_max_error(full, newton_shifted, CUBE) <= 1e-6
@@ -544,18 +552,20 @@ def _holding_grid(degrees):
 
 
 @pytest.mark.parametrize("name, f, tol, nfev", [
-    ("gauss", lambda x, y, z: np.exp(-(x**2 + y**2 + z**2)), 1e-10, 17**3),
+    ("gauss", lambda x, y, z: np.exp(-(x**2 + y**2 + z**2)), 1e-10, 33**3),
     ("gauss10", gauss10, 1e-8, None),
-    ("erf_over_r", erf_over_r(10.0), 1e-6, 65**3),
+    ("erf_over_r", erf_over_r(10.0), 1e-6, 129**3),
 ])
 def test_grid_degree_search_stops_at_the_level_it_keeps(name, f, tol, nfev):
     ct = ChebTucker.fit(f, CUBE, tol=tol, sampling="grid")
     assert ct.method == "grid" and ct.converged
-    # the evaluations are the grid that holds the kept degrees: no level past it
-    assert ct.nfev == _holding_grid(ct.degrees)
+    # the evaluations are at most one level past the grid that holds the kept degrees
+    # (the last level is sampled when the coefficients' forecast cannot prove the one
+    # below resolved: the tail is a bound, doubled for aliasing), never two
+    assert ct.nfev <= 8 * _holding_grid(ct.degrees)
     if nfev is not None:
-        assert ct.nfev == nfev  # was 33^3 and 129^3 with one doubling too many
-    assert rel_max_error(ct, f, CUBE, n=5000) <= tol
+        assert ct.nfev <= nfev
+    assert rel_max_error(ct, f, CUBE, n=5000) <= ct.error_estimate <= tol
 
 
 def test_grid_degree_search_is_not_fooled_by_a_small_end():
@@ -570,3 +580,50 @@ def test_grid_degree_search_is_not_fooled_by_a_small_end():
         kink = ChebTucker.fit(lambda x, y: np.abs(x - 0.1) + y, [(-1, 1)] * 2, tol=1e-4,
                               sampling="grid", max_degree=1024)
     assert not kink.converged
+
+
+# ----------------------------------------------------------------------------- grid meets tol
+
+GRID_CLASS = {
+    "exp(x + y)": (lambda x, y: np.exp(x + y), 2),
+    "runge": (lambda x, y: 1 / (1 + 25 * (x**2 + y**2)), 2),
+    "cos(100xy)": (lambda x, y: np.cos(100 * x * y), 2),
+    "cos(30(x+y))": (lambda x, y: np.cos(30 * (x + y)), 2),
+    "tanh front": (lambda x, y: np.tanh(20 * (x - y)), 2),
+    "franke": (lambda x, y: 0.75 * np.exp(-((9 * x - 2) ** 2 + (9 * y - 2) ** 2) / 4)
+               + 0.5 * np.exp(-((9 * x - 7) ** 2 + (9 * y - 3) ** 2) / 4)
+               - 0.2 * np.exp(-(9 * x - 4) ** 2 - (9 * y - 7) ** 2), 2),
+    "narrow gaussian": (lambda x, y: np.exp(-((x - 0.2) ** 2 + (y + 0.1) ** 2) / 0.01), 2),
+    "sin(10x + 5yz)": (lambda x, y, z: np.sin(10 * x + 5 * y * z), 3),
+    "gauss cos(4xy)": (lambda x, y, z: np.exp(-3 * (x**2 + y**2 + z**2)) * np.cos(4 * x * y), 3),
+    "tanh(40x)": (lambda x: np.tanh(40 * x), 1),
+    "sin(50x)": (lambda x: np.sin(50 * x), 1),
+}
+
+
+@pytest.mark.parametrize("tol", [1e-4, 1e-8])
+def test_grid_fits_meet_tol_on_random_points_for_the_class(tol):
+    # (bench_approx's grid table adds an oblique front tanh(50 (x + 0.3 y - 0.1)))
+    # fronts missed tol 3.6-5.4 times and cos(100xy) 1.3-1.6 times with converged=True: the
+    # Frobenius eps rule let the truncation's maximum exceed tol, and the grid's tail
+    # forecast leaned on last coefficients that the aliases cancel (tanh(40x): 1.9x)
+    misses = []
+    for name, (f, d) in GRID_CLASS.items():
+        dom = [(-1.0, 1.0)] * d
+        ct = ChebTucker.fit(f, dom, tol=tol, sampling="grid")
+        err = rel_max_error(ct, f, dom, n=10000, seed=5)
+        if not (ct.converged and err <= ct.error_estimate <= tol):
+            misses.append((name, ct.converged, err / tol, ct.error_estimate / tol))
+    assert not misses
+
+
+def test_grid_kink_is_reported_with_an_estimate_above_the_error():
+    def kink(x, y):
+        return np.abs(x - 0.3) * np.exp(y)
+
+    with pytest.warns(ResolutionWarning, match="not resolved"):
+        ct = ChebTucker.fit(kink, [(-1, 1)] * 2, tol=1e-6, sampling="grid", max_degree=512)
+    err = rel_max_error(ct, kink, [(-1, 1)] * 2, seed=5)
+    assert not ct.converged and err > 1e-6
+    # algebraic decay: the cautious forecast (was 0.5 times the error) is not below it
+    assert err <= ct.error_estimate <= 10 * err

@@ -222,3 +222,37 @@ def test_executor_results_equal_serial(sampling):
         assert other.nfev == serial.nfev and other.ranks == serial.ranks
         np.testing.assert_allclose(other.coefficients(), serial.coefficients(),
                                    atol=1e-12, rtol=0)
+
+
+# ----------------------------------------------------------------------------- from_cp
+
+
+def test_from_cp_cross_matches_rhosvd_and_counts_points():
+    a = np.linspace(1.0, 20.0, 30)  # 30 Gaussians exp(-a_k |x|^2): Tucker ranks ~8 at 1e-8
+    seen = []
+
+    def u(x):
+        seen.append(np.asarray(x).shape[0])
+        return np.exp(-np.outer(np.asarray(x) ** 2, a))
+
+    w = np.ones(30)
+    ref = ChebTucker.from_cp(w, [u] * 3, domain=CUBE, tol=1e-8)
+    seen.clear()
+    ct = ChebTucker.from_cp(w, [u] * 3, domain=CUBE, tol=1e-8, sampling="cross")
+    assert ref.method == "cp" and ct.method == "cp-cross" and ct.converged
+    assert ct.n_evaluations == sum(seen) // 3  # each point evaluates the 3 axes' vectors
+    assert ct.ranks == ref.ranks
+    P = np.random.default_rng(3).uniform(-1, 1, (5000, 3))
+    exact = (u(P[:, 0]) * u(P[:, 1]) * u(P[:, 2])) @ w
+    err = float(np.abs(ct.evaluate(P) - exact).max() / np.abs(exact).max())
+    assert err <= ct.error_estimate <= 1e-8
+    np.testing.assert_allclose(ct.evaluate(P), ref.evaluate(P), atol=1e-7 * 30, rtol=0)
+    # array factors on a grid go through the same splines as the rhosvd route
+    g = np.linspace(-1.0, 1.0, 201)
+    arr = ChebTucker.from_cp(w, [u(g)] * 3, [g] * 3, tol=1e-6, sampling="cross")
+    assert arr.method == "cp-cross" and arr.converged
+    assert np.abs(arr.evaluate(P) - exact).max() / np.abs(exact).max() <= 1e-5
+    with pytest.raises(ValueError, match="sampling"):
+        ChebTucker.from_cp(w, [u] * 3, domain=CUBE, sampling="grid")
+    with pytest.raises(ValueError, match=r"factors\[1\]"):
+        ChebTucker.from_cp(w, [u, lambda x: u(x)[:, :2], u], domain=CUBE, sampling="cross")

@@ -23,7 +23,7 @@ from ._degree import ResolutionWarning, chop_axis, fixed_degree_report
 from ._domain import Box, as_domain
 from ._tucker import _cp_core
 
-__all__ = ["canonical_coefficients"]
+__all__ = ["canonical_coefficients", "canonical_function"]
 
 _MIN_POINTS = 17
 
@@ -63,16 +63,10 @@ def _spline(grid: np.ndarray, values: np.ndarray) -> Callable[[Any], Any]:
     return evaluate
 
 
-def canonical_coefficients(
-    weights: Any, factors: Sequence[Any], grid: Sequence[Any] | None, domain: Any,
-    ms_fixed: list[int] | None, tol: float, caps: list[int] | None, stacklevel: int,
-) -> tuple[Any, list, list, float, float, bool, str, Backend]:
-    """Checked canonical input as coefficient factor matrices.
-
-    Returns ``(w, A, domain, vscale, tail, converged, message, be)``; ``ms_fixed``
-    (points per axis) fixes the degree, else it is chosen adaptively up to ``caps``
-    (default ``2^12``), warning with :class:`ResolutionWarning` when they stop it.
-    """
+def _checked_input(weights: Any, factors: Sequence[Any], grid: Sequence[Any] | None,
+                   domain: Any) -> tuple[Any, list, list, Backend]:
+    """``(w, univariate, domain, be)``: the weights and one callable per axis,
+    ``u_l(x) -> (len(x), R)`` (array factors are interpolated by splines)."""
     factors = list(factors)
     d = len(factors)
     if d == 0:
@@ -81,7 +75,6 @@ def canonical_coefficients(
     if any(calls) and not all(calls):
         raise TypeError("factors must be all arrays (with grid) or all callables")
     be = get_backend(weights, *([] if all(calls) else factors))
-    xp = be.xp
     w = as_float_array("weights", weights, ndim=1)
     R = w.shape[0]
     if all(calls):
@@ -105,19 +98,63 @@ def canonical_coefficients(
             U = as_float_array(f"factors[{l}]", factors[l], shape=(g.shape[0], R))
             dom.append((float(g[0]), float(g[-1])))
             univariate.append(_spline(g, np.asarray(to_numpy(U))))
+    return w, univariate, dom, be
+
+
+def _univariate_values(u: Callable, l: int, x: Any, R: int, xp: Any) -> Any:
+    """``u(x)`` as a real finite ``(len(x), R)`` array; errors name ``factors[l]``."""
+    out = u(x)
+    if np.iscomplexobj(out):
+        raise TypeError(f"factors[{l}] returned complex values; the canonical "
+                        "vectors must be real")
+    vals = xp.asarray(out, dtype=float)
+    n = int(x.shape[0])
+    if vals.shape != (n, R):
+        raise ValueError(
+            f"factors[{l}] returned shape {tuple(vals.shape)}, expected ({n}, {R})")
+    if not bool(xp.isfinite(vals).all()):
+        raise ValueError(f"factors[{l}] has NaN or inf values")
+    return vals
+
+
+def canonical_function(weights: Any, factors: Sequence[Any], grid: Sequence[Any] | None,
+                       domain: Any) -> tuple[Callable, list, Backend]:
+    """The canonical expansion as a pointwise ``f(x_1, ..., x_d)`` for the cross.
+
+    ``f`` takes ``d`` 1-D coordinate arrays of equal length (what the cross's
+    point sampler passes) and returns ``sum_k w_k prod_l u_k^(l)(x_l)``: each
+    point costs ``O(d R)``. Returns ``(f, domain, be)``.
+    """
+    w, univariate, dom, be = _checked_input(weights, factors, grid, domain)
+    xp, R = be.xp, int(w.shape[0])
+
+    def f(*xs: Any) -> Any:
+        prod = None
+        for l, (u, x) in enumerate(zip(univariate, xs)):
+            x = xp.reshape(xp.asarray(x, dtype=float), (-1,))
+            vals = _univariate_values(u, l, x, R, xp)
+            prod = vals if prod is None else prod * vals
+        return prod @ w
+
+    return f, dom, be
+
+
+def canonical_coefficients(
+    weights: Any, factors: Sequence[Any], grid: Sequence[Any] | None, domain: Any,
+    ms_fixed: list[int] | None, tol: float, caps: list[int] | None, stacklevel: int,
+) -> tuple[Any, list, list, float, float, bool, str, Backend]:
+    """Checked canonical input as coefficient factor matrices.
+
+    Returns ``(w, A, domain, vscale, tail, converged, message, be)``; ``ms_fixed``
+    (points per axis) fixes the degree, else it is chosen adaptively up to ``caps``
+    (default ``2^12``), warning with :class:`ResolutionWarning` when they stop it.
+    """
+    w, univariate, dom, be = _checked_input(weights, factors, grid, domain)
+    xp, R, d = be.xp, int(w.shape[0]), len(univariate)
     box = Box(dom)
 
     def coeff_matrix(l: int, m: int) -> Any:
-        out = univariate[l](box.points(l, m, be))
-        if np.iscomplexobj(out):
-            raise TypeError(f"factors[{l}] returned complex values; the canonical "
-                            "vectors must be real")
-        vals = xp.asarray(out, dtype=float)
-        if vals.shape != (m, R):
-            raise ValueError(
-                f"factors[{l}] returned shape {tuple(vals.shape)}, expected ({m}, {R})")
-        if not bool(xp.isfinite(vals).all()):
-            raise ValueError(f"factors[{l}] has NaN or inf values")
+        vals = _univariate_values(univariate[l], l, box.points(l, m, be), R, xp)
         return vals2coeffs2(vals, axis=0, be=be)
 
     vscale_pts = max(2, min(_MIN_POINTS, int((1 << 15) ** (1.0 / d))))
