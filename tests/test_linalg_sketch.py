@@ -374,3 +374,29 @@ def test_single_row_sketch_solve_is_the_projection():
     assert not solve(np.zeros(1)).any()
     zero = SketchProjector(np.eye(9), sketch="gaussian")._minnorm(np.zeros((1, 9)))
     assert not zero(np.ones(1)).any()
+
+
+def test_operator_kaczmarz_extracts_rows_in_blocks_once():
+    from scipy.sparse.linalg import LinearOperator
+
+    K, r, x = _spd_system(100)
+    calls = {"rmatmat": 0, "rmatvec": 0, "rows": 0}
+
+    def rmatmat(V):
+        calls["rmatmat"] += 1
+        calls["rows"] += V.shape[1]
+        return K.T @ V
+
+    def rmatvec(v):
+        calls["rmatvec"] += 1
+        return K.T @ v
+
+    op = LinearOperator(K.shape, matvec=lambda v: K @ v, rmatvec=rmatvec, rmatmat=rmatmat,
+                        dtype=np.float64)
+    res = sketch_solve(op, r, sketch="kaczmarz", rng=0, rtol=1e-8)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, x, atol=1e-6)
+    assert res.nit > 2 * 1024  # several sweeps ...
+    # ... but each row was read once for the norms and at most once for the steps, in blocks
+    # of up to 256 (one product per row before)
+    assert calls["rows"] <= 2 * 100 and calls["rmatmat"] <= 6 and calls["rmatvec"] == 0

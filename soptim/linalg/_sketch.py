@@ -49,6 +49,8 @@ LARGE_BLOCK_SIZE = 256
 SVD_FLOPS = 50_000_000
 #: Sparse row blocks up to this many rows use a dense Gram matrix; larger ones a sparse LU.
 DENSE_GRAM_ROWS = 128
+#: Kaczmarz on a LinearOperator keeps extracted rows up to this many floats (128 MiB).
+OPERATOR_ROW_CACHE = 2**24
 
 
 def default_block_size(sketch: str, M: int) -> int:
@@ -159,6 +161,7 @@ class SketchProjector:
                 self._row_csr = Kc
                 self._indptr_host = self.be.to_numpy(Kc.indptr)
         self._drng = None
+        self._op_rows: dict = {}
 
     # -- products with K ---------------------------------------------------
     def matvec(self, z):
@@ -394,21 +397,39 @@ class SketchProjector:
             rows = (self.rng.choice(M, size=nb, p=self._probs) if self.row_sampling == "norm"
                     else self.rng.integers(0, M, size=nb))
             rows = rows.astype(np.int64)
-            # each distinct row extracted once per sweep: views of K's storage where it can
-            return ("rowsteps", (rows, {int(i): self._kaczmarz_row(int(i))
-                                        for i in np.unique(rows)}))
+            distinct = np.unique(rows)
+            if self.operator:
+                return ("rowsteps", (rows, self._operator_rows(distinct)))
+            # views of K's storage (no copies)
+            return ("rowsteps", (rows, {int(i): self._kaczmarz_row(int(i)) for i in distinct}))
         count = max(1, min(budget, max(-(-M // self.block_size), 16)))
         return ("sketches", [[*self._sketched(), None] for _ in range(count)])
+
+    def _operator_rows(self, distinct) -> dict:
+        """Rows of a ``LinearOperator`` for the row steps, extracted 256 at a time.
+
+        One ``rmatmat`` per block of rows instead of one product per row; the rows
+        are kept across sweeps (they do not change) while they fit in
+        ``OPERATOR_ROW_CACHE`` floats, and extracted per sweep beyond that.
+        """
+        cache = self._op_rows
+        missing = [int(i) for i in distinct if int(i) not in cache]
+        keep = (len(cache) + len(missing)) * self.N <= OPERATOR_ROW_CACHE
+        out = cache if keep else {int(i): cache[int(i)] for i in distinct if int(i) in cache}
+        for s in range(0, len(missing), 256):
+            I = missing[s:s + 256]
+            R = self._rows(np.asarray(I))
+            for k, i in enumerate(I):
+                out[i] = (R[k], None, float(self._rownorm2_host[i]))
+        return out
 
     def _kaczmarz_row(self, i: int) -> tuple:
         """Row ``i`` of ``K`` for the row steps: ``(values, columns or None, ||k_i||^2)``.
 
         Dense ``K``: a view of the row (columns None); sparse ``K``: views of its
-        CSR data and indices; ``LinearOperator``: one ``rmatvec``.
+        CSR data and indices (operators: :meth:`_operator_rows`).
         """
         rn2 = float(self._rownorm2_host[i])
-        if self.operator:
-            return self._rows(np.array([i])).reshape(-1), None, rn2
         if self.sparse:
             Kc, p = self._row_csr, self._indptr_host
             s, e = int(p[i]), int(p[i + 1])
