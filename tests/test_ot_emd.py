@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
@@ -56,17 +58,21 @@ def test_emd_matches_pot(kind, shape):
         _check_certificate(P, log, a, b, M)
 
 
-@pytest.mark.parametrize("n_candidates", [0, 1, 3])
-def test_network_simplex_pricing_rules_agree(n_candidates):
-    """LEMON's plain block search (0) and the candidate-list pricing give POT's cost."""
+@pytest.mark.parametrize("n_candidates, list_passes", [(0, 0), (1, 0), (3, 2), (3, 10**6)])
+def test_network_simplex_pricing_rules_agree(n_candidates, list_passes):
+    """LEMON's plain block search (0), the candidate-list warm-up handing over to it after
+    some passes, and the list alone (10**6 passes) give POT's cost."""
     for kind, seed in (("random", 0), ("cloud", 1), ("ties", 2), ("zeros", 3)):
         a, b, M = _problem(kind, 35, 28, seed)
         keep_a, keep_b = a > 0, b > 0
         Ms = np.ascontiguousarray(M[keep_a][:, keep_b])
         P, pi = np.empty_like(Ms), np.empty(Ms.shape[0] + Ms.shape[1] + 1)
-        code, pivots, scans = _emd_kernels.network_simplex(Ms, a[keep_a], b[keep_b], 10**6,
-                                                           P, pi, n_candidates)
-        assert code == _emd_kernels.OPTIMAL and pivots > 0
+        code, pivots, scans, warm = _emd_kernels.network_simplex(
+            Ms, a[keep_a], b[keep_b], 10**6, P, pi, n_candidates, list_passes, 0.0)
+        assert code == _emd_kernels.OPTIMAL and pivots + warm > 0
+        assert (warm > 0) == (n_candidates > 0)
+        if list_passes == 10**6:
+            assert pivots == 0  # never handed over
         assert (scans > 0) == (n_candidates > 0)
         R = Ms + pi[:Ms.shape[0], None] - pi[None, Ms.shape[0]:-1]
         assert R.min() >= -1e-12
@@ -175,14 +181,53 @@ def test_iteration_limit_warns_and_is_not_certified():
     assert "numItermax" in log["warning"]
 
 
+def _shifted_clouds(d, n, m, masses, seed=0):
+    """Squared distances between N(0, 1) and N(1, 1) samples (the cheapest entries of a
+    row are not its support), M / max M."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d)) + 1.0
+    M = ((x[:, None] - y[None]) ** 2).sum(-1)
+    M /= M.max()
+    if masses == "uniform":
+        return np.full(n, 1 / n), np.full(m, 1 / m), M
+    a, b = rng.random(n) + 1e-3, rng.random(m) + 1e-3
+    return a / a.sum(), b / b.sum(), M
+
+
+@pytest.mark.parametrize("d, masses, budget", [(2, "nonuniform", 11000),
+                                               (3, "uniform", 14000)])
+def test_budget_as_effective_as_pot_on_shifted_clouds(d, masses, budget):
+    """Where POT converges within numItermax, soptim does too, without a warning.
+
+    POT needs 10,019 and 12,965 pivots on these; the list-only pricing needed 45,124
+    and 31,780 and stopped at the budget (the defect); soptim counts its block-search
+    pivots (8,838 and 9,722) against numItermax, as POT counts its own.
+    """
+    a, b, M = _shifted_clouds(d, 500, 500, masses)
+    ref, log_pot = ot.emd2(a, b, M, numItermax=budget, log=True)
+    assert log_pot["result_code"] == 1 and log_pot["warning"] is None  # POT converges
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        P, log = emd(a, b, M, numItermax=budget, log=True)
+    _check_certificate(P, log, a, b, M)
+    assert abs(log["cost"] - ref) <= 1e-12 * ref
+    assert 0 < log["warm_up_pivots"] < log["niter"]
+    # the list alone exceeds this budget: its warm-up cap is reached, and it hands over
+    # to the block search instead of stopping
+    Pk, pi = np.empty_like(M), np.empty(1001)
+    code, pivots, _, warm = _emd_kernels.network_simplex(M, a, b, budget, Pk, pi,
+                                                         _emd.N_CANDIDATES, 10**6, 0.5)
+    assert warm == budget and pivots > 0 and code == _emd_kernels.OPTIMAL
+
+
 def test_failed_certificate_is_never_reported_optimal(monkeypatch):
     """A solver that claims optimality for a feasible but suboptimal plan is caught."""
     a, b, M = _problem("random", 8, 8, 6)
 
-    def fake(Ms, As, Bs, max_iter, Ps, pi, n_candidates):
+    def fake(Ms, As, Bs, max_iter, Ps, pi, n_candidates, list_passes, handover):
         Ps[:] = np.outer(As, Bs) / As.sum()  # feasible, not optimal
         pi[:] = 0.0
-        return _emd_kernels.OPTIMAL, 1, 0
+        return _emd_kernels.OPTIMAL, 1, 0, 0
 
     monkeypatch.setattr(_emd, "network_simplex", fake)
     with pytest.warns(UserWarning, match="certificate failed"):
