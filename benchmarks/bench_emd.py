@@ -3,12 +3,16 @@
 Problems (costs scaled to [0, 1]):
 - ``random``: uniform random cost;
 - ``cloud``: squared Euclidean cost between two uniform 2-D point clouds;
+- ``shifted3d``: squared Euclidean cost between 3-D N(0, 1) and N(1, 1) samples
+  (the cheapest entries of a row are not its support: the case where the
+  candidate list hands over to LEMON's block search);
 masses ``uniform`` or ``nonuniform`` (uniform random, normalized), shapes n x n
 and n x (3n/2) (``n != m``).
 
 Both solvers return an exact optimal plan (``track_relative_cost_error`` checks
 soptim's cost against POT's). Run ``python -m benchmarks.bench_emd`` for the
-interleaved best-of-rounds table quoted in the issue.
+interleaved best-of-rounds table quoted in the issue:
+``python -m benchmarks.bench_emd [random|cloud|shifted3d|all] [rounds]``.
 """
 
 import sys
@@ -21,6 +25,8 @@ from ._peers import optional, require
 ot = optional("ot")
 
 SIZES = (500, 1000, 2000)
+TABLE_SIZES = (500, 1000, 2000, 4000)
+KINDS = ("random", "cloud", "shifted3d")
 
 
 def make_problem(kind, n, masses, rect=False, seed=0):
@@ -28,6 +34,10 @@ def make_problem(kind, n, masses, rect=False, seed=0):
     m = 3 * n // 2 if rect else n
     if kind == "random":
         M = rng.random((n, m))
+    elif kind == "shifted3d":
+        x, y = rng.normal(size=(n, 3)), rng.normal(size=(m, 3)) + 1.0
+        M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+        M /= M.max()
     else:
         x, y = rng.random((n, 2)), rng.random((m, 2))
         M = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
@@ -60,7 +70,7 @@ def _warm_soptim():
 class TimeEMD:
     """Wall time of one exact solve (``emd2``)."""
 
-    params = (["random", "cloud"], list(SIZES), ["uniform", "nonuniform"],
+    params = (list(KINDS), list(SIZES), ["uniform", "nonuniform"],
               ["square", "rect"], ["soptim", "pot"])
     param_names = ["problem", "n", "masses", "shape", "solver"]
     timeout = 600
@@ -82,14 +92,14 @@ class TimeEMD:
         return abs(run_solver(solver, self.a, self.b, self.M) - ref) / ref
 
 
-def table(rounds=3, sizes=SIZES, out=sys.stdout):
+def table(rounds=3, sizes=TABLE_SIZES, kinds=KINDS, out=sys.stdout):
     """Interleaved best-of-``rounds`` times (s) of both solvers, as a markdown table."""
     require(ot, "POT")
     _warm_soptim()
     print("| problem | masses | n x m | POT emd2 (s) | soptim emd2 (s) | POT / soptim "
           "| rel. cost diff |", file=out)
     print("|---|---|---|---|---|---|---|", file=out)
-    for kind in ("random", "cloud"):
+    for kind in kinds:
         for masses in ("uniform", "nonuniform"):
             for n in sizes:
                 for rect in (False, True):
@@ -109,4 +119,8 @@ def table(rounds=3, sizes=SIZES, out=sys.stdout):
 
 
 if __name__ == "__main__":
-    table(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    part = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if part not in KINDS + ("all",):
+        raise SystemExit(f"usage: python -m benchmarks.bench_emd [{'|'.join(KINDS)}|all] [rounds]")
+    table(int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+          kinds=KINDS if part == "all" else (part,))
