@@ -30,7 +30,7 @@ def _host(a):
 
 
 def _device(cp):
-    """The device backend (``be.xp`` is cupy, ``be.scipy`` cupyx.scipy)."""
+    """The device backend (``be.xp`` the GPU array module, ``be.scipy`` its scipy)."""
     return get_backend(cp.zeros(1))
 
 
