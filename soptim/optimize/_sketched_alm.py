@@ -251,8 +251,10 @@ class _DenseKKT:
     shift of B when the inertia is wrong follows IPOPT's rule (Wächter & Biegler 2006,
     Sec. 3.1): try 0, then ``max(1e-4 scale, last / 3)``, multiplied by 8 (100 the first
     time) until the inertia is right. Added here: the try of 0 is skipped while the last
-    shift was at least ``1e-2 scale``; one geometric bisection of the bracket (two for
-    sketched steps), whose upper end is taken (the reduced Hessian's eigenvalues
+    shift was at least ``1e-2 scale``; one geometric bisection of the bracket, whose
+    upper end is taken (other callers -- sketched steps, the active-set method -- keep
+    two bisections and a doubling of the shift, the reflection of the most negative
+    curvature) (the reduced Hessian's eigenvalues
     themselves are never formed); the constraint rows are scaled to the size of B so
     that the inertia count does not depend on the units of c.
     """
@@ -347,6 +349,11 @@ class _DenseKKT:
                     hi, fac = mid, fac_mid
                 else:
                     lo = mid
+            if not self.skip_unshifted:
+                # other callers (sketched steps, the active-set method) keep the doubling
+                # of the bracketed shift (the reflection of the most negative curvature)
+                hi *= 2.0
+                ok, fac = factor(hi)
         self.last_shift = hi
         return rows, c_range, hi, fac
 
