@@ -250,13 +250,13 @@ class _DenseKKT:
     definite (Gould 1985), and is reused for the exact Newton step (``sytrs``). The
     shift of B when the inertia is wrong follows IPOPT's rule (Wächter & Biegler 2006,
     Sec. 3.1): try 0, then ``max(1e-4 scale, last / 3)``, multiplied by 8 (100 the first
-    time) until the inertia is right. Added here: the try of 0 is skipped while the last
-    shift was at least ``1e-2 scale``; one geometric bisection of the bracket, whose
-    upper end is taken (other callers -- sketched steps, the active-set method -- keep
-    two bisections and a doubling of the shift, the reflection of the most negative
-    curvature) (the reduced Hessian's eigenvalues
-    themselves are never formed); the constraint rows are scaled to the size of B so
-    that the inertia count does not depend on the units of c.
+    time) until the inertia is right. Added here, for exact Newton steps
+    (``skip_unshifted``): the try of 0 is skipped while the last shift was at least
+    ``1e-2 scale``, and one geometric bisection of the bracket, whose upper end is
+    taken; other callers (sketched steps, the active-set method) keep two bisections
+    and a doubling of the shift, the reflection of the most negative curvature. The
+    reduced Hessian's eigenvalues themselves are never formed. The constraint rows are
+    scaled to the size of B so that the inertia count does not depend on the units of c.
     """
 
     def __init__(self, be: Backend):
