@@ -307,24 +307,8 @@ def test_overdetermined_consistent_constraints_succeed():
     assert res.optimality <= 1e-8
 
 
-@pytest.mark.parametrize("constraints, match", [
-    ({"type": "ineq", "fun": lambda x: x[0]}, "equality constraints only.*trust-constr"),
-    (NonlinearConstraint(lambda x: x[0], 0, 1), "lb != ub.*trust-constr"),
-    (LinearConstraint([[1.0, 1.0]], -np.inf, 1), "lb != ub.*trust-constr"),
-    ([{"type": "eq", "fun": lambda x: x[0]}, {"type": "ineq", "fun": lambda x: x[1]}],
-     "inequality"),
-])
-def test_inequalities_are_rejected_with_advice(constraints, match):
-    with pytest.raises(ValueError, match=match):
-        soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm",
-                        constraints=constraints)
-
-
-def test_bounds_are_rejected_with_advice():
-    with pytest.raises(ValueError, match="bounds.*trust-constr"):
-        soptim.minimize(lambda x: x @ x, [1.0, 2.0], method="sketched-alm",
-                        constraints={"type": "eq", "fun": lambda x: x[0] - 1},
-                        bounds=[(0, 1), (0, 1)])
+# Inequalities and bounds, which this path once refused, are solved by the active-set method:
+# tests/test_sketched_alm_ineq.py::test_what_the_equality_path_refused_is_solved.
 
 
 def test_no_constraints_is_an_error():

@@ -73,7 +73,7 @@ from ..backend import Backend, get_backend, to_numpy
 from ..linalg._sketch import FULL_BLOCK_LIMIT, SKETCHES, SketchProjector
 from ._common import ObjectiveFunction
 from ._curvature import is_linear_operator, is_sparse
-from ._eq_constraints import INEQUALITY_MESSAGE, EqualityConstraints
+from ._eq_constraints import EqualityConstraints
 
 __all__ = ["_minimize_sketched_alm"]
 
@@ -445,12 +445,16 @@ def _minimize_sketched_alm(
         ``hess`` for large problems.
     hessp : callable, optional
         ``hessp(x, p, *args)``, the product of the Hessian of f with ``p``.
-    bounds : None
-        Not supported: any bounds raise ``ValueError`` (use 'trust-constr').
+    bounds : Bounds or sequence of (min, max) pairs, optional
+        Bounds on x (``None`` for an infinite side). With bounds or any
+        inequality the problem goes to the active-set method (same options; see
+        ``soptim.optimize._active_set``: Na, Anitescu and Kolar's active-set SQP
+        on an exact augmented Lagrangian, bounds kept as an active set on x).
     constraints : dict, NonlinearConstraint, LinearConstraint or a list of them
-        Equality constraints in any scipy form: ``{'type': 'eq', 'fun', 'jac',
+        Constraints in any scipy form: ``{'type': 'eq' | 'ineq', 'fun', 'jac',
         'args'}``, ``NonlinearConstraint(fun, lb, ub, jac, hess)`` and
-        ``LinearConstraint(A, lb, ub)`` with ``lb == ub``. A constraint's
+        ``LinearConstraint(A, lb, ub)``; rows with ``lb == ub`` are equalities,
+        the others inequalities (infinite sides allowed). A constraint's
         ``hess(x, v)`` is used when given, otherwise the Hessian of ``v^T c`` is
         approximated by central differences of ``J(x)^T v``; missing Jacobians
         by central differences of ``c``.
@@ -527,9 +531,8 @@ def _minimize_sketched_alm(
     Raises
     ------
     ValueError
-        Inequality constraints or bounds (the message names 'trust-constr'),
-        no constraints, constraint values or Jacobians with wrong shapes or
-        NaN/inf at x0, ``fun`` not finite at x0, bad option values.
+        No constraints and no bounds, empty boxes, constraint values or
+        Jacobians with wrong shapes or NaN/inf at x0, ``fun`` not finite at x0, bad option values.
     TypeError
         Non-callable constraint functions, unknown constraint objects, a
         quasi-Newton ``hess`` strategy.
@@ -557,8 +560,18 @@ def _minimize_sketched_alm(
     (True, array([ 0.5, -0.5,  0.5]), True)
     """
     check_unknown_options(unknown_options, "sketched-alm")
-    if bounds is not None:
-        raise ValueError(INEQUALITY_MESSAGE.format(what="bounds were given"))
+    from ._eq_constraints import has_inequalities
+    if bounds is not None or has_inequalities(constraints):
+        # inequalities or bounds: the active-set method of issue 15 (same options)
+        from ._active_set import _minimize_active_set
+        return _minimize_active_set(
+            fun, x0, args=args, jac=jac, hess=hess, hessp=hessp, bounds=bounds,
+            constraints=constraints, callback=callback, tol=tol, maxiter=maxiter,
+            sketch=sketch, block_size=block_size, rng=rng, accel=accel,
+            row_sampling=row_sampling, mu0=mu0, nu0=nu0, delta0=delta0, theta=theta,
+            beta=beta, rho=rho, lam0=lam0, max_sketch_iter=max_sketch_iter,
+            max_penalty_updates=max_penalty_updates, max_linesearch=max_linesearch,
+            finite_diff_rel_step=finite_diff_rel_step, disp=disp)
     opts = _check_options(tol=tol, maxiter=maxiter, sketch=sketch, block_size=block_size,
                           mu0=mu0, nu0=nu0, delta0=delta0, theta=theta, beta=beta, rho=rho,
                           max_sketch_iter=max_sketch_iter,
