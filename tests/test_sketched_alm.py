@@ -518,3 +518,35 @@ def test_sparse_qp_with_indefinite_hessian_is_one_exact_step():
     sol = sps.linalg.spsolve(K, np.r_[q, b])
     np.testing.assert_allclose(res.x, sol[:n], atol=1e-9 * np.abs(sol[:n]).max())
     assert np.abs(A @ res.x - b).max() <= 1e-9
+
+
+def test_operator_kkt_matrix_applies_blocks_of_columns_in_one_product():
+    # The sketch reads blocks of rows of K through rmatmat; K's matmat must equal the
+    # dense KKT matrix and use B's matmat once per block (not one matvec per column).
+    import scipy.sparse.linalg as sla
+
+    from soptim.backend import NUMPY
+    from soptim.optimize._sketched_alm import _kkt_matrix
+
+    rng = np.random.default_rng(0)
+    n, m = 7, 3
+    H = rng.standard_normal((n, n))
+    H = H + H.T
+    J = rng.standard_normal((m, n))
+    calls = {"matvec": 0, "matmat": 0}
+
+    def mv(p):
+        calls["matvec"] += 1
+        return H @ p
+
+    def mm(P):
+        calls["matmat"] += 1
+        return H @ P
+
+    B = sla.LinearOperator((n, n), matvec=mv, matmat=mm, dtype=float)
+    K = _kkt_matrix(B, J, 0.5, NUMPY, False)
+    Kd = np.block([[H + 0.5 * np.eye(n), J.T], [J, np.zeros((m, m))]])
+    V = rng.standard_normal((n + m, 4))
+    np.testing.assert_allclose(K.rmatmat(V), Kd.T @ V, atol=1e-13)
+    np.testing.assert_allclose(K.matmat(V), Kd @ V, atol=1e-13)
+    assert calls == {"matvec": 0, "matmat": 2}

@@ -154,7 +154,14 @@ def _kkt_matrix(B, J, shift: float, be: Backend, dense: bool) -> Any:
             p, q = v[:n], v[n:]
             return xp.concatenate([B.matvec(p) + shift * p + Jm.T @ q, Jm @ p])
 
-        return be.linear_operator((n + m, n + m), matvec, rmatvec=matvec, dtype=np.float64)
+        def matmat(V):
+            # blocks of rows for the sketch (K is symmetric): one product with B per
+            # block instead of one matvec per column
+            P, Q = V[:n], V[n:]
+            return xp.concatenate([B.matmat(P) + shift * P + Jm.T @ Q, Jm @ P], axis=0)
+
+        return be.linear_operator((n + m, n + m), matvec, rmatvec=matvec, matmat=matmat,
+                                  rmatmat=matmat, dtype=np.float64)
     if dense:
         Bd = B.toarray() if is_sparse(B) else B
         Jd = J.toarray() if is_sparse(J) else J
