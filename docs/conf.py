@@ -20,6 +20,7 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "mathml_math",  # docs/_ext: formulas as MathML at build time, no network needed
+    "soptim_methods",  # docs/_ext: minimize's methods and their options under public names
 ]
 html_math_renderer = "mathml"
 numpydoc_show_class_members = False
@@ -27,6 +28,9 @@ numpydoc_class_members_toctree = False
 autodoc_typehints = "none"
 intersphinx_mapping = {}
 html_theme = "alabaster"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]  # code blocks and wide tables scroll instead of overflowing
+html_theme_options = {"page_width": "1100px", "sidebar_width": "230px"}
 nitpicky = False
 
 # The gallery (examples/*.py) runs in every docs build, CI included: each example must
