@@ -27,7 +27,9 @@
 sides once and prints the ratios; ``python -m benchmarks.bench_approx cross``
 prints the table of (3)-(5), ``python -m benchmarks.bench_approx grid`` the
 grid path's max error on random points against tol and ``error_estimate`` for
-13 functions in 1-3 D at tol 1e-4..1e-10.
+13 functions in 1-3 D at tol 1e-4..1e-10, ``python -m benchmarks.bench_approx
+grid-levels`` the grid level the degree search stops at (values on the grid
+and at the random check points) for six cases.
 """
 
 import math
@@ -524,10 +526,50 @@ def grid_table(tols=(1e-4, 1e-6, 1e-8, 1e-10)):  # pragma: no cover - manual mea
                   f"{ct.ranks}{flag}")
 
 
+GRID_LEVELS = {
+    "erf(10r)/r": (ERF10, 3, 1e-6),
+    "exp(-r^2)": (lambda x, y, z: np.exp(-(x**2 + y**2 + z**2)), 3, 1e-10),
+    "runge 3-D": (GRID_CLASS["runge 3-D"][0], 3, 1e-4),
+    "tanh(20(x-y))": (GRID_CLASS["tanh(20(x-y))"][0], 2, 1e-4),
+    "sin(10x+5yz)": (GRID_CLASS["sin(10x+5yz)"][0], 3, 1e-8),
+    "e^-3r^2 cos(4xy)": (GRID_CLASS["e^-3r^2 cos(4xy)"][0], 3, 1e-6),
+}
+
+
+def grid_levels_table(rounds=3):  # pragma: no cover - manual measurement
+    """Issue 16, grid path: the level the degree search stops at (grid values and checks).
+
+    ``grid`` counts the values of ``f`` on the Chebyshev grids (open-grid calls),
+    ``checks`` those at random points; seconds: best of ``rounds``.
+    """
+    print(f"{'function':18s} {'tol':>6s} {'values':>8s} {'grid':>8s} {'checks':>6s} "
+          f"{'err/tol':>8s} {'est/tol':>8s} {'seconds':>7s}  degrees / ranks")
+    for name, (f, d, tol) in GRID_LEVELS.items():
+        counts = {"grid": 0, "checks": 0}
+
+        def counted(*xs, f=f, counts=counts):
+            n = int(np.broadcast(*xs).size)
+            counts["grid" if np.ndim(xs[0]) == len(xs) > 1 else "checks"] += n
+            return f(*xs)
+
+        best = np.inf
+        for _ in range(rounds):
+            counts.update(grid=0, checks=0)
+            t = time.perf_counter()
+            ct = ChebTucker.fit(counted, [(-1.0, 1.0)] * d, tol=tol, sampling="grid")
+            best = min(best, time.perf_counter() - t)
+        err = _rel_err_random(ct, f, d, n=30000)
+        print(f"{name:18s} {tol:6.0e} {ct.nfev:8d} {counts['grid']:8d} {counts['checks']:6d} "
+              f"{err / tol:8.2f} {ct.error_estimate / tol:8.2f} {best:7.3f}  {ct.degrees} / "
+              f"{ct.ranks}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     if sys.argv[1:] == ["cross"]:
         cross_table()
     elif sys.argv[1:] == ["grid"]:
         grid_table()
+    elif sys.argv[1:] == ["grid-levels"]:
+        grid_levels_table()
     else:
         main()
