@@ -366,7 +366,7 @@ class ChebTucker:
         >>> r = lambda x, y, z: np.sqrt(x**2 + y**2 + z**2) + 1e-300
         >>> ct = ChebTucker.fit(lambda x, y, z: erf(10 * r(x, y, z)) / r(x, y, z),
         ...                     [(-1, 1)] * 3, tol=1e-6)
-        >>> ct.method, ct.n_evaluations < 65**3   # the grid would need 129^3 values
+        >>> ct.method, ct.n_evaluations < 65**3   # sampling='grid': 65^3 + 2000 checks
         ('cross', True)
         >>> ct = ChebTucker.fit(lambda x, y: np.cos(x + y), [(0, 1), (0, 2)], tol=1e-12)
         >>> ct.ranks                      # cos(x + y) = cos x cos y - sin x sin y

@@ -42,7 +42,12 @@ Measured (random points, relative to ``max|f|``, 15 functions in 1-3 D at tol
 1e-4..1e-10, the list in ``benchmarks/bench_approx.py``): before, fronts
 ``tanh(20 (x - y))`` missed tol 3.6-5.4 times and ``cos(100 x y)`` 1.3-1.6
 times with ``converged=True``; now every converged fit is within tol and no
-estimate is below the measured error.
+estimate is below the measured error. With the check (the same class, and 5
+check seeds: measured error / estimate at most 0.68), values of ``f`` before ->
+after: erf(10 r)/r at 1e-6 2,146,689 -> 276,625 (65^3 + 2000), exp(-r^2) at
+1e-10 35,937 -> 6,913, Runge 3-D at 1e-4 274,625 -> 37,937, cos(100 x y) at
+1e-4 66,049 -> 18,641; a failed check costs 2000 (tanh(20 (x - y)) at 1e-4,
+whose 129^2 interpolant misses tol by 1.07: 66,049 -> 68,049).
 """
 
 from __future__ import annotations
