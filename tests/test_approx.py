@@ -671,3 +671,15 @@ def test_grid_level_is_measured_before_doubling():
     with pytest.warns(ResolutionWarning, match="not resolved"):
         ct = ChebTucker.fit(g, [(-1, 1)] * 2, tol=1e-6, sampling="grid", max_degree=512)
     assert counts["points"] == 0 and not ct.converged
+
+
+@pytest.mark.gpu
+def test_gpu_grid_level_check_matches_cpu(cp):
+    # the random-point check runs on the device too (same points: a host seed)
+    cpu = ChebTucker.fit(lambda x, y, z: np.exp(-(x**2 + y**2 + z**2)), CUBE, tol=1e-10,
+                         sampling="grid")
+    gpu = ChebTucker.fit(lambda x, y, z: cp.exp(-(x**2 + y**2 + z**2)), CUBE, tol=1e-10,
+                         sampling="grid", backend="cupy")
+    assert cpu.nfev == gpu.nfev == 17**3 + 2000 and gpu.converged
+    assert gpu.degrees == cpu.degrees
+    np.testing.assert_allclose(cp.asnumpy(gpu.coefficients()), cpu.coefficients(), atol=1e-13)
