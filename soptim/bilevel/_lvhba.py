@@ -336,7 +336,7 @@ def minimize(F: Callable, f: Callable, x0: Any, y0: Any, *, jac_F: Callable | No
     jac_F, jac_f : callable, optional
         ``jac_F(x, y) -> (grad_x, grad_y)``, shapes ``(n,)`` and ``(m,)``.
         When missing, central finite differences on the stacked vector
-        ``(x, y)`` are used (scipy's steps, :mod:`soptim._numdiff`), at a
+        ``(x, y)`` are used (with scipy's steps), at a
         cost of ``2 (n + m)`` evaluations per gradient (a warning says so).
     g, h : callable, optional
         Lower-level constraints ``g(x, y) <= 0`` and ``h(x, y) = 0`` coupling

@@ -608,8 +608,7 @@ def sketch_solve(
     OptimizeResult
         ``x`` (the solution), ``residual`` (``||K x - r||``),
         ``rel_residual``, ``nit`` (sketch steps), ``success``, ``status``
-        (``soptim._common.STATUS_SUCCESS`` 0 converged, ``STATUS_MAXITER`` 1
-        ``maxiter`` reached, ``STATUS_NONFINITE`` 3 non-finite), ``message``
+        (0 converged, 1 ``maxiter`` reached, 3 non-finite values), ``message``
         (on failure: why, and what to try), ``sketch`` and ``block_size``.
 
     Raises

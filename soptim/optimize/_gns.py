@@ -391,7 +391,7 @@ def _minimize_gns(
     ``hessp`` itself is not caught: it propagates unchanged.
 
     *Finite differences.* Without ``jac``, gradients are central differences
-    (``'2-point'``: forward) with scipy's steps (:mod:`soptim._numdiff`); the
+    (``'2-point'``: forward) with scipy's steps; the
     ``'fd'`` curvature is forward differences of the gradient along each
     direction. Every call of ``fun`` is counted in ``nfev``, of ``jac`` in
     ``njev``.
