@@ -428,7 +428,7 @@ def _minimize_sketched_alm(
     disp: bool = False,
     **unknown_options: Any,
 ) -> OptimizeResult:
-    """Equality-constrained minimization by exact augmented Lagrangian Newton with sketching.
+    """Constrained minimization by exact augmented Lagrangian Newton with sketching.
 
     ``soptim.minimize(fun, x0, method='sketched-alm', constraints=...)`` solves
     ``min f(x) s.t. c(x) = 0`` (Hong et al. 2023, "AdaSketch-Newton"). Every
@@ -454,9 +454,9 @@ def _minimize_sketched_alm(
         ``hessp(x, p, *args)``, the product of the Hessian of f with ``p``.
     bounds : Bounds or sequence of (min, max) pairs, optional
         Bounds on x (``None`` for an infinite side). With bounds or any
-        inequality the problem goes to the active-set method (same options; see
-        ``soptim.optimize._active_set``: Na, Anitescu and Kolar's active-set SQP
-        on an exact augmented Lagrangian, bounds kept as an active set on x).
+        inequality the problem goes to the active-set method (same options:
+        Na, Anitescu and Kolar's active-set SQP on an exact augmented
+        Lagrangian, bounds kept as an active set on x).
     constraints : dict, NonlinearConstraint, LinearConstraint or a list of them
         Constraints in any scipy form: ``{'type': 'eq' | 'ineq', 'fun', 'jac',
         'args'}``, ``NonlinearConstraint(fun, lb, ub, jac, hess)`` and
