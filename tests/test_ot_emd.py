@@ -66,9 +66,10 @@ def test_network_simplex_pricing_rules_agree(n_candidates, list_passes):
         a, b, M = _problem(kind, 35, 28, seed)
         keep_a, keep_b = a > 0, b > 0
         Ms = np.ascontiguousarray(M[keep_a][:, keep_b])
-        P, pi = np.empty_like(Ms), np.empty(Ms.shape[0] + Ms.shape[1] + 1)
-        code, pivots, scans, warm = _emd_kernels.network_simplex(
-            Ms, a[keep_a], b[keep_b], 10**6, P, pi, n_candidates, list_passes, 0.0)
+        P, pi = np.zeros_like(Ms), np.empty(Ms.shape[0] + Ms.shape[1] + 1)
+        sup = np.empty(Ms.shape[0] + Ms.shape[1], np.int64)
+        code, pivots, scans, warm, scale, rmin = _emd_kernels.network_simplex(
+            Ms, a[keep_a], b[keep_b], 10**6, P, pi, sup, n_candidates, list_passes, 0.0)
         assert code == _emd_kernels.OPTIMAL and pivots + warm > 0
         assert (warm > 0) == (n_candidates > 0)
         if list_passes == 10**6:
@@ -76,8 +77,31 @@ def test_network_simplex_pricing_rules_agree(n_candidates, list_passes):
         assert (scans > 0) == (n_candidates > 0)
         R = Ms + pi[:Ms.shape[0], None] - pi[None, Ms.shape[0]:-1]
         assert R.min() >= -1e-12
+        # the fused certificate data: the minimum over all entries, max |M|, and a
+        # support holding every nonzero of the plan
+        assert rmin == R.min() and scale == np.abs(Ms).max()
+        on = np.zeros(Ms.size, bool)
+        on[sup[sup >= 0]] = True
+        assert not P.ravel()[~on].any()
         ref = float((ot.emd(a, b, M) * M).sum())
         assert abs((P * Ms).sum() - ref) <= 1e-12 * ref
+
+
+def test_fused_certificate_equals_the_full_pass():
+    """The kernel's certificate data (min reduced cost from its last full pass, O(n+m)
+    sums on the tree's support) equal the independent pass over all of M and P, also
+    when the budget stops the solve before optimality."""
+    from soptim.backend import NUMPY
+
+    for kind, budget in (("cloud", 10**6), ("ties", 10**6), ("random", 40)):
+        a, b, M = _problem(kind, 60, 45, 5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            P, u, v, code, *_, fused = _emd._solve_one(a, b, M, budget, NUMPY)
+        assert fused is not None and (code == _emd_kernels.OPTIMAL) == (budget > 40)
+        got = _emd._certify(P, M, u, v, a, b, NUMPY, fused)
+        ref = _emd._certify(P, M, u, v, a, b, NUMPY)
+        assert np.allclose(got, ref, rtol=1e-12, atol=1e-15)
 
 
 def test_uniform_square_is_a_permutation_as_linear_sum_assignment():
@@ -94,7 +118,7 @@ def test_numba_network_simplex_and_numpy_twin(monkeypatch):
     a, b, M = _problem("random", 25, 18, 1)
     P, log = emd(a, b, M, log=True)
     assert log["method"] == "network_simplex" and _emd_kernels.network_simplex.signatures
-    assert _emd_kernels.certificate.signatures  # the fused certificate pass ran
+    assert _emd_kernels.support_certificate.signatures  # the fused certificate ran
     monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
     P2, log2 = emd(a, b, M, log=True)
     assert log2["method"] == "highs_column_generation"
@@ -146,6 +170,9 @@ def test_mass_checks_as_pot():
     (([0.5, -0.5, 1.0], None, np.ones((3, 2))), ValueError, "a must be nonnegative"),
     (([1.0], [np.nan], np.ones((1, 1))), ValueError, "b contains NaN"),
     ((None, None, np.array([[np.inf]])), ValueError, "M contains NaN"),
+    ((None, None, np.array([[0.0, np.nan]])), ValueError, "M contains NaN"),
+    (([1.0, 0.0], None, np.array([[1.0, 1.0], [np.nan, 1.0]])), ValueError,
+     "M contains NaN"),  # in a zero-mass row: not seen by the kernel
     ((None, None, np.ones((2, 2)) + 1j), TypeError, "M"),
     (([0.5, 0.5], None, np.ones((3, 2))), ValueError, "a must have length"),
     ((None, [1.0], np.ones((2, 2))), ValueError, "b must have length"),
@@ -214,9 +241,9 @@ def test_budget_as_effective_as_pot_on_shifted_clouds(d, masses, budget):
     assert 0 < log["warm_up_pivots"] < log["niter"]
     # the list alone exceeds this budget: its warm-up cap is reached, and it hands over
     # to the block search instead of stopping
-    Pk, pi = np.empty_like(M), np.empty(1001)
-    code, pivots, _, warm = _emd_kernels.network_simplex(M, a, b, budget, Pk, pi,
-                                                         _emd.N_CANDIDATES, 10**6, 0.5)
+    Pk, pi, sup = np.zeros_like(M), np.empty(1001), np.empty(1000, np.int64)
+    code, pivots, _, warm, _, _ = _emd_kernels.network_simplex(
+        M, a, b, budget, Pk, pi, sup, _emd.N_CANDIDATES, 10**6, 0.5)
     assert warm == budget and pivots > 0 and code == _emd_kernels.OPTIMAL
 
 
@@ -224,10 +251,14 @@ def test_failed_certificate_is_never_reported_optimal(monkeypatch):
     """A solver that claims optimality for a feasible but suboptimal plan is caught."""
     a, b, M = _problem("random", 8, 8, 6)
 
-    def fake(Ms, As, Bs, max_iter, Ps, pi, n_candidates, list_passes, handover):
-        Ps[:] = np.outer(As, Bs) / As.sum()  # feasible, not optimal
+    def fake(Ms, As, Bs, max_iter, Ps, pi, support, n_candidates, list_passes, handover):
+        i, j = _emd._northwest(As, Bs)  # a feasible tree plan, not optimal
+        Ps[i, j] = [min(As[:k + 1].sum(), Bs[:l + 1].sum())
+                    - max(As[:k].sum(), Bs[:l].sum()) for k, l in zip(i, j)]
+        support[:] = -1
+        support[:i.shape[0]] = i * Ms.shape[1] + j
         pi[:] = 0.0
-        return _emd_kernels.OPTIMAL, 1, 0, 0
+        return _emd_kernels.OPTIMAL, 1, 0, 0, np.abs(Ms).max(), Ms.min()
 
     monkeypatch.setattr(_emd, "network_simplex", fake)
     with pytest.warns(UserWarning, match="certificate failed"):
