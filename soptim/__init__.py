@@ -4,7 +4,7 @@ Front doors
 -----------
 - :func:`soptim.minimize` -- ``scipy.optimize.minimize`` plus ``method='gns'``
   (gradient-normalized regularized Newton) and ``method='sketched-alm'``
-  (equality constraints by exact augmented-Lagrangian Newton with sketching);
+  (constraints and bounds by exact augmented-Lagrangian Newton with sketching);
   :func:`soptim.show_options` lists every method's options.
 - :mod:`soptim.ot` -- entropic optimal transport by Sinkhorn-Newton-Sparse.
 - :mod:`soptim.bilevel` -- LV-HBA bilevel optimization.

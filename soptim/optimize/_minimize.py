@@ -125,7 +125,8 @@ def minimize(
         Extra arguments of ``fun``, ``jac``, ``hess`` and ``hessp``.
     method : str or callable, optional
         ``'gns'`` (gradient-normalized regularized Newton),
-        ``'sketched-alm'`` (equality constraints), or any scipy method.
+        ``'sketched-alm'`` (equality and inequality constraints, bounds), or
+        any scipy method.
         Default (``None``): exactly scipy's choice (BFGS, L-BFGS-B or SLSQP),
         whatever ``hess`` or ``options`` say, so existing code gives scipy's
         answers; name ``'gns'`` to use it.
@@ -138,8 +139,8 @@ def minimize(
     hessp : callable, optional
         Hessian-vector product ``hessp(x, p, *args)``.
     bounds, constraints :
-        As in scipy. soptim's ``'sketched-alm'`` handles equality constraints;
-        ``'gns'`` is unconstrained.
+        As in scipy. soptim's ``'sketched-alm'`` handles equality and
+        inequality constraints and bounds; ``'gns'`` is unconstrained.
     tol : float, optional
         Termination tolerance; for ``'gns'`` the gradient-norm tolerance
         ``gtol``, for ``'sketched-alm'`` the KKT-residual tolerance.
