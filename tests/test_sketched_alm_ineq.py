@@ -320,3 +320,43 @@ def test_random_convex_qp_with_inequalities_matches_slsqp(seed):
     # SLSQP (its own precision, it may stop early) reaches no lower value
     assert res.fun <= ref.fun + 1e-8 * max(1.0, abs(ref.fun))
     assert np.abs(x - ref.x).max() <= 1e-4
+
+
+def _tight_box_qp(n, m, seed):
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, n))
+    H = M @ M.T + np.eye(n)
+    q = 5 * rng.standard_normal(n)
+    A, b = rng.standard_normal((m, n)), rng.uniform(0.5, 1.5, m)
+    return H, q, A, b, (lambda x: 0.5 * x @ H @ x + q @ x), (lambda x: H @ x + q)
+
+
+# (8, 12, 1.0): the issue's case; before, 4 of its 12 seeds and every seed of (30, 40, 0.3)
+# stopped with a false 'infeasible' (x = 0 is feasible, the QP strictly convex)
+_TIGHT = [(8, 12, 1.0, seed) for seed in range(12)] + [
+    (8, 12, 0.3, 7), (8, 12, 0.3, 9), (8, 12, 3.0, 1), (5, 8, 0.3, 2), (15, 25, 0.3, 0),
+    (15, 25, 1.0, 5), (30, 40, 0.3, 1)]
+
+
+@pytest.mark.parametrize("n, m, width, seed", _TIGHT)
+def test_random_convex_qp_with_tight_bounds_satisfies_kkt(n, m, width, seed):
+    # the bounds' fixed set is refined with the inequality set on the linearized problem
+    H, q, A, b, fun, jac = _tight_box_qp(n, m, seed)
+    cons = [LinearConstraint(A, -np.inf, b), LinearConstraint(np.ones((1, n)), 0.0, 0.0)]
+    box = Bounds(np.full(n, -width), np.full(n, width))
+    res = soptim.minimize(fun, np.zeros(n), method="sketched-alm", jac=jac,
+                          hess=lambda x: H, constraints=cons, bounds=box)
+    assert res.success, res.message
+    x = res.x
+    v_in, v_eq, v_b = res.v
+    assert np.all(A @ x <= b + 1e-9) and abs(x.sum()) <= 1e-9
+    assert np.all(np.abs(x) <= width)
+    # the KKT conditions from the data (convex: x is the minimizer), trust-constr's signs:
+    # bound multipliers <= 0 at the lower bound, >= 0 at the upper, 0 inside
+    assert np.all(v_in >= -1e-12) and np.all(np.abs(v_in * (A @ x - b)) <= 1e-8)
+    assert np.all(v_b[x > -width + 1e-7] >= -1e-12)
+    assert np.all(v_b[x < width - 1e-7] <= 1e-12)
+    np.testing.assert_allclose(H @ x + q + A.T @ v_in + v_eq[0] + v_b, 0.0, atol=1e-7)
+    ref = scipy.optimize.minimize(fun, np.zeros(n), jac=jac, method="SLSQP", bounds=box,
+                                  constraints=cons, options={"ftol": 1e-14, "maxiter": 1000})
+    assert res.fun <= ref.fun + 1e-8 * max(1.0, abs(ref.fun))  # SLSQP reaches no lower

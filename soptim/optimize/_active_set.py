@@ -275,12 +275,18 @@ class _ActiveSetALM:
         return tuple(a + self.nu * b for a, b in zip(g_mu, g_q))
 
     # -- the Newton step on the identified active set --------------------------------
-    def _newton(self, s: _Point, act):
-        """``(dx, dlam, dmu)``: the Newton step of the KKT conditions on the active set.
+    def _newton(self, s: _Point, act, bset=None):
+        """``((dx, dlam, dmu), info)``: the Newton step of the KKT conditions on the active set.
 
         Free variables F (not fixed by a bound), rows: the equalities and the
         identified inequalities, linearized; off-A multipliers go to zero; a fixed
-        variable moves to its bound. None when no finite step is found.
+        variable moves to its bound. ``bset = (fixed, target)`` gives the fixed
+        variables and the bound each goes to (default: the projected-Newton rule of
+        ``_fixed_set``), with ``weight`` the order in which ``_fixed_set`` frees
+        variables. ``info = (fixed, target, zq)``: the fixed set used and the
+        gradient of the model's Lagrangian at the step, ``g + B dx + J_A^T y`` (minus
+        the bound multipliers of the linearized problem, nonzero on fixed variables
+        only). ``(None, None)`` when no finite step is found.
         """
         xp, be = self.xp, self.be
         B = self._hessian(s)
@@ -290,60 +296,138 @@ class _ActiveSetALM:
             Jall = sp.vstack([sp.csr_matrix(s.Jc), sp.csr_matrix(s.Jg)[act_idx]], format="csr")
         else:
             Jall = xp.concatenate([s.Jc, s.Jg[act_idx]], axis=0)
-        fixed = self._fixed_set(s, Jall)
-        dx = xp.where(fixed, -s.r, 0.0)  # r = x - bound there
+        if bset is None:
+            fixed, target = self._fixed_set(s, Jall), s.x - s.r  # x - r = P(x - grad_x L)
+        else:
+            fixed, target, weight = bset
+            fixed = self._fixed_set(s, Jall, fixed, weight)
+        dx = xp.where(fixed, target - s.x, 0.0)
         free = xp.flatnonzero(~fixed)
         nf = int(free.size)
         crhs = xp.concatenate([s.c, s.gin[act_idx]]) + Jall @ dx
         grhs = s.g0 + (B.matvec(dx) if is_linear_operator(B) else B @ dx)
-        grhs = grhs[free]
         k = int(Jall.shape[0])
         if nf == 0:
             y = xp.zeros(k)
         else:
             JF = Jall[:, free]
-            sol = self._kkt_solve(B, free, JF, grhs, crhs, s)
+            sol = self._kkt_solve(B, free, JF, grhs[free], crhs, s)
             if sol is None:
-                return None
+                return None, None
             dxf, y = sol
             dx[free] = dxf
         lam_new = y[:self.m_eq]
         mu_new = xp.zeros(self.m_in)
         mu_new[act_idx] = y[self.m_eq:]
         out = (dx, lam_new - s.lam, mu_new - s.mu)
-        return out if all(be.all_finite(v) for v in out) else None
+        if not all(be.all_finite(v) for v in out):
+            return None, None
+        info = None
+        if self.has_bounds:
+            Bdx = B.matvec(dx) if is_linear_operator(B) else B @ dx
+            zq = s.g0 + Bdx + Jall.T @ y
+            info = (fixed, target, xp.where(fixed, zq, 0.0))
+        return out, info
 
-    def _refined_newton(self, s: _Point, act):
-        """The Newton step, with the identified set refined on the linearized problem.
+    def _refined_newton(self, s: _Point, act, bounds_too: bool = True):
+        """The Newton step, with the identified sets refined on the linearized problem.
 
         Added to the paper's single identification (which cycles on problems with many
         inequalities, e.g. random QPs): the identification rule is applied again to the
         step's outcome, ``A' = {i : g_i + grad g_i^T dx >= -mu_new_i / mu_p}``, and the
-        step recomputed on A' until the set repeats (a primal-dual active-set iteration,
+        step recomputed on A' until the sets repeat (a primal-dual active-set iteration,
         Hintermüller, Ito & Kunisch 2002, on the quadratic model; when it settles, the
-        step solves the SQP subproblem). At most ``m_in + 5`` rounds.
+        step solves the SQP subproblem). With ``bounds_too`` the bounds' fixed set is
+        refined in the same rounds by the same rule for bounds: a free variable that the
+        step takes past a bound is fixed at it, a fixed one whose model multiplier
+        (``zq`` of ``_newton``) has the wrong sign is freed. The full exchange can cycle
+        (random QPs with tight bounds); from the first repeat on, only the most violated
+        condition is exchanged per round (a one-at-a-time active-set move). The step
+        returned is the first one whose outcome is consistent with its sets, else the
+        one with the smallest violation of the model's KKT sign conditions. At most
+        ``2 (m_in + n_bounds) + 5`` rounds. When the new fixed set leaves too few free
+        variables for the active rows, ``_fixed_set`` frees first the variables fixed
+        before whose model multiplier is smallest, the newly fixed ones last.
         """
-        d = self._newton(s, act)
-        if d is None or not self.m_in:
+        xp = self.xp
+        d, info = self._newton(s, act)
+        refine_bounds = bounds_too and info is not None
+        if d is None or not (self.m_in or refine_bounds):
             return d
-        seen = {bytes(to_numpy(act))}
-        for _ in range(self.m_in + 5):
+        rounds = 2 * (self.m_in + (self.n if refine_bounds else 0)) + 5
+        fixed = info[0] if refine_bounds else xp.zeros(self.n, dtype=bool)
+        seen = {bytes(to_numpy(act)) + bytes(to_numpy(fixed))}
+        best, best_v = d, np.inf
+        single = False
+        for _ in range(rounds):
             dx, _dl, dmu = d
             mu_new = s.mu + dmu
+            # violations of the model's conditions, each >= 0 (0: consistent)
             glin = s.gin + s.Jg @ dx
-            new_act = glin >= -mu_new / self.mu
-            key = bytes(to_numpy(new_act))
-            if key in seen:
-                break
+            v_row = xp.where(act, xp.maximum(-mu_new, 0.0), xp.maximum(glin, 0.0))
+            if refine_bounds:
+                fixed, target, zq = info
+                xn = s.x + dx
+                at_lo = fixed & (target <= self.lo)
+                at_hi = fixed & (target >= self.hi) & ~at_lo
+                v_bnd = xp.where(at_lo, xp.maximum(-zq, 0.0),
+                                 xp.where(at_hi, xp.maximum(zq, 0.0),
+                                          xp.maximum(xp.maximum(self.lo - xn,
+                                                                xn - self.hi), 0.0)))
+            else:
+                v_bnd = xp.zeros(self.n)
+            viol = float(v_row.sum()) + float(v_bnd.sum())
+            if viol < best_v:
+                best, best_v = d, viol
+            if viol == 0.0:
+                return d
+            # the exchange: all violated conditions; once sets repeat, one per round, the
+            # most violated one that leads to sets not seen before
+            if single:
+                allv = to_numpy(xp.concatenate([v_row, v_bnd]))
+                order = [int(i) for i in np.argsort(-allv, kind="stable") if allv[i] > 0]
+            else:
+                order = [None]
+            new_act = bset = None
+            for pick in order:
+                if pick is None:
+                    flip_r, flip_b = v_row > 0, v_bnd > 0
+                else:
+                    flip_r = xp.zeros(self.m_in, dtype=bool)
+                    flip_b = xp.zeros(self.n, dtype=bool)
+                    if pick < self.m_in:
+                        flip_r[pick] = True
+                    else:
+                        flip_b[pick - self.m_in] = True
+                cand_act = act ^ flip_r
+                cand_fixed = fixed ^ flip_b if refine_bounds else fixed
+                key = bytes(to_numpy(cand_act)) + bytes(to_numpy(cand_fixed))
+                if key not in seen:
+                    new_act = cand_act
+                    break
+            if new_act is None:
+                if single:
+                    break
+                single = True  # the full exchange repeats: one at a time from here
+                continue
             seen.add(key)
-            d_new = self._newton(s, new_act)
+            if refine_bounds:
+                xn = s.x + dx
+                # a variable newly fixed goes to the bound the step passed
+                new_target = xp.where(fixed, target, xp.where(xn < self.lo, self.lo, self.hi))
+                az = xp.abs(zq)
+                top = 2.0 * float(az.max()) + 1.0
+                weight = xp.where(fixed, az, top + v_bnd)  # free the least certain first
+                bset = (cand_fixed, new_target, weight)
+            d_new, info_new = self._newton(s, new_act, bset)
             if d_new is None:
                 break
-            d, act = d_new, new_act
-        return d
+            d, act, info = d_new, new_act, info_new
+        return best
 
-    def _fixed_set(self, s: _Point, Jall):
-        """The variables a bound fixes: those where ``x - P(x - grad_x L)`` is clipped.
+    def _fixed_set(self, s: _Point, Jall, fixed=None, weight=None):
+        """The variables a bound fixes: those where ``x - P(x - grad_x L)`` is clipped
+        (or the given mask ``fixed``, freed in the order of increasing ``weight``).
 
         Added to the projected-Newton rule: while the active constraint rows have a
         lower rank on the free variables than on all of them (the multiplier estimates
@@ -352,13 +436,13 @@ class _ActiveSetALM:
         Checked on small dense Jacobians only.
         """
         xp = self.xp
-        fixed = s.clip.copy()
+        fixed = (s.clip if fixed is None else fixed).copy()
         k = int(Jall.shape[0])
         if k == 0 or not bool(to_numpy(fixed.any())) or is_sparse(Jall) or (
                 self.n + k > DENSE_KKT_SIZE):
             return fixed
         full_rank = int(np.linalg.matrix_rank(to_numpy(Jall)))
-        weight = xp.abs(s.gL)
+        weight = xp.abs(s.gL) if weight is None else weight
         while bool(to_numpy(fixed.any())):
             JF = to_numpy(Jall[:, ~fixed])
             if JF.shape[1] and int(np.linalg.matrix_rank(JF)) >= full_rank:
@@ -626,8 +710,10 @@ class _ActiveSetALM:
         gLc = s.g0 + s.Jc.T @ s.lam + s.Jg.T @ s.mu
         lag = gLc.copy()
         if self.has_bounds:
-            # bound multipliers (trust-constr's last v): minus grad_x L where a bound holds it
-            at_bound = (s.x <= self.lo) | (s.x >= self.hi)
+            # bound multipliers (trust-constr's last v): minus grad_x L where a bound holds
+            # it, i.e. where the projection clips x - grad_x L (x may lie within the KKT
+            # residual of the bound there, not on it)
+            at_bound = s.clip
             vb = xp.where(at_bound, -gLc, 0.0)
             v = list(v) + [vb]
             lag = gLc + vb
