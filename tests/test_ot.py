@@ -512,3 +512,95 @@ def test_sns_keeps_kernel_sweeps_when_they_converge_soon():
     sk = solve(M, a, b, 0.02, method="sinkhorn", tol=1e-9)
     assert sns.success and sns.n_newton == 0 and sns.n_sinkhorn == sk.n_sinkhorn
     assert 60 < sk.n_sinkhorn < 300  # more than the old rule (60) allowed
+
+
+# ---------------------------------------------------------------- per-solve overhead
+def test_scaling_checks_from_bounds_equal_the_entrywise_checks():
+    # kernel_sweeps decides hand-over and absorption from min/max of K v (two reductions)
+    # instead of reading every scaling: the decisions must be exactly the entrywise ones
+    from soptim.backend import NUMPY
+    from soptim.ot._sinkhorn import TAU, _out_of_range, _Scaling
+
+    rng = np.random.default_rng(5)
+    safe = 1e-200
+    for trial in range(300):
+        w = rng.random(20) + 0.05
+        w /= w.sum()
+        d = np.exp(rng.normal(scale=rng.choice([1.0, 40.0, 120.0]), size=20))
+        if trial % 50 == 0:
+            d[3] = np.nan
+        elif trial % 50 == 1:
+            d[7] = 1e-250  # below safe
+        q, ok, in_range = _Scaling(NUMPY, w, safe).divide(d)
+        np.testing.assert_array_equal(q, w / d)
+        expect_ok = bool(np.isfinite(q).all()) and bool(d.min() >= safe)
+        assert ok == expect_ok
+        if ok:
+            assert in_range == (not _out_of_range(np, q))
+            assert in_range == bool(q.max() <= TAU and q.min() >= 1 / TAU)
+
+
+def test_kernel_floors_only_when_an_exponent_can_reach_the_floor(monkeypatch):
+    # the NumPy twin's floor pass is skipped when -max M / reg (cold) or
+    # (min f + min g - max M) / reg (warm) is above LOG_FLOOR; the kernel equals the
+    # floored exponential either way
+    from soptim.backend import NUMPY
+    from soptim.ot._kernels import LOG_FLOOR
+    from soptim.ot._problem import Workspace
+
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    assert not NUMPY.use_numba
+    rng = np.random.default_rng(6)
+    M = rng.random((30, 20))
+    zf, zg = np.zeros(30), np.zeros(20)
+    f, g = rng.normal(size=30), rng.normal(size=20)
+    for scale, reg in ((1.0, 0.1), (1.0, 1e-3), (1e3, 0.5)):
+        ws = Workspace(scale * M, reg, NUMPY)
+        for ff, gg in ((zf, zg), (f, g)):
+            if ff is zf:  # the kernel's own order of operations: the same rounding
+                X = (scale * M) * (-1.0 / reg)
+            else:
+                X = ((ff[:, None] - scale * M) + gg[None, :]) * (1.0 / reg)
+            with np.errstate(over="ignore"):  # inf entries at reg 1e-3: the sweeps hand over
+                want = np.exp(np.maximum(X, LOG_FLOOR))
+            np.testing.assert_array_equal(ws.kernel(ff, gg, (0.0, 1.0)), want)
+
+
+def test_nonfinite_cost_is_refused_through_its_bounds():
+    # the finiteness check of M reads min and max (which also give the reg schedule's
+    # spread); NaN anywhere and +-inf must still be refused
+    for bad in (np.nan, np.inf, -np.inf):
+        M = np.random.default_rng(7).random((6, 5))
+        M[4, 2] = bad
+        with pytest.raises(ValueError, match="M contains NaN or inf"):
+            solve(M, reg=0.1)
+    with pytest.raises(ValueError, match="b must have a positive total mass"):
+        solve(np.ones((3, 2)), np.ones(3) / 3, np.zeros(2), reg=0.1)
+
+
+def test_kernel_without_histogram_is_the_plan(monkeypatch):
+    # the numba kernel build skips the log-histogram (only the Newton plans need it)
+    from soptim.backend import NUMPY
+    from soptim.ot import _kernels as K
+    from soptim.ot._kernels import hist_window, plan_marginals
+
+    if not NUMPY.use_numba:
+        pytest.skip("numba disabled")
+    rng = np.random.default_rng(8)
+    M = rng.random((40, 30))
+    f, g = rng.normal(size=40) * 0.1, rng.normal(size=30) * 0.1
+    a, b = np.full(40, 1 / 40), np.full(30, 1 / 30)
+    X1, X2 = np.empty_like(M), np.empty_like(M)
+    r1, c1, t1, counts = plan_marginals(M, f, g, 0.05, NUMPY, X1, hist_window(a, b))
+    r2, c2, t2, none = plan_marginals(M, f, g, 0.05, NUMPY, X2, hist_window(a, b),
+                                      histogram=False)
+    assert K._nb_plan.signatures and none is None and counts.sum() == M.size
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(r1, r2)
+    np.testing.assert_array_equal(c1, c2)
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    assert not NUMPY.use_numba
+    r3, c3, t3, none = plan_marginals(M, f, g, 0.05, NUMPY, X2, hist_window(a, b),
+                                      histogram=False)
+    assert none is None
+    np.testing.assert_allclose(X2, X1, rtol=1e-14)

@@ -577,18 +577,20 @@ def hist_window(a, b):
     return top - HIST_SPAN, N_BINS / HIST_SPAN
 
 
-def plan_marginals(M, f, g, reg, be, X, window):
+def plan_marginals(M, f, g, reg, be, X, window, histogram: bool = True):
     """Plan ``P = exp((f + g - M)/reg)`` into ``X`` with its marginals and log-histogram.
 
     One fused pass with numba. Returns ``(r, c, total, counts)``: row sums, column
     sums, ``sum(P)`` and the histogram counts of ``log P`` over ``window`` (sampled
-    rows, scaled to the full matrix).
+    rows, scaled to the full matrix). ``histogram=False`` (a kernel for the Sinkhorn
+    sweeps, which need no threshold): the numba pass histograms row 0 only, and
+    ``counts`` is None.
     """
     xp = be.xp
     lo, scale = float(window[0]), float(window[1])
     inv_reg = 1.0 / reg
     n, m = M.shape
-    rstride = max(1, (n * m) // HIST_SAMPLE)
+    rstride = max(1, (n * m) // HIST_SAMPLE) if histogram else n
     if be.use_numba:
         f, g = _f64(f), _f64(g)
         r = np.empty(n)
@@ -607,11 +609,13 @@ def plan_marginals(M, f, g, reg, be, X, window):
         with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
             c = cpart.sum(axis=0)
             total = float(r.sum())
-        return r, c, total, counts * rstride
+        return r, c, total, counts * rstride if histogram else None
     xp.multiply(f[:, None] + g[None, :] - M, inv_reg, out=X)
     xp.maximum(X, LOG_FLOOR, out=X)
-    kb = xp.clip(((X[::rstride] - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
-    counts = xp.bincount(kb.ravel(), minlength=N_BINS) * rstride
+    counts = None
+    if histogram:
+        kb = xp.clip(((X[::rstride] - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
+        counts = xp.bincount(kb.ravel(), minlength=N_BINS) * rstride
     with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
         xp.exp(X, out=X)
         r = X.sum(axis=1)

@@ -25,7 +25,8 @@ MASS_RTOL = 1e-6
 class Workspace:
     """Cost matrix, its transpose and the dense plan buffer of one backend."""
 
-    def __init__(self, M: Any, reg: float, be: Backend):
+    def __init__(self, M: Any, reg: float, be: Backend,
+                 bounds: tuple[float, float] | None = None):
         # row-major: the kernels stream rows (and compile for one memory layout only)
         M = be.xp.ascontiguousarray(M)
         self.M = M
@@ -34,15 +35,28 @@ class Workspace:
         self.shape = tuple(M.shape)
         self._MT = None
         self._kept = None
-        self._spread = None
+        self._bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
         self.X = be.xp.empty_like(M)
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """``(min M, max M)``: given by :func:`validate_problem` (which reads them for the
+        finiteness check), else computed once (the problems of a batch share them)."""
+        if self._bounds is None:
+            self._bounds = cost_bounds(self.M)
+        return self._bounds
+
+    @property
     def spread(self) -> float:
-        """``max M - min M`` (computed once: the problems of a batch share it)."""
-        if self._spread is None:
-            self._spread = float(to_numpy(self.M.max() - self.M.min()))
-        return self._spread
+        """``max M - min M``."""
+        lo, hi = self.bounds
+        return hi - lo
+
+    @property
+    def max_abs(self) -> float:
+        """``max |M|``."""
+        lo, hi = self.bounds
+        return max(abs(lo), abs(hi))
 
     def use_buffer(self, X: Any) -> None:
         """Solve into ``X`` (a C-contiguous (n, m) array, e.g. one plan of a batch's
@@ -88,22 +102,30 @@ class Workspace:
     def kernel(self, f: Any, g: Any, window: tuple[float, float]) -> Any:
         """``exp((f_i + g_j - M_ij)/reg)`` into ``self.X`` (floored like the plan); returns it.
 
-        The fused numba plan pass when numba runs (its histogram is a few percent of
-        the pass), else the array-module exponential without the histogram."""
+        The fused numba plan pass (without its histogram) when numba runs, else the
+        array-module exponential."""
         if self.be.use_numba:
-            self.plan(f, g, window)
+            self._ensure_buffer()
+            self._kept = None
+            plan_marginals(self.M, f, g, self.reg, self.be, self.X, window, histogram=False)
             return self.X
         self._ensure_buffer()
         self._kept = None
         X, xp = self.X, self.be.xp
-        if bool(xp.any(f)) or bool(xp.any(g)):
+        cold = not (bool(xp.any(f)) or bool(xp.any(g)))
+        if cold:  # exp(-M/reg), one pass fewer
+            xp.multiply(self.M, -1.0 / self.reg, out=X)
+            low = -self.bounds[1] / self.reg
+        else:
             # in place, without an (n, m) temporary for f_i + g_j
             xp.subtract(f[:, None], self.M, out=X)
             X += g[None, :]
             X *= 1.0 / self.reg
-        else:  # the cold start: exp(-M/reg), one pass fewer
-            xp.multiply(self.M, -1.0 / self.reg, out=X)
-        xp.maximum(X, LOG_FLOOR, out=X)
+            low = (float(f.min()) + float(g.min()) - self.bounds[1]) / self.reg
+        # the floor pass only when an exponent can be below it (a lower bound from
+        # min f + min g - max M; NaN bounds floor too)
+        if not low >= LOG_FLOOR + 1.0:
+            xp.maximum(X, LOG_FLOOR, out=X)
         with np.errstate(over="ignore"):  # inf entries: the sweeps hand over to the log domain
             return xp.exp(X, out=X)
 
@@ -131,14 +153,16 @@ class Workspace:
         return self.X
 
 
-def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = False):
+def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = False,
+                     bounds: bool = False):
     """Check and convert ``(a, b, M, reg)``.
 
     Empty ``a`` or ``b`` (``[]`` or None) means uniform. ``b`` may be (m, k) when
     ``allow_batch``. Masses must be nonnegative with equal totals up to
     :data:`MASS_RTOL` (then ``b`` is rescaled to ``sum(a)`` exactly).
 
-    Returns ``(a, b, M, reg, be)`` with float64 arrays of the common backend.
+    Returns ``(a, b, M, reg, be)`` with float64 arrays of the common backend, or with
+    ``bounds=True`` ``(a, b, M, reg, be, (min M, max M))`` (for :class:`Workspace`).
     """
     # lists and tuples (POT accepts them) carry no device: they go onto the backend of
     # the arrays given, e.g. list masses with a GPU cost become GPU arrays
@@ -147,10 +171,15 @@ def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = Fa
     xp = be.xp
     if M is None:
         raise ValueError("M must be a 2-D cost matrix, got None")
-    M = as_float_array("M", M, ndim=2, dtype=np.float64, xp=xp)
+    # finiteness from min and max (NaN propagates through both): the two reductions also
+    # give the spread of M, so the check costs no pass of its own
+    M = as_float_array("M", M, ndim=2, dtype=np.float64, xp=xp, finite=False)
     n, m = M.shape
     if n == 0 or m == 0:
         raise ValueError(f"M must be non-empty, got shape {(n, m)}")
+    bounds_of_M = cost_bounds(M)
+    if not (np.isfinite(bounds_of_M[0]) and np.isfinite(bounds_of_M[1])):
+        raise ValueError("M contains NaN or inf")
     reg = check_positive("reg", reg)
     if _given(a):
         a = as_float_array("a", a, ndim=1, dtype=np.float64, xp=xp, nonnegative=True)
@@ -170,16 +199,24 @@ def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = Fa
     sa = float(to_numpy(a.sum()))
     if not sa > 0:
         raise ValueError("a must have a positive total mass")
-    sb = to_numpy(b.sum(axis=0))
-    if np.any(~(sb > 0)):
+    # one b: Python floats (NumPy's 0-d arithmetic costs microseconds per operation)
+    sb = float(to_numpy(b.sum())) if b.ndim == 1 else to_numpy(b.sum(axis=0))
+    if not bool(np.all(np.greater(sb, 0))):
         raise ValueError("b must have a positive total mass")
-    if np.any(np.abs(sb - sa) > MASS_RTOL * max(sa, float(np.max(sb)))):
+    if bool(np.any(abs(sb - sa) > MASS_RTOL * max(sa, float(np.max(sb))))):
         raise ValueError(
             f"a and b must have the same total mass (balanced OT): sum(a) = {sa:.10g}, "
             f"sum(b) = {_format_sums(sb)}; normalize both "
             "(e.g. a / a.sum()) or use unbalanced OT")
-    b = b * (sa / xp.asarray(sb))
+    b = b * (sa / sb) if b.ndim == 1 else b * (sa / xp.asarray(sb))
+    if bounds:
+        return a, b, M, reg, be, bounds_of_M
     return a, b, M, reg, be
+
+
+def cost_bounds(M: Any) -> tuple[float, float]:
+    """``(min M, max M)`` as floats (NaN when ``M`` has a NaN)."""
+    return float(to_numpy(M.min())), float(to_numpy(M.max()))
 
 
 def _given(x: Any) -> bool:

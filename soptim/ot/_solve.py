@@ -372,11 +372,12 @@ def _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
            names: tuple[str, str]) -> OTResult:
     """:func:`solve`, with ``names``: what the caller calls ``(tol, max_iter)`` (POT's
     front doors: ``stopThr``, ``numItermax``), for error and result messages."""
-    as_generator(rng)
+    if rng is not None:  # deterministic solvers: only checked (a fresh Generator costs ~0.1 ms)
+        as_generator(rng)
     method = _check_method(method)
     # POT runs numItermax iterations for stopThr=0 (and warns): allowed at its doors
     tol = check_positive(names[0], tol, allow_zero=names[0] == "stopThr")
-    a, b, M, reg, be = validate_problem(a, b, M, reg, allow_batch=True)
+    a, b, M, reg, be, bounds = validate_problem(a, b, M, reg, allow_batch=True, bounds=True)
     if max_iter is None:
         max_iter = _DEFAULT_MAX_ITER[method]
     max_iter = check_count(names[1], max_iter, minimum=1)
@@ -384,7 +385,7 @@ def _solve(a, b, M, reg, method, tol, max_iter, rng, warn, warmstart, options,
     opts = _split_options(method, options)
     f0, g0 = _check_warmstart(warmstart, b, M.shape, be.xp)
     be = solve_backend(be, M.size, newton=method == "sns")
-    ws = Workspace(M, reg, be)  # the kernels announce their compilation when first called
+    ws = Workspace(M, reg, be, bounds)  # the kernels announce their compilation when first called
     res = _solve_all(ws, a, b, method, tol, max_iter, opts, f0, g0, names)
     if warn and not res.success:
         warnings.warn(res.message, OptimizeWarning, stacklevel=3)
