@@ -360,3 +360,19 @@ def test_random_convex_qp_with_tight_bounds_satisfies_kkt(n, m, width, seed):
     ref = scipy.optimize.minimize(fun, np.zeros(n), jac=jac, method="SLSQP", bounds=box,
                                   constraints=cons, options={"ftol": 1e-14, "maxiter": 1000})
     assert res.fun <= ref.fun + 1e-8 * max(1.0, abs(ref.fun))  # SLSQP reaches no lower
+
+
+@pytest.mark.parametrize("name", ["HS34", "HS44", "HS38", "HS71", "HS100"])
+def test_without_host_lapack_same_steps_as_with_it(name, monkeypatch):
+    # the GPU's path (no host LAPACK), simulated on NumPy: the reduced-Hessian Cholesky
+    # test replaces the LDL^T inertia, with the same shift rule. HS44 (a nonconvex QP with
+    # several KKT points) stopped at f = -3 and HS34 did not converge before
+    p = HS_INEQ_PROBLEMS[name]
+    ref = _solve(p)
+    from soptim.backend import Backend
+    monkeypatch.setattr(Backend, "lapack", lambda self, routine, a: None)
+    res = _solve(p)
+    assert res.success, res.message
+    assert abs(res.fun - p.fstar) <= 1e-6 * max(1.0, abs(p.fstar))
+    assert res.nit == ref.nit
+    np.testing.assert_allclose(res.x, ref.x, atol=1e-8)
