@@ -11,7 +11,13 @@
   64, against IPOPT through casadi (exact Hessian, MUMPS; the solver is built
   outside the timing) and trust-constr, to a KKT residual of 1e-6.
 
-``python -m benchmarks.bench_sketched_alm_ineq [hs|pde|all]`` measures in one
+- ``qp``: random strictly convex QPs with linear inequalities, one equality and a
+  tight box around the feasible x = 0 (n = 8 and 30, box widths 0.3 and 1, 12
+  seeds each) against SLSQP and trust-constr: how many end at a feasible point
+  (1e-8) with the lowest value any of the three found (1e-8 relative), and the
+  total time (the test suite checks sketched-alm's KKT conditions from the data).
+
+``python -m benchmarks.bench_sketched_alm_ineq [hs|pde|qp|all]`` measures in one
 run and prints the tables; the asv classes below time the same solves.
 """
 
@@ -162,6 +168,67 @@ def run_pde(sizes=(32, 64)):
                   f"active={act}  success={bool(res.success)}")
 
 
+# -- random convex QPs with a tight box ---------------------------------------------------
+QP_CASES = [(8, 12, 0.3), (8, 12, 1.0), (30, 40, 0.3), (30, 40, 1.0)]
+QP_METHODS = ("sketched-alm", "SLSQP", "trust-constr")
+
+
+def qp_case(n, m, seed):
+    """``(fun, jac, hess, constraints)`` of one random strictly convex QP (x = 0 feasible)."""
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, n))
+    H = M @ M.T + np.eye(n)
+    q = 5 * rng.standard_normal(n)
+    A, b = rng.standard_normal((m, n)), rng.uniform(0.5, 1.5, m)
+    cons = [LinearConstraint(A, -np.inf, b), LinearConstraint(np.ones((1, n)), 0.0, 0.0)]
+    return (lambda x: 0.5 * x @ H @ x + q @ x), (lambda x: H @ x + q), (lambda x: H), cons
+
+
+def solve_qp(method, n, m, width, seed):
+    fun, jac, hess, cons = qp_case(n, m, seed)
+    box = Bounds(np.full(n, -width), np.full(n, width))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if method == "sketched-alm":
+            return soptim.minimize(fun, np.zeros(n), method="sketched-alm", jac=jac, hess=hess,
+                                   constraints=cons, bounds=box)
+        if method == "SLSQP":
+            return scipy.optimize.minimize(fun, np.zeros(n), jac=jac, method="SLSQP",
+                                           bounds=box, constraints=cons,
+                                           options={"ftol": 1e-14, "maxiter": 1000})
+        return scipy.optimize.minimize(fun, np.zeros(n), jac=jac, hess=hess,
+                                       method="trust-constr", bounds=box, constraints=cons,
+                                       options={"gtol": 1e-10, "xtol": 1e-14,
+                                                "maxiter": 5000})
+
+
+def run_qp(rounds=ROUNDS):
+    print(f"\nRandom convex QPs, inequalities + equality + box |x| <= w, 12 seeds each, "
+          f"best of {rounds} rounds: reached the best value (1e-8 rel.) / time in ms")
+    print(f"{'n':>4s}{'m':>4s}{'w':>5s}" + "".join(f"{m:>22s}" for m in QP_METHODS))
+    for n, m, width in QP_CASES:
+        times = {k: np.inf * np.ones(12) for k in QP_METHODS}
+        funs = {k: np.zeros(12) for k in QP_METHODS}
+        feas = {k: np.zeros(12, dtype=bool) for k in QP_METHODS}
+        for _ in range(rounds):
+            for seed in range(12):
+                for k in QP_METHODS:  # interleaved
+                    t, res = _timed(solve_qp, k, n, m, width, seed)
+                    times[k][seed] = min(times[k][seed], t)
+                    funs[k][seed] = res.fun
+                    A, b = qp_case(n, m, seed)[3][0].A, qp_case(n, m, seed)[3][0].ub
+                    x = res.x
+                    feas[k][seed] = bool(np.abs(x).max() <= width + 1e-9
+                                         and (A @ x - b).max() <= 1e-8
+                                         and abs(x.sum()) <= 1e-8)
+        best = np.min(np.stack([np.where(feas[k], funs[k], np.inf) for k in QP_METHODS]), 0)
+        row = ""
+        for k in QP_METHODS:
+            ok = feas[k] & (funs[k] <= best + 1e-8 * np.maximum(1.0, np.abs(best)))
+            row += f"{int(ok.sum()):>10d}/12 {1e3 * times[k].sum():8.1f}"
+        print(f"{n:4d}{m:4d}{width:5.1f}" + row)
+
+
 # -- asv ---------------------------------------------------------------------------------
 class HockSchittkowskiIneq:
     """Total time over the HS inequality/bound set, per method."""
@@ -175,6 +242,18 @@ class HockSchittkowskiIneq:
 
     def track_solved_to_1e6(self, method):
         return sum(hs_solved(p, solve_hs(method, p)) for p in HS_INEQ_PROBLEMS.values())
+
+
+class RandomQPTightBox:
+    """Random convex QPs with a tight box (12 seeds per case), per method."""
+
+    params = (list(range(len(QP_CASES))), list(QP_METHODS))
+    param_names = ["case", "method"]
+
+    def time_solve_12_seeds(self, case, method):
+        n, m, width = QP_CASES[case]
+        for seed in range(12):
+            solve_qp(method, n, m, width, seed)
 
 
 class PDEControlBounded:
@@ -198,6 +277,8 @@ def main(argv=None):  # pragma: no cover - a manual, one-run measurement
         run_hs()
     if part in ("pde", "all"):
         run_pde()
+    if part in ("qp", "all"):
+        run_qp()
 
 
 if __name__ == "__main__":  # pragma: no cover
