@@ -21,7 +21,11 @@ Which algorithm, and why (measured on the 2-core VM, see
   as POT counts its own; the warm-up is capped by the same number on its own
   and hands over when it reaches it, so a POT script's default budget is not
   spent on the warm-up (on shifted point clouds the list alone needed 4x POT's
-  pivots). Timings against POT: ``python -m benchmarks.bench_emd``.
+  pivots). The certificate of this path is fused into the kernel (its last full
+  pricing pass gives the minimum reduced cost over all entries; gap, cost and
+  marginals are summed over the tree's support, which holds every nonzero of
+  the plan), so a solve makes no pass over ``M`` outside the simplex. Timings
+  against POT: ``python -m benchmarks.bench_emd``.
 - Without numba, and for CuPy input: column generation with HiGHS (scipy's
   ``linprog(method='highs-ds')``) on a restricted set of entries, priced over
   the full matrix by the array backend (on the GPU for CuPy input; the LP runs

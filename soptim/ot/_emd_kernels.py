@@ -31,6 +31,26 @@ all pivots 0.41-1.29x; random costs and overlapping 3-D/10-D clouds never hand
 over. The list keeps its own copy of the costs, so its search reads memory in
 order.
 
+Tuning measured on non-uniform clouds (2-core VM, load 6-8, best of 2-3,
+kernel only): LEMON's block of ``sqrt(n * m)`` entries stays (factor 0.5 / 1 /
+2 on shifted 3-D clouds 1000 x 1500: 40.6k / 34.0k / 29.4k block-search pivots
+in 1.49 / 1.29 / 2.08 s; overlapping 2-D clouds 1000^2: 0.78 / 0.74 / 0.76 s);
+the warm-up's settings (5 candidates, one pass, hand-over at 50%) against 3 or
+10 candidates, no warm-up and a hand-over at the first pass were within the
+load's noise (0.65-1.03x POT on shifted 3-D clouds 1000 x 1500 and 1500^2,
+1.2-2.2x on 2-D clouds 1500 x 2250), and on shifted clouds every variant makes
+33.9k-34.4k block-search pivots (POT's rule alone: 34.4k), so the time there is
+the pivot's cost, which is POT's.
+
+Work outside the pivots is fused into the kernel: the first pass over ``M``
+finds ``max |M|`` and rejects NaN/inf (no separate validation pass), the real
+arcs' flows live in the caller's zeroed plan (no flow array, no copy), and the
+full pricing pass that proves optimality also returns the minimum reduced cost
+over all entries (the certificate's dual-feasibility number; a pass of its own
+only when LEMON's block search, which stops at the first improving block, or
+the budget ended the solve); the rest of the certificate is O(n + m) on the
+tree's support (:func:`support_certificate`).
+
 Pivot budget (``max_iter``, POT's ``numItermax``): it counts the pivots of
 the block-search phase, POT's pivots; the warm-up's pivots are capped by the
 same number on their own (reaching it hands over, it never stops the solve),
