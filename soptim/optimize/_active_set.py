@@ -906,7 +906,9 @@ def _minimize_active_set(
     mu_i) + nu/2 ||grad_x L||^2``-type, minimized jointly in ``(x, lam, mu)``,
     with the penalties ``mu_p`` raised and ``nu`` lowered until the step is a
     descent direction, and Armijo backtracking. The Newton systems are solved
-    exactly (LDL^T, with the inertia test and shift of the equality path) for
+    exactly (LDL^T, with the inertia test and shift of the equality path; without
+    host LAPACK, e.g. on the GPU, the equivalent Cholesky test of the reduced
+    Hessian with the same shift rule, see ``_PortableDenseKKT``) for
     small problems with the default sketch, and by the equality path's sketch
     solvers otherwise (``sketch``, ``block_size``, to the adaptive accuracy of
     the equality path).
