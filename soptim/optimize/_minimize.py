@@ -74,8 +74,8 @@ def _refuse_device_x0(x0: Any, method: Any) -> None:
         f"x0 is a GPU array ({type(x0).__module__}.{type(x0).__name__}), but {which} is "
         "scipy's and runs on the host only (scipy converts x0 with numpy.asarray). Pass "
         "x0 on the host (cupy.asnumpy(x0)) with fun/jac/hess that take and return NumPy "
-        "arrays, or use method='gns' (unconstrained) or 'sketched-alm' (equality "
-        "constraints), which run on the GPU.")
+        "arrays, or use method='gns' (unconstrained) or 'sketched-alm' (constraints "
+        "and bounds), which run on the GPU.")
 
 
 def _check_x0(x0: Any):
@@ -226,10 +226,10 @@ def minimize(
         if _has_constraints(constraints):
             raise ValueError(
                 f"method {method!r} does not handle constraints; use "
-                "method='sketched-alm' for equality constraints or 'trust-constr' / 'SLSQP'")
+                "method='sketched-alm', 'trust-constr' or 'SLSQP'")
         if bounds is not None:
             raise ValueError(f"method {method!r} does not handle bounds; use 'L-BFGS-B', "
-                             "'trust-constr' or 'TNC'")
+                             "'sketched-alm', 'trust-constr' or 'TNC'")
     opts = dict(options)
     if tol is not None:
         opts.setdefault(_TOL_OPTION[meth], tol)
