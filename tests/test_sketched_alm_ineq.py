@@ -166,7 +166,7 @@ def test_infeasible_inequalities_fail_and_say_so():
         res = soptim.minimize(lambda x: x @ x, np.array([0.3, 0.0]), method="sketched-alm",
                               jac=lambda x: 2 * x, constraints=cons)
     assert not res.success
-    assert "infeasible" in res.message
+    assert "infeasible" in res.message and "phase-1 LP" in res.message
     assert res.constr_violation > 0.5
 
 
@@ -176,7 +176,7 @@ def test_infeasible_with_bounds_fail_and_say_so():
         res = soptim.minimize(lambda x: x @ x, np.array([0.5, 0.5]), method="sketched-alm",
                               jac=lambda x: 2 * x, bounds=[(0, 1), (0, 1)],
                               constraints=LinearConstraint([[1.0, 1.0]], 3.0, np.inf))
-    assert not res.success and "infeasible" in res.message
+    assert not res.success and "infeasible" in res.message and "phase-1 LP" in res.message
     assert np.all(res.x >= 0) and np.all(res.x <= 1)
 
 
@@ -335,7 +335,10 @@ def _tight_box_qp(n, m, seed):
 # stopped with a false 'infeasible' (x = 0 is feasible, the QP strictly convex)
 _TIGHT = [(8, 12, 1.0, seed) for seed in range(12)] + [
     (8, 12, 0.3, 7), (8, 12, 0.3, 9), (8, 12, 3.0, 1), (5, 8, 0.3, 2), (15, 25, 0.3, 0),
-    (15, 25, 1.0, 5), (30, 40, 0.3, 1)]
+    (15, 25, 1.0, 5), (30, 40, 0.3, 1),
+    # (5, 8, 1.0, 1) stopped with a false 'infeasible' (the exchange rounds cycled); now
+    # the exact QP step (Goldfarb-Idnani) solves it, and its neighbours stay solved
+    (5, 8, 1.0, 1), (5, 8, 1.0, 0), (5, 8, 1.0, 2), (5, 8, 0.3, 1), (5, 8, 3.0, 1)]
 
 
 @pytest.mark.parametrize("n, m, width, seed", _TIGHT)
@@ -376,3 +379,106 @@ def test_without_host_lapack_same_steps_as_with_it(name, monkeypatch):
     assert abs(res.fun - p.fstar) <= 1e-6 * max(1.0, abs(p.fstar))
     assert res.nit == ref.nit
     np.testing.assert_allclose(res.x, ref.x, atol=1e-8)
+
+
+# -- the exact QP step and the phase-1 verdict ---------------------------------------------
+def test_dense_qp_goldfarb_idnani_solves_random_strictly_convex_qps():
+    from soptim.optimize._active_set import _dense_qp
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        n, me, mi = int(rng.integers(2, 12)), int(rng.integers(0, 3)), int(rng.integers(0, 25))
+        M = rng.standard_normal((n, n))
+        G, a = M @ M.T + 0.1 * np.eye(n), 5 * rng.standard_normal(n)
+        CE, bE = rng.standard_normal((me, n)), np.zeros(me)
+        w = rng.choice([0.3, 1.0, 3.0])  # x = 0 strictly feasible, box rows included
+        CI = np.vstack([rng.standard_normal((mi, n)), np.eye(n), -np.eye(n)])
+        bI = np.r_[-rng.uniform(0.1, 1.5, mi), -w * np.ones(2 * n)]
+        x, uE, uI, status = _dense_qp(G, a, CE, bE, CI, bI)
+        assert status == "optimal"
+        # the KKT conditions from the data (strictly convex: x is the unique minimizer)
+        np.testing.assert_allclose(G @ x + a - CE.T @ uE - CI.T @ uI, 0.0, atol=1e-8)
+        assert np.abs(CE @ x - bE).max(initial=0.0) <= 1e-9
+        assert (CI @ x - bI).min() >= -1e-9 and uI.min() >= -1e-12
+        assert np.abs(uI * (CI @ x - bI)).max() <= 1e-8
+
+
+def test_dense_qp_dependent_equalities_and_infeasible_constraints():
+    from soptim.optimize._active_set import _dense_qp
+    G, a, none = np.eye(2), np.zeros(2), (np.zeros((0, 2)), np.zeros(0))
+    x, uE, _uI, status = _dense_qp(G, a, np.array([[1.0, 1.0], [2.0, 2.0]]),
+                                   np.array([1.0, 2.0]), *none)  # the same row twice
+    assert status == "optimal"
+    np.testing.assert_allclose(x, [0.5, 0.5])
+    np.testing.assert_allclose(G @ x - np.array([[1.0, 1.0], [2.0, 2.0]]).T @ uE, 0.0,
+                               atol=1e-12)
+    assert _dense_qp(G, a, np.array([[1.0, 1.0], [2.0, 2.0]]), np.array([1.0, 3.0]),
+                     *none)[3] == "infeasible"
+    assert _dense_qp(G, a, *none, np.array([[1.0, 0.0], [-1.0, 0.0]]),
+                     np.array([1.0, 0.0]))[3] == "infeasible"  # x0 >= 1 and x0 <= 0
+    assert _dense_qp(-G, a, *none, *none)[3] == "not-pd"
+
+
+def test_phase1_violation_of_the_linearization():
+    from soptim.optimize._active_set import _phase1_violation
+    inf = np.full(2, np.inf)
+    # d0 >= 1 (g = 1 - d0 <= 0) within d0 <= 0.25: least l1 violation 0.75
+    v = _phase1_violation(np.zeros((0, 2)), np.zeros(0), np.array([[-1.0, 0.0]]),
+                          np.array([1.0]), -inf, np.array([0.25, np.inf]))
+    assert v == pytest.approx(0.75)
+    # an equality and an inequality that can be met together: 0
+    v = _phase1_violation(np.array([[1.0, 1.0]]), np.array([-2.0]), np.array([[1.0, -1.0]]),
+                          np.array([0.5]), -inf, inf)
+    assert v == pytest.approx(0.0, abs=1e-12)
+
+
+def _cycling_qp_case():
+    H, q, A, b, fun, jac = _tight_box_qp(5, 8, 1)
+    cons = [LinearConstraint(A, -np.inf, b), LinearConstraint(np.ones((1, 5)), 0.0, 0.0)]
+    return fun, jac, (lambda x: H), cons, Bounds(-np.ones(5), np.ones(5))
+
+
+def test_exact_qp_step_is_taken_when_the_exchange_rounds_cycle(monkeypatch):
+    from soptim.optimize import _active_set
+    calls = []
+    orig = _active_set._ActiveSetALM._exact_qp_step
+
+    def counted(self, s):
+        out = orig(self, s)
+        calls.append(out is not None)
+        return out
+    monkeypatch.setattr(_active_set._ActiveSetALM, "_exact_qp_step", counted)
+    fun, jac, hess, cons, box = _cycling_qp_case()
+    res = soptim.minimize(fun, np.zeros(5), method="sketched-alm", jac=jac, hess=hess,
+                          constraints=cons, bounds=box)
+    assert res.success, res.message
+    assert calls and all(calls)  # the rounds cycled and the exact step was used
+    assert res.nit == 1  # a linear-constraint convex QP: the exact step solves it
+
+
+def test_failed_active_set_iteration_on_a_feasible_problem_is_not_called_infeasible(
+        monkeypatch):
+    # without the exact QP step the exchange rounds cycle on this feasible QP (x = 0 is
+    # feasible): the run fails, and must say that the iteration did not settle, since
+    # the phase-1 LP meets the linearized constraints (it said 'infeasible' before)
+    from soptim.optimize import _active_set
+    monkeypatch.setattr(_active_set._ActiveSetALM, "_exact_qp_step", lambda self, s: None)
+    fun, jac, hess, cons, box = _cycling_qp_case()
+    with pytest.warns(OptimizeWarning, match="did not settle"):
+        res = soptim.minimize(fun, np.zeros(5), method="sketched-alm", jac=jac, hess=hess,
+                              constraints=cons, bounds=box)
+    assert not res.success and res.status == 2
+    assert "infeasible" not in res.message.replace("need not be infeasible", "")
+    assert "phase-1 LP meets" in res.message and "Try" in res.message
+
+
+def test_nonlinear_infeasible_problem_verdict_comes_from_phase1():
+    # the unit disc and x0 >= 2 do not meet: the iterates stop at a stationary point of
+    # the violation, where the linearization is inconsistent too
+    cons = [NonlinearConstraint(lambda x: x @ x, -np.inf, 1.0, jac=lambda x: 2 * x),
+            {"type": "ineq", "fun": lambda x: x[0] - 2.0}]
+    with pytest.warns(OptimizeWarning, match="infeasible"):
+        res = soptim.minimize(lambda x: (x[1] - 1) ** 2, np.array([0.5, 0.5]),
+                              method="sketched-alm", jac=lambda x: np.array([0.0, 2 * (x[1] - 1)]),
+                              constraints=cons)
+    assert not res.success and "phase-1 LP" in res.message
+    assert res.constr_violation > 0.1
