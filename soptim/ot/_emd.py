@@ -128,7 +128,9 @@ def _prepare(a, b, M, check_marginals, allow_batch):
             "(normalize both, or pass check_marginals=False to rescale b to sum(a))")
     b = b * (sa / xp.asarray(sb if b.ndim == 2 else sb[0]))
     dtype = np.result_type(*dtypes)
-    return a, b, M0.astype(np.float64, copy=False), dtype, be
+    # C-contiguous float64 (a copy only for other input): the kernels then have one
+    # compiled signature for every call (each is seconds of first-use compilation)
+    return a, b, xp.ascontiguousarray(M0, dtype=np.float64), dtype, be
 
 
 def _center(u, v, a, b):
@@ -177,11 +179,14 @@ def _solve_one(a, b, M, max_iter, be):
         if not full and not be.all_finite(M):  # the kernel sees only the kept entries
             raise ValueError("M contains NaN or inf")
         Ms = np.ascontiguousarray(Ms)  # no copy for a C-contiguous float64 M
-        Ps = np.zeros(Ms.shape)  # the kernel writes the tree's flows into it
+        flow = np.zeros(Ms.size)  # the kernel writes the tree's flows into it
         pi = np.empty(Ms.shape[0] + Ms.shape[1] + 1)
         support = np.empty(Ms.shape[0] + Ms.shape[1], np.int64)
+        # one signature serves every call: float64 C-contiguous arrays, int64 counts
         code, niter, _, warm_up, scale, rmin = network_simplex(
-            Ms, As, Bs, max_iter, Ps, pi, support, N_CANDIDATES, LIST_PASSES, HANDOVER)
+            Ms, np.ascontiguousarray(As), np.ascontiguousarray(Bs), int(max_iter), flow,
+            pi, support, N_CANDIDATES, LIST_PASSES, float(HANDOVER))
+        Ps = flow.reshape(Ms.shape)
         if code == NONFINITE:
             raise ValueError("M contains NaN or inf")
         niter += warm_up

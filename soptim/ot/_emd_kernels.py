@@ -92,12 +92,13 @@ NONFINITE = -1
 
 
 @njit(cache=True)
-def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list_passes,
+def network_simplex(M, a, b, max_iter, flow, pi, support, n_candidates, max_list_passes,
                     handover):  # pragma: no cover
     """Solve ``min <M, P>`` s.t. ``P 1 = a``, ``P^T 1 = b``, ``P >= 0``.
 
-    ``plan`` (n, m), C-contiguous and zero on entry, holds the flows of the real
-    arcs during the solve (no separate flow array, no copy at the end); ``pi``
+    ``flow`` (n * m,), zero on entry, holds the flows of the real arcs during the
+    solve: it is the plan, raveled (the caller reshapes it to (n, m); no separate
+    flow array, no copy at the end); ``pi``
     (n + m + 1) receives the node potentials (reduced cost of entry (i, j):
     ``M[i, j] + pi[i] - pi[n + j]``) and ``support`` (n + m) the tree's real arcs
     ``i * m + j`` (-1 for an artificial one): every nonzero of ``plan`` is one of
@@ -143,9 +144,10 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
     succ_num = np.empty(N + 1, np.int64)
     last_succ = np.empty(N + 1, np.int64)
     dirty = np.empty(N + 1, np.int64)
-    flow = plan.reshape(nm)  # real arcs' flows live in the plan itself
-    aflow = np.zeros(N)  # artificial arcs' flows (arc nm + u)
-    state = np.ones(nm, np.int8)  # 1: at lower bound (eligible), 0: in the tree
+    aflow = np.empty(N)  # artificial arcs' flows (arc nm + u), set below
+    state = np.empty(nm, np.int8)  # 1: at lower bound (eligible), 0: in the tree
+    for e in range(nm):
+        state[e] = 1
 
     parent[root] = -1
     pred[root] = -1
@@ -173,22 +175,13 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
             aflow[u] = -s
 
     block = max(int(math.ceil(DENSE_BLOCK_FACTOR * math.sqrt(nm))), 10)
-    next_arc = 0
-    next_pos = 0
+    # np.int64(0), not 0: a literal 0 passed to a kernel is typed Literal[int](0) in
+    # numba's first inference round and compiles that kernel a second time
+    next_arc = np.int64(0)
+    next_pos = np.int64(0)
     full_scans = 0
-    if n_candidates > 0:
-        cand_i, cand_j = _initial_candidates(M, min(n_candidates, m), min(n_candidates, n))
-        n_cand = cand_i.shape[0]
-        cand_i = _grow(cand_i, 2 * n_cand + n + m)
-        cand_j = _grow(cand_j, 2 * n_cand + n + m)
-        cand_c = np.empty(cand_i.shape[0])
-        for k in range(n_cand):
-            cand_c[k] = M[cand_i[k], cand_j[k]]
-    else:
-        n_cand = 0
-        cand_i = np.empty(0, np.int64)
-        cand_j = np.empty(0, np.int64)
-        cand_c = np.empty(0)
+    cand_i, cand_j, cand_c, n_cand = _initial_candidates(
+        M, min(n_candidates, m), min(n_candidates, n))
     row_best = np.empty(n, np.int64)
     col_best = np.empty(m, np.int64)
     pivots = 0
@@ -209,7 +202,8 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
                 if in_arc >= 0:
                     break
                 full_scans += 1
-                n_new, rmin = _price_all(M, pi, state, eps, row_best, col_best)
+                n_new, rmin, cand_i, cand_j, cand_c, n_after = _price_all(
+                    M, pi, state, eps, row_best, col_best, cand_i, cand_j, cand_c, n_cand)
                 if n_new == 0:
                     proven = True
                     break
@@ -219,13 +213,8 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
                     n_cand = 0
                     in_arc, next_arc = _search_dense(M, pi, state, n, m, next_arc, block, eps)
                     break
-                if n_cand + n_new > cand_i.shape[0]:
-                    cap = max(2 * cand_i.shape[0], n_cand + n_new)
-                    cand_i = _grow(cand_i, cap)
-                    cand_j = _grow(cand_j, cap)
-                    cand_c = _grow(cand_c, cap)
-                n_cand = _append_best(M, row_best, col_best, cand_i, cand_j, cand_c, n_cand)
-                next_pos = 0
+                n_cand = n_after  # the list with the pass's entries appended
+                next_pos = np.int64(0)
         else:
             in_arc, next_arc = _search_dense(M, pi, state, n, m, next_arc, block, eps)
         if in_arc < 0:
@@ -253,8 +242,13 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
         result = 0
         u_out = -1
         u = first
+        # (flows read and written in place: arc e < nm is real, flow[e], else artificial,
+        # aflow[e - nm]; small helper kernels cost ~0.25 s of first-use compilation each)
         while u != join:
-            d = _flow(flow, aflow, pred[u], nm) if pred_dir[u] == 1 else inf
+            d = inf
+            if pred_dir[u] == 1:
+                e = pred[u]
+                d = flow[e] if e < nm else aflow[e - nm]
             if d < delta:
                 delta = d
                 u_out = u
@@ -262,7 +256,10 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
             u = parent[u]
         u = second
         while u != join:
-            d = _flow(flow, aflow, pred[u], nm) if pred_dir[u] == -1 else inf
+            d = inf
+            if pred_dir[u] == -1:
+                e = pred[u]
+                d = flow[e] if e < nm else aflow[e - nm]
             if d <= delta:
                 delta = d
                 u_out = u
@@ -282,11 +279,19 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
             flow[in_arc] += delta
             u = first
             while u != join:
-                _add_flow(flow, aflow, pred[u], nm, -pred_dir[u] * delta)
+                e = pred[u]
+                if e < nm:
+                    flow[e] -= pred_dir[u] * delta
+                else:
+                    aflow[e - nm] -= pred_dir[u] * delta
                 u = parent[u]
             u = second
             while u != join:
-                _add_flow(flow, aflow, pred[u], nm, pred_dir[u] * delta)
+                e = pred[u]
+                if e < nm:
+                    flow[e] += pred_dir[u] * delta
+                else:
+                    aflow[e - nm] += pred_dir[u] * delta
                 u = parent[u]
         state[in_arc] = 0
         e_out = pred[u_out]
@@ -400,8 +405,10 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
     if not proven:
         # LEMON's search, which stops at the first improving block, ended the solve (or
         # the budget did): one pass of its own. Tracking the minimum inside that search
-        # made its hot loop 10-20% slower on point clouds.
-        rmin = _min_reduced_cost(M, pi)
+        # made its hot loop 10-20% slower on point clouds. The list pass is reused (its
+        # appends go to an emptied list with room for them): one kernel less to compile.
+        rmin = _price_all(M, pi, state, eps, row_best, col_best, cand_i, cand_j, cand_c,
+                          0)[1]
     for u in range(N):
         e = pred[u]
         support[u] = e if e < nm else -1
@@ -413,33 +420,6 @@ def network_simplex(M, a, b, max_iter, plan, pi, support, n_candidates, max_list
             if abs(aflow[u]) > 1e-12 * mass:
                 code = INFEASIBLE
     return code, pivots, full_scans, list_pivots, maxc, rmin
-
-
-@njit(cache=True)
-def _flow(flow, aflow, e, nm):  # pragma: no cover - compiled
-    return flow[e] if e < nm else aflow[e - nm]
-
-
-@njit(cache=True)
-def _add_flow(flow, aflow, e, nm, d):  # pragma: no cover - compiled
-    if e < nm:
-        flow[e] += d
-    else:
-        aflow[e - nm] += d
-
-
-@njit(cache=True)
-def _min_reduced_cost(M, pi):  # pragma: no cover - compiled
-    """``min_ij M[i, j] + pi[i] - pi[n + j]`` over all entries."""
-    n, m = M.shape
-    rmin = np.inf
-    for i in range(n):
-        pii = pi[i]
-        for j in range(m):
-            c = M[i, j] + pii - pi[n + j]
-            if c < rmin:
-                rmin = c
-    return rmin
 
 
 @njit(cache=True)
@@ -507,13 +487,24 @@ def _search_candidates(pi, state, n, m, cand_i, cand_j, cand_c, n_cand, next_pos
 
 
 @njit(cache=True)
-def _price_all(M, pi, state, eps, row_best, col_best):  # pragma: no cover - compiled
+def _price_all(M, pi, state, eps, row_best, col_best, cand_i, cand_j, cand_c,
+               n_cand):  # pragma: no cover - compiled
     """Full pricing pass: the most negative reduced cost of every row and column
-    (entry index, or -1 where none is below ``-eps``). Returns how many were found
-    and the minimum reduced cost over all entries."""
+    (entry index in ``row_best`` / ``col_best``, or -1 where none is below ``-eps``),
+    appended to the candidate list's first ``n_cand`` entries (the list grows when
+    full). Returns ``(found, minimum reduced cost over all entries, cand_i, cand_j,
+    cand_c, new length)``.
+
+    One kernel for the pass, the append and the growth (they were three): every
+    kernel costs a fixed ~0.3-0.7 s of first-use compilation; loops, not
+    ``np.full`` or slice assignments (``out[:k] = x`` compiled for ~5 s: its shape
+    check formats an error message).
+    """
     n, m = M.shape
-    col_val = np.full(m, -eps)
-    col_best[:] = -1
+    col_val = np.empty(m)
+    for j in range(m):
+        col_val[j] = -eps
+        col_best[j] = -1
     found = 0
     lo = np.inf
     for i in range(n):
@@ -536,50 +527,64 @@ def _price_all(M, pi, state, eps, row_best, col_best):  # pragma: no cover - com
     for j in range(m):
         if col_best[j] >= 0:
             found += 1
-    return found, lo
-
-
-@njit(cache=True)
-def _append_best(M, row_best, col_best, cand_i, cand_j, cand_c,
-                 n_cand):  # pragma: no cover - compiled
-    """Append the entries found by :func:`_price_all` to the candidate list."""
-    for i in range(row_best.shape[0]):
+    if found == 0:
+        return found, lo, cand_i, cand_j, cand_c, n_cand
+    if n_cand + found > cand_i.shape[0]:
+        cap = max(2 * cand_i.shape[0], n_cand + found)
+        ci = np.empty(cap, np.int64)
+        cj = np.empty(cap, np.int64)
+        cc = np.empty(cap)
+        for k in range(n_cand):
+            ci[k] = cand_i[k]
+            cj[k] = cand_j[k]
+            cc[k] = cand_c[k]
+        cand_i, cand_j, cand_c = ci, cj, cc
+    for i in range(n):
         if row_best[i] >= 0:
             cand_i[n_cand] = i
             cand_j[n_cand] = row_best[i]
             cand_c[n_cand] = M[i, row_best[i]]
             n_cand += 1
-    for j in range(M.shape[1]):
+    for j in range(m):
         i = col_best[j]
         if i >= 0 and row_best[i] != j:
             cand_i[n_cand] = i
             cand_j[n_cand] = j
             cand_c[n_cand] = M[i, j]
             n_cand += 1
-    return n_cand
-
-
-@njit(cache=True)
-def _grow(x, cap):  # pragma: no cover - compiled
-    out = np.empty(cap, x.dtype)
-    out[:x.shape[0]] = x
-    return out
+    return found, lo, cand_i, cand_j, cand_c, n_cand
 
 
 @njit(cache=True)
 def _initial_candidates(M, kr, kc):  # pragma: no cover - compiled
-    """The ``kr`` cheapest entries of every row and ``kc`` cheapest of every column
-    (insertion into small sorted buffers, one pass over ``M``)."""
+    """The first candidate list ``(cand_i, cand_j, cand_c, length)``: the ``kr``
+    cheapest entries of every row and ``kc`` cheapest of every column (insertion into
+    small sorted buffers, one pass over ``M``), with room for ``length + 2 (n + m)``
+    more; an empty list (room for ``n + m``) when ``kr`` or ``kc`` is 0."""
     n, m = M.shape
-    ci = np.empty(n * kr + m * kc, np.int64)
-    cj = np.empty(n * kr + m * kc, np.int64)
-    cval = np.full((m, kc), np.inf)
-    cidx = np.zeros((m, kc), np.int64)
+    if kr <= 0 or kc <= 0:
+        kr = 0
+        kc = 0
+    length = n * kr + m * kc
+    cap = 2 * length + n + m
+    ci = np.empty(cap, np.int64)
+    cj = np.empty(cap, np.int64)
+    cc = np.empty(cap)
+    if length == 0:
+        return ci, cj, cc, length
+    # the columns' sorted buffers, column j at [j * kc, (j + 1) * kc)
+    cval = np.empty(m * kc)
+    cidx = np.empty(m * kc, np.int64)
+    for t in range(m * kc):
+        cval[t] = np.inf
+        cidx[t] = 0
     rval = np.empty(kr)
     ridx = np.empty(kr, np.int64)
     t = 0
     for i in range(n):
-        rval[:] = np.inf
+        for q in range(kr):
+            rval[q] = np.inf
+            ridx[q] = 0
         for j in range(m):
             c = M[i, j]
             if c < rval[kr - 1]:
@@ -590,24 +595,27 @@ def _initial_candidates(M, kr, kc):  # pragma: no cover - compiled
                     q -= 1
                 rval[q] = c
                 ridx[q] = j
-            if c < cval[j, kc - 1]:
+            o = j * kc
+            if c < cval[o + kc - 1]:
                 q = kc - 1
-                while q > 0 and cval[j, q - 1] > c:
-                    cval[j, q] = cval[j, q - 1]
-                    cidx[j, q] = cidx[j, q - 1]
+                while q > 0 and cval[o + q - 1] > c:
+                    cval[o + q] = cval[o + q - 1]
+                    cidx[o + q] = cidx[o + q - 1]
                     q -= 1
-                cval[j, q] = c
-                cidx[j, q] = i
+                cval[o + q] = c
+                cidx[o + q] = i
         for q in range(kr):
             ci[t] = i
             cj[t] = ridx[q]
+            cc[t] = rval[q]
             t += 1
     for j in range(m):
         for q in range(kc):
-            ci[t] = cidx[j, q]
+            ci[t] = cidx[j * kc + q]
             cj[t] = j
+            cc[t] = cval[j * kc + q]
             t += 1
-    return ci, cj
+    return ci, cj, cc, length
 
 
 @njit(cache=True)
