@@ -156,6 +156,41 @@ def test_one_signature_per_kernel():
     assert len(_emd_kernels.network_simplex.signatures) == 1
 
 
+def test_network_simplex_types_each_helper_kernel_once():
+    """Type inference of the network simplex (numba's front end and typing passes, no
+    code generation) types every helper kernel it calls with one signature, also on a
+    cold cache where each signature is a separate compilation: a literal ``0`` passed
+    to a helper once compiled two of them twice (about 1 s each of first use)."""
+    from numba import typeof
+    from numba.core import compiler, registry, typed_passes
+
+    class TypingOnly(compiler.CompilerBase):
+        def define_pipelines(self):
+            pm = compiler.DefaultPassBuilder.define_untyped_pipeline(self.state)
+            pm.add_pass(typed_passes.NopythonTypeInference, "type inference")
+            pm.finalize()
+            return [pm]
+
+    n, m = 4, 3
+    args = (np.zeros((n, m)), np.ones(n), np.ones(m), 5, np.zeros(n * m),
+            np.empty(n + m + 1), np.empty(n + m, np.int64), 5, 1, 0.5)
+    tctx, gctx = registry.cpu_target.typing_context, registry.cpu_target.target_context
+    tctx.refresh()
+    gctx.refresh()
+    c = TypingOnly(tctx, gctx, gctx.codegen().create_library("typing_only"),
+                   tuple(typeof(x) for x in args), None, compiler.Flags(), {})
+    c.state.func_id = compiler.bytecode.FunctionIdentity.from_function(
+        _emd_kernels.network_simplex.py_func)
+    compiler.ExtractByteCode().run_pass(c.state)
+    c.state.lifted, c.state.lifted_from = (), None
+    c.define_pipelines()[0].run(c.state)
+    assert c.state.typemap  # typing ran
+    helpers = [_emd_kernels._price_all, _emd_kernels._search_dense,
+               _emd_kernels._search_candidates, _emd_kernels._initial_candidates]
+    for k in helpers:
+        assert len(k.signatures) == 1, (k.py_func.__name__, k.signatures)
+
+
 def test_emd2_batch_and_return_matrix():
     a, b, M = _problem("random", 12, 10, 2)
     rng = np.random.default_rng(0)

@@ -408,7 +408,7 @@ def network_simplex(M, a, b, max_iter, flow, pi, support, n_candidates, max_list
         # made its hot loop 10-20% slower on point clouds. The list pass is reused (its
         # appends go to an emptied list with room for them): one kernel less to compile.
         rmin = _price_all(M, pi, state, eps, row_best, col_best, cand_i, cand_j, cand_c,
-                          0)[1]
+                          np.int64(0))[1]
     for u in range(N):
         e = pred[u]
         support[u] = e if e < nm else -1
