@@ -22,6 +22,7 @@ POT's log-domain sweeps timed once; ratio = fastest converged POT method / sopti
 
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_ot sweep    # n 500..2000, 5 regs
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_ot large    # n = 4000
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_ot small    # n 300, 500: 15 rounds
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_ot shapes   # 2-D, 3-D, 10-D clouds
     OPENBLAS_NUM_THREADS=1 python -m benchmarks.bench_ot batch    # b of shape (m, 8)
     python -m benchmarks.bench_ot first-use
@@ -291,7 +292,8 @@ def _warm_up():
 
 def table(part="sweep", rounds=3):
     """Print one part of the table: ``sweep`` (random costs and 2-D clouds, n = 500..2000,
-    the issue's regs), ``large`` (n = 4000), ``shapes`` (uniform squares, 3-D and 10-D
+    the issue's regs), ``large`` (n = 4000), ``small`` (n = 300, 500, reg >= 0.01, 15
+    rounds: per-solve overhead), ``shapes`` (uniform squares, 3-D and 10-D
     Gaussians with non-uniform masses, reg 0.1..0.005, L1 1e-9), ``batch`` (b of shape
     (m, 8) against 8 separate solves and POT's batched sinkhorn), ``first-use``."""
     if part == "first-use":
@@ -299,7 +301,11 @@ def table(part="sweep", rounds=3):
               "(best of 3 fresh processes)")
         return
     _warm_up()
-    if part in ("sweep", "large"):
+    if part == "small":  # fixed per-solve costs dominate: more rounds (3-5 ms solves)
+        rows = [(kind, make_problem(kind, n), reg) for kind in ("random", "cloud")
+                for n in (300, 500) for reg in (0.1, 0.05, 0.01)]
+        _print_rows(rows, _sweep_tol, max(rounds, 15))
+    elif part in ("sweep", "large"):
         sizes = (500, 1000, 2000) if part == "sweep" else (4000,)
         rows = [(kind, make_problem(kind, n), reg) for kind in ("random", "cloud")
                 for n in sizes for reg in TABLE_REGS]
@@ -312,7 +318,8 @@ def table(part="sweep", rounds=3):
     elif part == "batch":
         batch_table(rounds)
     else:
-        raise SystemExit(f"unknown part {part!r}: sweep, large, shapes, batch, first-use")
+        raise SystemExit(f"unknown part {part!r}: sweep, large, small, shapes, batch, "
+                         "first-use")
 
 
 def batch_table(rounds=3, n=1500, k=8):
