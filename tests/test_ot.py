@@ -604,3 +604,25 @@ def test_kernel_without_histogram_is_the_plan(monkeypatch):
                                       histogram=False)
     assert none is None
     np.testing.assert_allclose(X2, X1, rtol=1e-14)
+
+
+@pytest.mark.parametrize("n, w1, w2", [(16, 0.06, 0.1), (64, 0.05, 0.05)])
+def test_sns_converges_on_histograms_with_tiny_masses(n, w1, w2):
+    # Gaussian histograms carry masses down to 1e-28..1e-300; after a reg decrease
+    # their plan rows sum many orders below their mass, and Newton (linear in the
+    # scalings) asked for steps of 1e20 that every line-search trial rejected.
+    # Sinkhorn converged there: SNS must too, to the same plan.
+    t = (np.arange(n) + 0.5) / n
+    a = np.exp(-((t - 0.3) / w1) ** 2 / 2)
+    a /= a.sum()
+    b = np.exp(-((t - 0.65) / w2) ** 2 / 2)
+    b /= b.sum()
+    assert a.min() < 1e-20
+    M = (t[:, None] - t[None, :]) ** 2
+    reg = 1e-3 * M.max()
+    res = ot_front.solve(M, a, b, reg, method="sns")
+    ref = ot_front.solve(M, a, b, reg, method="sinkhorn")
+    assert res.success and ref.success, res.message
+    assert res.marginal_error <= 1e-9
+    assert res.n_newton > 0
+    np.testing.assert_allclose(res.value, ref.value, rtol=1e-7)

@@ -87,6 +87,12 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
     if not math.isfinite(err):
         st.failed, st.message = True, "the starting plan overflows (non-finite marginals)"
         return st
+    f, g, r, c, total, counts, rebalanced = _rebalance(ws, a, b, f, g, r, c, total, counts,
+                                                       window)
+    if rebalanced:
+        err = _l1(xp, a, r) + _l1(xp, b, c)
+        dual = float(a @ f + b @ g) - reg * total
+        st = NewtonState(f, g, r, c, total, err)
     best, stall = err, 0
     # marginal sums of n or m terms are exact only to about this level
     rounding = 100 * _EPS * mass * math.sqrt(n + m)
@@ -149,6 +155,44 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
 
 
 _EPS = float(np.finfo(np.float64).eps)
+
+#: Largest |log(a_i / r_i)| (or |log(b_j / c_j)|) Newton starts from. Added to the
+#: paper: after a reg decrease, rows of tiny mass (Gaussian tails, 1e-28) can carry
+#: plan sums many orders below their mass; the Newton system, linear in the scalings,
+#: then asks for steps of 1e20 that every line-search trial rejects. Exact log-domain
+#: scalings of those rows and columns (Sinkhorn half-steps restricted to them, each an
+#: exact maximization of the dual in those potentials) bring the ratios back first.
+MAX_LOG_RATIO = 8.0
+_REBALANCE_ROUNDS = 20
+
+
+def _rebalance(ws: Workspace, a: Any, b: Any, f: Any, g: Any, r: Any, c: Any, total: float,
+               counts: Any, window) -> tuple:
+    """Rescale the rows / columns whose marginal ratio exceeds :data:`MAX_LOG_RATIO`."""
+    xp = ws.be.xp
+    reg = ws.reg
+    changed = False
+    for _ in range(_REBALANCE_ROUNDS):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = xp.where(a > 0, xp.log(a) - xp.log(r), 0.0)
+            lc = xp.where(b > 0, xp.log(b) - xp.log(c), 0.0)
+        bad_r = xp.abs(lr) > MAX_LOG_RATIO
+        bad_c = xp.abs(lc) > MAX_LOG_RATIO
+        if not (bool(bad_r.any()) or bool(bad_c.any())):
+            break
+        if not (bool(xp.isfinite(lr).all()) and bool(xp.isfinite(lc).all())):
+            break  # an empty row or column: nothing to rescale towards
+        changed = True
+        if bool(bad_r.any()):
+            f = f + reg * xp.where(bad_r, lr, 0.0)
+            r, c, total, counts = ws.plan(f, g, window)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lc = xp.where(b > 0, xp.log(b) - xp.log(c), 0.0)
+            bad_c = xp.abs(lc) > MAX_LOG_RATIO
+        if bool(bad_c.any()) and bool(xp.isfinite(lc).all()):
+            g = g + reg * xp.where(bad_c, lc, 0.0)
+            r, c, total, counts = ws.plan(f, g, window)
+    return f, g, r, c, total, counts, changed
 
 
 def _l1(xp: Any, u: Any, v: Any) -> float:
