@@ -15,9 +15,19 @@ interleaved best-of-rounds table quoted in the issue:
 ``python -m benchmarks.bench_emd [random|cloud|shifted3d|all] [rounds] [max_n]``
 (``max_n``, default 4000, drops the larger rows: POT takes 25-50 s per solve at
 n = 4000 on random costs, so ``all 3 2000`` is the quick table).
+
+First use: ``python -m benchmarks.bench_emd compile [rounds]`` times the first
+``emd2`` call of a fresh process with an empty numba cache (``NUMBA_CACHE_DIR``
+a new temporary folder: every kernel compiles), then of a second process with
+the same cache (it must load every kernel and compile none: the count of cache
+misses is printed), and POT's first call, in separate processes, best of
+``rounds``.
 """
 
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -94,6 +104,39 @@ class TimeEMD:
         return abs(run_solver(solver, self.a, self.b, self.M) - ref) / ref
 
 
+class TimeFirstUse:
+    """First ``emd2`` call of a fresh process (30 x 30): soptim with an empty numba
+    cache (every kernel compiles), soptim with a written cache, POT."""
+
+    params = (["soptim-empty-cache", "soptim-cached", "pot"],)
+    param_names = ["process"]
+    timeout = 300
+    number = 1
+    repeat = 2
+    warmup_time = 0
+
+    def setup(self, process):
+        if process == "pot":
+            require(ot, "POT")
+        self.dir = tempfile.mkdtemp()
+        if process == "soptim-cached":
+            _first_call("soptim.ot", self.dir)
+
+    def teardown(self, process):
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def track_first_call_seconds(self, process):
+        module = "ot" if process == "pot" else "soptim.ot"
+        if process == "soptim-empty-cache":
+            with tempfile.TemporaryDirectory() as d:
+                return _first_call(module, d)[1]
+        return _first_call(module, self.dir)[1]
+
+    track_first_call_seconds.unit = "seconds"
+
+
 def table(rounds=3, sizes=TABLE_SIZES, kinds=KINDS, out=sys.stdout):
     """Interleaved best-of-``rounds`` times (s) of both solvers, as a markdown table."""
     require(ot, "POT")
@@ -120,11 +163,64 @@ def table(rounds=3, sizes=TABLE_SIZES, kinds=KINDS, out=sys.stdout):
                           flush=True)
 
 
+_FIRST_CALL = '''
+import time, numpy as np
+t0 = time.perf_counter()
+import {module} as lib
+t1 = time.perf_counter()
+M = np.random.default_rng(0).random((30, 30))
+lib.emd2(np.ones(30) / 30, np.ones(30) / 30, M)
+t2 = time.perf_counter()
+misses = -1
+if {module!r} == "soptim.ot":
+    import numba
+    from soptim.ot import _emd_kernels as K
+    misses = sum(sum(k.stats.cache_misses.values()) for k in vars(K).values()
+                 if isinstance(k, numba.core.registry.CPUDispatcher))
+print(t1 - t0, t2 - t1, misses)
+'''
+
+
+def _first_call(module, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", _FIRST_CALL.format(module=module)],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    imp, call, misses = out.split()
+    return float(imp), float(call), int(misses)
+
+
+def compile_table(rounds=3, out=sys.stdout):
+    """First ``emd2`` call (30 x 30) of a fresh process: soptim with an empty numba
+    cache, soptim with the cache the first process wrote, POT; best of ``rounds``
+    (the contenders interleaved), with the load average."""
+    best = {}
+    misses = {}
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as d:
+            for name, module in (("soptim, empty numba cache", "soptim.ot"),
+                                 ("soptim, second process (cache written)", "soptim.ot"),
+                                 ("POT", "ot")):
+                if module == "ot" and ot is None:
+                    continue
+                imp, call, miss = _first_call(module, d)
+                best[name] = min(best.get(name, (np.inf, np.inf)), (call, imp))
+                misses[name] = miss
+    print(f"load average {os.getloadavg()[0]:.2f} (1 min)", file=out)
+    print("| process | first emd2 call (s) | import (s) | numba cache misses |", file=out)
+    print("|---|---|---|---|", file=out)
+    for name, (call, imp) in best.items():
+        miss = "-" if misses[name] < 0 else misses[name]
+        print(f"| {name} | {call:.3f} | {imp:.2f} | {miss} |", file=out, flush=True)
+
+
 if __name__ == "__main__":
     part = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if part == "compile":
+        compile_table(int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+        raise SystemExit(0)
     if part not in KINDS + ("all",):
-        raise SystemExit(f"usage: python -m benchmarks.bench_emd [{'|'.join(KINDS)}|all] "
-                         "[rounds] [max_n]")
+        raise SystemExit(f"usage: python -m benchmarks.bench_emd [{'|'.join(KINDS)}|all|"
+                         "compile] [rounds] [max_n]")
     max_n = int(sys.argv[3]) if len(sys.argv) > 3 else max(TABLE_SIZES)
     table(int(sys.argv[2]) if len(sys.argv) > 2 else 3,
           sizes=tuple(n for n in TABLE_SIZES if n <= max_n),
