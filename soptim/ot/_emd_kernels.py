@@ -51,6 +51,21 @@ only when LEMON's block search, which stops at the first improving block, or
 the budget ended the solve); the rest of the certificate is O(n + m) on the
 tree's support (:func:`support_certificate`).
 
+First-use compilation (numba, ``cache=True``; measured on the 2-core VM with an
+empty ``NUMBA_CACHE_DIR``, first ``emd2`` call on 30 x 30, load ~2): 14.2-15.7 s
+before, 7.7-8.3 s after these rules, a second process loads every kernel from the
+disk cache in 0.3-0.4 s and compiles none (``python -m benchmarks.bench_emd
+compile``). Rules that got there: one signature per kernel (the caller passes
+C-contiguous float64 arrays and int64 counts; no literal ``0`` argument, which numba
+types as ``Literal[int](0)`` in its first inference round and compiled two kernels
+twice); loops instead of ``np.full``, ``np.ones`` and slice assignments (``out[:k] =
+x`` alone compiled for ~5 s: its shape check formats an error message); the plan
+passed raveled (no ``reshape``); few kernels, since each costs a fixed ~0.3 s (the
+pricing pass, its append to the list, the list's growth and the final minimum are
+one kernel, the flow accessors are inlined). The certificate stays a kernel of its
+own (:func:`support_certificate`), independent of the solver it checks, and the
+full-matrix :func:`certificate` compiles only when a call needs it (zero masses).
+
 Pivot budget (``max_iter``, POT's ``numItermax``): it counts the pivots of
 the block-search phase, POT's pivots; the warm-up's pivots are capped by the
 same number on their own (reaching it hands over, it never stops the solve),
