@@ -673,8 +673,12 @@ def support_certificate(M, P, support, u, v, a, b):  # pragma: no cover - compil
     n, m = M.shape
     gap = 0.0
     cost = 0.0
-    row = np.zeros(n)
-    col = np.zeros(m)
+    row = np.empty(n)  # np.empty and loops: np.zeros is one more compiled routine
+    col = np.empty(m)
+    for i in range(n):
+        row[i] = 0.0
+    for j in range(m):
+        col[j] = 0.0
     for k in range(support.shape[0]):
         e = support[k]
         if e < 0:
