@@ -52,10 +52,13 @@ the budget ended the solve); the rest of the certificate is O(n + m) on the
 tree's support (:func:`support_certificate`).
 
 First-use compilation (numba, ``cache=True``; measured on the 2-core VM with an
-empty ``NUMBA_CACHE_DIR``, first ``emd2`` call on 30 x 30, load ~2): 14.2-15.7 s
-before, 7.7-8.3 s after these rules, a second process loads every kernel from the
-disk cache in 0.3-0.4 s and compiles none (``python -m benchmarks.bench_emd
-compile``). Rules that got there: one signature per kernel (the caller passes
+empty ``NUMBA_CACHE_DIR``, first ``emd2`` call on 30 x 30, load ~2, before and
+after interleaved, two runs of 3 rounds): 11.4-15.2 s before (best 11.4 and 13.8),
+6.6-8.7 s after these rules (best 6.6 and 6.8); a second process loads every kernel
+from the disk cache in 0.27-0.45 s and compiles none (``python -m benchmarks.bench_emd
+compile``). Of the 6.8 s: the simplex's own body ~4 s (typing ~1.3 s, LLVM ~2 s),
+the list's start and the pricing pass ~0.9 s each, the two searches and the
+certificate 0.25-0.45 s each. Rules that got there: one signature per kernel (the caller passes
 C-contiguous float64 arrays and int64 counts; no literal ``0`` argument, which numba
 types as ``Literal[int](0)`` in its first inference round and compiled two kernels
 twice); loops instead of ``np.full``, ``np.ones`` and slice assignments (``out[:k] =
