@@ -626,3 +626,62 @@ def test_sns_converges_on_histograms_with_tiny_masses(n, w1, w2):
     assert res.marginal_error <= 1e-9
     assert res.n_newton > 0
     np.testing.assert_allclose(res.value, ref.value, rtol=1e-7)
+
+
+def test_numba_plan_pass_overflows_like_numpy(monkeypatch):
+    # exponents above 709 (a trial step, or a kernel at potentials far from the plan's):
+    # the numba plan pass gave a clamped finite exp(709) ~ 8e307 where NumPy's exp gives
+    # inf, so the kernel sweeps did not hand over to the log domain and went on with a
+    # wrong kernel (the Gaussian problem below failed as "potentials overflowed")
+    from soptim.backend import get_backend
+    from soptim.ot import _kernels as K
+
+    M = np.zeros((3, 6))
+    f = np.zeros(3)
+    g = np.array([700.0, 709.2, 709.7, 709.9, 800.0, 0.5])
+    window = K.hist_window(np.full(3, 1 / 3), np.full(6, 1 / 6))
+    expect = np.exp(np.broadcast_to(g, M.shape))
+    assert np.isinf(expect).sum() == 6  # 709.9 and 800 overflow in every row
+
+    def run():
+        be = get_backend(M)
+        X = np.empty_like(M)
+        r, c, tot, _ = K.plan_marginals(M, f, g, 1.0, be, X, window)
+        return X, r, c, be.use_numba
+
+    X, r, c, used = run()
+    assert used and K._nb_plan.signatures  # the numba kernel ran
+    np.testing.assert_allclose(X, expect, rtol=1e-14)
+    np.testing.assert_allclose(r, expect.sum(1), rtol=1e-14)
+    np.testing.assert_allclose(c, expect.sum(0), rtol=1e-14)
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    Xs, rs, cs, used = run()
+    assert not used
+    np.testing.assert_array_equal(Xs, X)
+
+
+def test_numba_solve_where_the_kernel_overflows(monkeypatch):
+    # regression of the lead's 24 x 24 grid reproducer, at 12 x 12: two truncated 2-D
+    # Gaussian histograms at reg 1e-4; the numba path failed ("potentials overflowed"),
+    # the NumPy twins converged
+    from soptim.ot import _kernels as K
+
+    def gauss(mean, cov, X):
+        d = X - np.asarray(mean)
+        w = np.exp(-0.5 * np.einsum("...i,ij,...j", d, np.linalg.inv(cov), d))
+        w = np.where(w < 1e-16 * w.max(), 0.0, w)
+        return w / w.sum()
+
+    c = (np.arange(12) + 0.5) / 12
+    X = np.stack(np.meshgrid(c, c, indexing="ij"), -1)
+    a = gauss([0.38, 0.4], [[0.005, 0.002], [0.002, 0.003]], X)
+    b = gauss([0.6, 0.62], [[0.0025, -0.001], [-0.001, 0.006]], X)
+    monkeypatch.setattr(K, "COMPILE_MIN_SIZE", 0)  # run numba at this size
+    d_fast, fast = ot_front.wasserstein(a, b, p=2, reg=1e-4)
+    assert K._nb_plan.signatures
+    monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "1")
+    d_slow, slow = ot_front.wasserstein(a, b, p=2, reg=1e-4)
+    assert fast.success and slow.success and np.isfinite(fast.plan).all()
+    np.testing.assert_allclose(fast.plan, slow.plan, atol=1e-9)
+    np.testing.assert_allclose(d_fast, d_slow, rtol=1e-8)
+    np.testing.assert_allclose(fast.plan.sum(1), a.ravel(), atol=1e-9)
