@@ -685,3 +685,127 @@ def test_numba_solve_where_the_kernel_overflows(monkeypatch):
     np.testing.assert_allclose(fast.plan, slow.plan, atol=1e-9)
     np.testing.assert_allclose(d_fast, d_slow, rtol=1e-8)
     np.testing.assert_allclose(fast.plan.sum(1), a.ravel(), atol=1e-9)
+
+
+def test_scaled_plan_pass_equals_the_exponential_pass(monkeypatch):
+    # the kernel-domain Newton plans diag(e^lu) K0 diag(e^lv): the same plan, marginals
+    # and threshold histogram as the exponential pass at (f0 + reg lu, g0 + reg lv), on
+    # the numba kernel and on its array-module twin
+    # 900 x 700: the parallel kernel, every 2nd row histogrammed; 300 x 200: serial, all
+    for n, m in ((900, 700), (300, 200)):
+        _check_scaled_pass(monkeypatch, n, m)
+
+
+def _check_scaled_pass(monkeypatch, n, m):
+    from soptim.backend import get_backend
+    from soptim.ot import _kernels as K
+
+    reg = 0.02
+    rng = np.random.default_rng(11)
+    M = rng.random((n, m))
+    f0, g0 = rng.normal(size=n) * 0.05, rng.normal(size=m) * 0.05
+    a, b = np.full(n, 1 / n), np.full(m, 1 / m)
+    window = K.hist_window(a, b)
+    lu, lv = rng.normal(size=n) * 3, rng.normal(size=m) * 3
+    s = K.hist_stride(M.shape)
+
+    def run():
+        be = get_backend(M)
+        K0 = np.empty_like(M)
+        K.plan_marginals(M, f0, g0, reg, be, K0, window, floor=-600.0)
+        L = np.maximum((f0[::s, None] + g0[None, :] - M[::s]) / reg, -600.0)
+        X = np.empty_like(M)
+        got = K.scaled_plan_marginals(K0, L, lu, lv, be, X, window)
+        Y = np.empty_like(M)
+        want = K.plan_marginals(M, f0 + reg * lu, g0 + reg * lv, reg, be, Y, window,
+                                floor=-600.0)
+        return X, Y, got, want, be.use_numba
+
+    for numba_on in (True, False):
+        monkeypatch.setenv("SOPTIM_DISABLE_NUMBA", "0" if numba_on else "1")
+        X, Y, got, want, used = run()
+        np.testing.assert_allclose(X, Y, rtol=1e-12)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+        assert got[2] == pytest.approx(want[2], rel=1e-12)
+        # bins of a log-value on a bin edge may differ by one in rounding
+        assert got[3].sum() == want[3].sum()
+        assert np.abs(np.asarray(got[3]) - np.asarray(want[3])).sum() <= 1e-3 * M.size
+        if numba_on:  # the numba kernel ran
+            kernel = K._nb_scaled_plan_par if M.size >= K.PARALLEL_MIN_SIZE else \
+                K._nb_scaled_plan
+            assert used and kernel.signatures
+        else:
+            assert not used
+    monkeypatch.delenv("SOPTIM_DISABLE_NUMBA")
+
+
+@pytest.mark.parametrize("kind", ["random", "cloud"])
+def test_kernel_domain_newton_gives_the_exponential_newton_iterates(monkeypatch, kind):
+    # build item 5 of issue 11: the Newton plans scaled from a reference kernel follow the
+    # same iterates as exponential plan passes (same steps, errors, plan to rounding)
+    from soptim.ot import _problem as PR
+
+    rng = np.random.default_rng(5)
+    n = 120
+    if kind == "random":
+        M = rng.random((n, n + 30))
+    else:
+        x, y = rng.random((n, 2)), rng.random((n + 30, 2))
+        M = ((x[:, None] - y[None]) ** 2).sum(-1)
+    a = rng.random(n) + 0.1
+    a /= a.sum()
+    b = rng.random(n + 30) + 0.1
+    b /= b.sum()
+    calls = []
+    scaled = PR.scaled_plan_marginals
+
+    def counting(*args, **kw):
+        calls.append(1)
+        return scaled(*args, **kw)
+
+    monkeypatch.setattr(PR, "scaled_plan_marginals", counting)
+    res = ot_front.solve(M, a, b, 2e-3, method="sns", tol=1e-10)
+    assert calls and res.n_newton > 0  # plans were scaled
+    monkeypatch.setattr(PR, "SCALED_MAX_ENTRIES", 0)
+    n_calls = len(calls)
+    ref = ot_front.solve(M, a, b, 2e-3, method="sns", tol=1e-10)
+    assert len(calls) == n_calls  # the exponential passes only
+    assert res.success and ref.success
+    assert res.n_newton == ref.n_newton and res.n_sinkhorn == ref.n_sinkhorn
+    np.testing.assert_allclose(res.history, ref.history, rtol=1e-6, atol=1e-13)
+    np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-9, atol=1e-15)
+    assert res.value == pytest.approx(ref.value, rel=1e-12)
+
+
+def test_newton_plan_makes_a_new_reference_for_long_steps():
+    # a scaling exponent beyond SCALED_MAX_LOG: an exponential pass, the new reference;
+    # within it: a scaled plan into the other buffer; end_newton leaves the plan in X
+    from soptim.backend import NUMPY
+    from soptim.ot import _problem as PR
+    from soptim.ot._kernels import hist_window, plan_marginals
+
+    rng = np.random.default_rng(2)
+    M = rng.random((30, 20))
+    reg = 0.01
+    ws = PR.Workspace(M, reg, NUMPY)
+    a, b = np.full(30, 1 / 30), np.full(20, 1 / 20)
+    win = hist_window(a, b)
+    f, g = np.zeros(30), np.zeros(20)
+    ws.begin_newton()
+    ws.newton_plan(f, g, win)
+    first = ws.P
+    assert ws._ref[0] is first
+    f1 = f + 0.3 * reg  # in range: scaled from the reference
+    r1, *_ = ws.newton_plan(f1, g, win)
+    assert ws.P is not first and ws._ref[0] is first
+    f2 = f + (PR.SCALED_MAX_LOG + 1) * reg * np.linspace(0, 1, 30)  # out of range
+    r2, *_ = ws.newton_plan(f2, g, win)
+    assert ws._ref[0] is ws.P and ws._ref[1] is f2
+    Y = np.empty_like(M)
+    rr, *_ = plan_marginals(M, f2, g, reg, NUMPY, Y, win, floor=PR.NEWTON_LOG_FLOOR)
+    np.testing.assert_array_equal(r2, rr)
+    last = ws.P.copy()
+    ws.end_newton()
+    np.testing.assert_array_equal(ws.X, last)
+    assert ws._ref is None and ws.P is ws.X

@@ -28,6 +28,8 @@ __all__ = [
     "N_BINS",
     "row_softmin_update",
     "plan_marginals",
+    "scaled_plan_marginals",
+    "hist_stride",
     "select_entries",
     "newton_direction",
     "use_parallel",
@@ -65,12 +67,13 @@ def kernels_for(be, size: int, newton: bool) -> tuple:
         return ()
     if size >= PARALLEL_MIN_SIZE:
         dense = (_nb_softmin_par, _nb_plan_par, _nb_transpose_dense)
-        sparse = (_nb_select_onepass, _nb_select_count, _nb_transpose, _nb_newton_direction)
+        sparse = (_nb_scaled_plan_par, _nb_select_onepass, _nb_select_count, _nb_transpose,
+                  _nb_newton_direction)
         if size >= PARALLEL_MIN_NNZ:
             sparse += (_nb_spmv_par,)
     else:
         dense = (_nb_softmin, _nb_plan)
-        sparse = (_nb_select, _nb_newton_direction)
+        sparse = (_nb_scaled_plan, _nb_select, _nb_newton_direction)
     return dense + sparse if newton else dense
 
 
@@ -233,10 +236,11 @@ def _nb_softmin_par(M, g, inv_reg, mx, s, nch):  # pragma: no cover - compiled
 
 
 @njit
-def _nb_plan(M, f, g, inv_reg, P, r, c, lo, scale, rstride, counts, i0,
+def _nb_plan(M, f, g, inv_reg, floor, P, r, c, lo, scale, rstride, counts, i0,
              i1):  # pragma: no cover - compiled
-    """Fused plan pass over rows i0 <= i < i1: P = exp((f_i + g_j - M_ij)/reg), row sums r,
-    column sums ``c`` (m,) and a histogram ``counts`` (n_bins,) of log P over sampled rows.
+    """Fused plan pass over rows i0 <= i < i1: P = exp(max((f_i + g_j - M_ij)/reg, floor)),
+    row sums r, column sums ``c`` (m,) and a histogram ``counts`` (n_bins,) of log P over
+    sampled rows.
 
     The serial kernel, and the body of the parallel one. Bin k holds log-entries in
     ``[lo + k/scale, lo + (k+1)/scale)`` (clamped to the end bins). Only rows
@@ -255,7 +259,7 @@ def _nb_plan(M, f, g, inv_reg, P, r, c, lo, scale, rstride, counts, i0,
         fi = f[i]
         row = P[i]
         for j in range(m):
-            x[j] = max((fi + g[j] - M[i, j]) * inv_reg, -700.0)
+            x[j] = max((fi + g[j] - M[i, j]) * inv_reg, floor)
         if i % rstride == 0:
             for j in range(m):
                 kbin = int((x[j] - lo) * scale)
@@ -284,7 +288,7 @@ def _nb_plan(M, f, g, inv_reg, P, r, c, lo, scale, rstride, counts, i0,
 
 
 @njit(parallel=True)
-def _nb_plan_par(M, f, g, inv_reg, P, r, cpart, lo, scale, rstride,
+def _nb_plan_par(M, f, g, inv_reg, floor, P, r, cpart, lo, scale, rstride,
                  counts):  # pragma: no cover - compiled
     """Parallel fused plan pass: column sums per chunk (cpart, shape (n_chunks, m)) and
     histograms per chunk (counts, shape (n_chunks, n_bins))."""
@@ -292,8 +296,60 @@ def _nb_plan_par(M, f, g, inv_reg, P, r, cpart, lo, scale, rstride,
     nch = counts.shape[0]
     step = (n + nch - 1) // nch
     for ch in prange(nch):
-        _nb_plan(M, f, g, inv_reg, P, r, cpart[ch], lo, scale, rstride, counts[ch],
+        _nb_plan(M, f, g, inv_reg, floor, P, r, cpart[ch], lo, scale, rstride, counts[ch],
                  ch * step, min(n, (ch + 1) * step))
+
+
+@njit(fastmath={"reassoc", "nsz"})
+def _scale_row(k0, ui, v, row, c):  # pragma: no cover - compiled
+    """row = (k0 * ui) * v, c += row; returns sum(row). Reassociation only to vectorize
+    the row sum (the callers keep every operand finite and normal)."""
+    acc = 0.0
+    for j in range(k0.size):
+        x = (k0[j] * ui) * v[j]
+        row[j] = x
+        acc += x
+        c[j] += x
+    return acc
+
+
+@njit
+def _nb_scaled_plan(K0, u, v, L, lu, lv, P, r, c, lo, scale, rstride, counts, i0,
+                    i1):  # pragma: no cover - compiled
+    """Plan from a reference kernel over rows i0 <= i < i1: P = diag(u) K0 diag(v).
+
+    Row sums ``r``, column sums ``c`` and the histogram ``counts`` of log P over the
+    sampled rows ``i % rstride == 0``, whose log-values are ``L[i // rstride] + lu_i + lv``
+    (``L``: the reference's log-values of those rows; ``u = exp(lu)``, ``v = exp(lv)``):
+    no exponential or logarithm per entry.
+    """
+    m = K0.shape[1]
+    nb = counts.size
+    for k in range(nb):
+        counts[k] = 0
+    for j in range(m):
+        c[j] = 0.0
+    for i in range(i0, i1):
+        r[i] = _scale_row(K0[i], u[i], v, P[i], c)
+        if i % rstride == 0:
+            li = L[i // rstride]
+            lui = lu[i]
+            for j in range(m):
+                kbin = int((li[j] + lui + lv[j] - lo) * scale)
+                kbin = min(max(kbin, 0), nb - 1)
+                counts[kbin] += 1
+
+
+@njit(parallel=True)
+def _nb_scaled_plan_par(K0, u, v, L, lu, lv, P, r, cpart, lo, scale, rstride,
+                        counts):  # pragma: no cover - compiled
+    """Parallel :func:`_nb_scaled_plan`: column sums and histograms per row chunk."""
+    n = K0.shape[0]
+    nch = counts.shape[0]
+    step = (n + nch - 1) // nch
+    for ch in prange(nch):
+        _nb_scaled_plan(K0, u, v, L, lu, lv, P, r, cpart[ch], lo, scale, rstride,
+                        counts[ch], ch * step, min(n, (ch + 1) * step))
 
 
 @njit(parallel=True)
@@ -591,20 +647,22 @@ def hist_window(a, b):
     return top - HIST_SPAN, N_BINS / HIST_SPAN
 
 
-def plan_marginals(M, f, g, reg, be, X, window, histogram: bool = True):
+def plan_marginals(M, f, g, reg, be, X, window, histogram: bool = True,
+                   floor: float = LOG_FLOOR):
     """Plan ``P = exp((f + g - M)/reg)`` into ``X`` with its marginals and log-histogram.
 
     One fused pass with numba. Returns ``(r, c, total, counts)``: row sums, column
     sums, ``sum(P)`` and the histogram counts of ``log P`` over ``window`` (sampled
     rows, scaled to the full matrix). ``histogram=False`` (a kernel for the Sinkhorn
     sweeps, which need no threshold): the numba pass histograms row 0 only, and
-    ``counts`` is None.
+    ``counts`` is None. Log-values are floored at ``floor`` (the Newton stage's
+    reference kernels use a higher one, see :meth:`._problem.Workspace.newton_plan`).
     """
     xp = be.xp
     lo, scale = float(window[0]), float(window[1])
     inv_reg = 1.0 / reg
     n, m = M.shape
-    rstride = max(1, (n * m) // HIST_SAMPLE) if histogram else n
+    rstride = hist_stride(M.shape) if histogram else n
     if be.use_numba:
         f, g = _f64(f), _f64(g)
         r = np.empty(n)
@@ -613,19 +671,20 @@ def plan_marginals(M, f, g, reg, be, X, window, histogram: bool = True):
             counts = np.empty((nch, N_BINS), dtype=np.int64)
             cpart = np.empty((nch, m))
             _announce(_nb_plan_par)
-            _nb_plan_par(M, f, g, inv_reg, X, r, cpart, lo, scale, rstride, counts)
+            _nb_plan_par(M, f, g, inv_reg, floor, X, r, cpart, lo, scale, rstride, counts)
             counts = counts.sum(axis=0)
         else:
             counts = np.empty(N_BINS, dtype=np.int64)
             cpart = np.empty((1, m))
             _announce(_nb_plan)
-            _nb_plan(M, f, g, inv_reg, X, r, cpart[0], lo, scale, rstride, counts, 0, n)
+            _nb_plan(M, f, g, inv_reg, floor, X, r, cpart[0], lo, scale, rstride, counts, 0,
+                     n)
         with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
             c = cpart.sum(axis=0)
             total = float(r.sum())
         return r, c, total, counts * rstride if histogram else None
     xp.multiply(f[:, None] + g[None, :] - M, inv_reg, out=X)
-    xp.maximum(X, LOG_FLOOR, out=X)
+    xp.maximum(X, floor, out=X)
     counts = None
     if histogram:
         kb = xp.clip(((X[::rstride] - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
@@ -636,6 +695,55 @@ def plan_marginals(M, f, g, reg, be, X, window, histogram: bool = True):
         c = X.sum(axis=0)
         total = float(r.sum())
     return r, c, total, counts
+
+
+def hist_stride(shape) -> int:
+    """Rows ``i % stride == 0`` are histogrammed (about :data:`HIST_SAMPLE` entries)."""
+    return max(1, (shape[0] * shape[1]) // HIST_SAMPLE)
+
+
+def scaled_plan_marginals(K0, L, lu, lv, be, X, window):
+    """Plan ``P = diag(exp(lu)) K0 diag(exp(lv))`` into ``X``, with what
+    :func:`plan_marginals` returns.
+
+    ``K0`` is a plan computed by :func:`plan_marginals` at reference potentials
+    ``(f0, g0)`` and ``L`` its log-values on the histogrammed rows
+    (:func:`hist_stride`); ``lu = (f - f0)/reg``, ``lv = (g - g0)/reg``. The caller keeps
+    ``|lu|, |lv|`` small enough that no product under- or overflows. One fused pass with
+    numba (products and sums only: about a third of an exponential pass); the
+    array-module twin uses the same operations in the same order.
+    """
+    xp = be.xp
+    lo, scale = float(window[0]), float(window[1])
+    n, m = K0.shape
+    rstride = hist_stride(K0.shape)
+    u, v = xp.exp(lu), xp.exp(lv)
+    if be.use_numba:
+        u, v, lu, lv = _f64(u), _f64(v), _f64(lu), _f64(lv)
+        r = np.empty(n)
+        if use_parallel(be, K0.size):
+            nch = _n_chunks(n)
+            counts = np.empty((nch, N_BINS), dtype=np.int64)
+            cpart = np.empty((nch, m))
+            _announce(_nb_scaled_plan_par)
+            _nb_scaled_plan_par(K0, u, v, L, lu, lv, X, r, cpart, lo, scale, rstride, counts)
+            counts = counts.sum(axis=0)
+        else:
+            counts = np.empty(N_BINS, dtype=np.int64)
+            cpart = np.empty((1, m))
+            _announce(_nb_scaled_plan)
+            _nb_scaled_plan(K0, u, v, L, lu, lv, X, r, cpart[0], lo, scale, rstride, counts,
+                            0, n)
+        c = cpart.sum(axis=0)
+        return r, c, float(r.sum()), counts * rstride
+    xp.multiply(K0, u[:, None], out=X)
+    X *= v[None, :]
+    logs = L + lu[::rstride, None]
+    logs += lv[None, :]
+    kb = xp.clip(((logs - lo) * scale).astype(xp.int64), 0, N_BINS - 1)
+    counts = xp.bincount(kb.ravel(), minlength=N_BINS) * rstride
+    r = X.sum(axis=1)
+    return r, X.sum(axis=0), float(r.sum()), counts
 
 
 class SparsePlan:

@@ -14,12 +14,31 @@ import numpy as np
 
 from .._validation import as_float_array, check_positive
 from ..backend import Backend, get_backend, to_numpy
-from ._kernels import LOG_FLOOR, plan_marginals, row_softmin_update, transpose
+from ._kernels import (
+    LOG_FLOOR,
+    hist_stride,
+    plan_marginals,
+    row_softmin_update,
+    scaled_plan_marginals,
+    transpose,
+)
 
 __all__ = ["Workspace", "validate_problem", "MASS_RTOL"]
 
 #: Relative tolerance on sum(a) == sum(b); within it, b is rescaled to sum(a).
 MASS_RTOL = 1e-6
+
+#: Newton plans are scaled from a reference kernel while every scaling exponent
+#: ``|f_i - f0_i|/reg``, ``|g_j - g0_j|/reg`` is at most this (else an exponential pass
+#: makes a new reference) ...
+SCALED_MAX_LOG = 50.0
+#: ... and the reference's log-values are floored here rather than at LOG_FLOOR, so
+#: that a floored entry times two extreme scalings stays a normal number (>= e^-700):
+#: subnormal products are an order of magnitude slower on x86. Entries between e^-700
+#: and e^-600 (< 3e-261) become e^-600: far below anything a marginal can resolve.
+NEWTON_LOG_FLOOR = LOG_FLOOR + 2 * SCALED_MAX_LOG
+#: The reference kernel is a second (n, m) buffer: only up to this many entries (1 GiB).
+SCALED_MAX_ENTRIES = 1 << 27
 
 
 class Workspace:
@@ -37,6 +56,10 @@ class Workspace:
         self._kept = None
         self._bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
         self.X = be.xp.empty_like(M)
+        self._owned = True  # whether X belongs to the workspace (not a batch's output)
+        self._spare = None  # second buffer of the Newton stage (reference or plan)
+        self._ref = None  # (buffer, f0, g0, log-values of the histogrammed rows)
+        self._cur = None  # the buffer that holds the last Newton plan
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -62,6 +85,7 @@ class Workspace:
         """Solve into ``X`` (a C-contiguous (n, m) array, e.g. one plan of a batch's
         output): the next plan is written there, and :meth:`take_plan` hands it back."""
         self.X = X
+        self._owned = False
         self._kept = None
 
     @property
@@ -73,6 +97,7 @@ class Workspace:
     def _ensure_buffer(self) -> None:
         if self.X is None:
             self.X = self.be.xp.empty_like(self.M)
+            self._owned = True
 
     def plan_buffer(self) -> Any:
         """The (n, m) buffer, to be filled with a plan by the caller (then :meth:`keep_plan`)."""
@@ -98,6 +123,73 @@ class Workspace:
         self._ensure_buffer()
         self._kept = None
         return plan_marginals(self.M, f, g, self.reg, self.be, self.X, window)
+
+    def begin_newton(self) -> None:
+        """Start a Newton stage: plans come from :meth:`newton_plan` until
+        :meth:`end_newton`."""
+        self._ensure_buffer()
+        self._ref = None
+        self._cur = None
+
+    def newton_plan(self, f: Any, g: Any, window: tuple[float, float]):
+        """The plan at ``(f, g)`` for the Newton stage; returns what :meth:`plan` returns.
+
+        The kernel-domain Newton of issue 11 (POT's stabilized-kernel idea applied to the
+        SNS steps): the first plan of a stage, an exponential pass, is kept as the
+        reference kernel ``K0 = P(f0, g0)``; every later plan -- line-search trials, the
+        plan restored after a rejected step -- is ``diag(e^{(f-f0)/reg}) K0
+        diag(e^{(g-g0)/reg})``, products and sums only (about a third of the
+        exponential pass). The same plan up to a few ulps. When a scaling exponent exceeds
+        :data:`SCALED_MAX_LOG` (a long step, or a trial that will be rejected) the plan is
+        an exponential pass again and becomes the new reference. Two (n, m) buffers
+        alternate; above :data:`SCALED_MAX_ENTRIES` entries every plan is an exponential
+        pass into one buffer.
+        """
+        self._kept = None
+        scaled = self.M.size <= SCALED_MAX_ENTRIES
+        ref = self._ref
+        if ref is not None:
+            K0, f0, g0, L = ref
+            xp = self.be.xp
+            lu = (f - f0) * (1.0 / self.reg)
+            lv = (g - g0) * (1.0 / self.reg)
+            # NaN-safe: a non-finite trial fails the test and gets an exponential pass
+            if (float(xp.max(xp.abs(lu))) <= SCALED_MAX_LOG
+                    and float(xp.max(xp.abs(lv))) <= SCALED_MAX_LOG):
+                out = self._other(K0)
+                self._cur = out
+                return scaled_plan_marginals(K0, L, lu, lv, self.be, out, window)
+        out = self.X if ref is None or not scaled else self._other(ref[0])
+        res = plan_marginals(self.M, f, g, self.reg, self.be, out, window,
+                             floor=NEWTON_LOG_FLOOR if scaled else LOG_FLOOR)
+        self._cur = out
+        if scaled and bool(self.be.all_finite(res[0])):
+            # log-values of the histogrammed rows, as the exponential pass formed them
+            s = hist_stride(self.shape)
+            L = (f[::s, None] + g[None, :] - self.M[::s]) * (1.0 / self.reg)
+            self.be.xp.maximum(L, NEWTON_LOG_FLOOR, out=L)
+            self._ref = (out, f, g, L)
+        else:
+            self._ref = None  # an overflowing plan is no reference
+        return res
+
+    def _other(self, buf: Any) -> Any:
+        """The Newton buffer that is not ``buf`` (the spare is allocated on first use)."""
+        if buf is not self.X:
+            return self.X
+        if self._spare is None:
+            self._spare = self.be.xp.empty_like(self.M)
+        return self._spare
+
+    def end_newton(self) -> None:
+        """End the Newton stage: the last plan is moved into the plan buffer ``X``."""
+        cur, self._cur, self._ref = self._cur, None, None
+        if cur is None or cur is self.X:
+            return
+        if self._owned:  # swap: no copy
+            self.X, self._spare = cur, self.X
+        else:  # a batch's output buffer: copy into it
+            self.be.xp.copyto(self.X, cur)
 
     def kernel(self, f: Any, g: Any, window: tuple[float, float]) -> Any:
         """``exp((f_i + g_j - M_ij)/reg)`` into ``self.X`` (floored like the plan); returns it.
@@ -149,8 +241,9 @@ class Workspace:
 
     @property
     def P(self) -> Any:
-        """The plan of the last :meth:`plan` call (a view of the buffer)."""
-        return self.X
+        """The plan of the last :meth:`plan` (or, in a Newton stage, :meth:`newton_plan`)
+        call (a view of the buffer)."""
+        return self.X if self._cur is None else self._cur
 
 
 def validate_problem(a: Any, b: Any, M: Any, reg: Any, *, allow_batch: bool = False,

@@ -1,7 +1,9 @@
 """Newton stage of Sinkhorn-Newton-Sparse (Tang et al., ICLR 2024, Algorithm 1).
 
 Each step: the plan and its marginals (one fused O(nm) pass, which also
-histograms ``log P``), a sparsified Hessian (diagonal blocks exact, the
+histograms ``log P``; after the stage's first, each plan is scaled from a reference
+kernel, ``diag(u) K0 diag(v)``, without exponentials -- see
+:meth:`._problem.Workspace.newton_plan`), a sparsified Hessian (diagonal blocks exact, the
 off-diagonal block ``P`` reduced to its largest entries), a Newton direction
 by preconditioned CG on the Schur complement, and a backtracking Armijo line
 search on the dual (each trial is one fused plan pass, whose output is the
@@ -72,12 +74,21 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
     Appends the error of every accepted iterate to ``history``. On return the
     workspace buffer holds the plan at the returned potentials.
     """
+    ws.begin_newton()
+    try:
+        return _newton_steps(ws, a, b, f, g, tol, max_steps, history, opts)
+    finally:
+        ws.end_newton()
+
+
+def _newton_steps(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_steps: int,
+                  history: list[float], opts: NewtonOptions) -> NewtonState:
     xp = ws.be.xp
     reg = ws.reg
     n, m = ws.shape
     window = hist_window(a, b)
     mass = float(a.sum())
-    r, c, total, counts = ws.plan(f, g, window)
+    r, c, total, counts = ws.newton_plan(f, g, window)
     err = _l1(xp, a, r) + _l1(xp, b, c)
     dual = float(a @ f + b @ g) - reg * total
     ctrl = DensityController(drop0=opts.drop0, drop_min=opts.drop_min)
@@ -114,7 +125,7 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
         # not an ascent direction (CG broke down in rounding): no line search, densify
         for _ in range(opts.max_backtracks if slope > 0 else 0):
             fn, gn = f + t * df, g + t * dg
-            rn, cn, totn, countsn = ws.plan(fn, gn, window)
+            rn, cn, totn, countsn = ws.newton_plan(fn, gn, window)
             st.n_plans += 1
             with np.errstate(over="ignore", invalid="ignore"):  # overflowing trials: rejected
                 errn = _l1(xp, a, rn) + _l1(xp, b, cn)
@@ -128,7 +139,7 @@ def newton_stage(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max_
             t *= opts.backtrack
         if not accepted:
             # restore the plan at (f, g) and retry with a denser Hessian
-            r, c, total, counts = ws.plan(f, g, window)
+            r, c, total, counts = ws.newton_plan(f, g, window)
             if Ps.nnz < n * m and ctrl.densify():
                 continue
             st.failed = True
@@ -185,13 +196,13 @@ def _rebalance(ws: Workspace, a: Any, b: Any, f: Any, g: Any, r: Any, c: Any, to
         changed = True
         if bool(bad_r.any()):
             f = f + reg * xp.where(bad_r, lr, 0.0)
-            r, c, total, counts = ws.plan(f, g, window)
+            r, c, total, counts = ws.newton_plan(f, g, window)
             with np.errstate(divide="ignore", invalid="ignore"):
                 lc = xp.where(b > 0, xp.log(b) - xp.log(c), 0.0)
             bad_c = xp.abs(lc) > MAX_LOG_RATIO
         if bool(bad_c.any()) and bool(xp.isfinite(lc).all()):
             g = g + reg * xp.where(bad_c, lc, 0.0)
-            r, c, total, counts = ws.plan(f, g, window)
+            r, c, total, counts = ws.newton_plan(f, g, window)
     return f, g, r, c, total, counts, changed
 
 

@@ -180,11 +180,16 @@ def solve(M: Any, a: Any = None, b: Any = None, reg: float | None = None, c: Any
     stabilized scheme, with a wider range: see :data:`._sinkhorn.TAU`) and handing over
     to log-domain sweeps (a max-shifted logsumexp per entry, stable at any ``reg``)
     when absorptions become frequent, a scaling is not finite, or a kernel row or
-    column sum nears the exponential's floor. The Newton steps work on the plan
-    ``exp((f + g - M)/reg)`` of the current potentials, recomputed by a fused numba
-    pass that also histograms ``log P`` for the sparsification (a kernel-domain Newton
-    step, scaling the current plan by ``exp(t df/reg)`` and ``exp(t dg/reg)``, would
-    still need that per-entry logarithm; it was not built). Because kernel sweeps are
+    column sum nears the exponential's floor. The Newton steps work in the kernel
+    domain too: each Newton stage's first plan ``K0 = exp((f0 + g0 - M)/reg)`` (one
+    fused pass that also histograms ``log P`` for the sparsification) is kept as a
+    reference kernel, and every later plan -- the line-search trials, the next step's
+    plan -- is ``diag(u) K0 diag(v)`` with ``u = exp((f - f0)/reg)``, ``v = exp((g -
+    g0)/reg)``: products and sums, no exponential per entry (a third of the pass's
+    time; the histogram comes from the reference's sampled log-values plus ``log u_i +
+    log v_j``). A scaling beyond ``e^50`` (a long step) makes a new reference by an
+    exponential pass; the reference is a second (n, m) buffer, used up to ``2^27``
+    entries (see :meth:`._problem.Workspace.newton_plan`). Because kernel sweeps are
     cheap, SNS leaves them for Newton only when the rate of the last 5 sweeps predicts
     more than 300 further sweeps (measured: SNS's Newton stage costs about 150-400
     kernel sweeps on 1000-2000 point problems; see :data:`._sinkhorn.CHEAP_SWEEPS`).
