@@ -152,6 +152,8 @@ def network_simplex(M, a, b, max_iter, flow, pi, support, n_candidates, max_list
     if nonfinite or maxc == inf:
         return NONFINITE, 0, 0, 0, maxc, 0.0
     art = (maxc + 1.0) * N
+    # potentials are shifted back to pi[root] = 0 when the root's drifts past this
+    rebase = maxc
     # pricing tolerance: reduced costs above -eps count as nonnegative
     eps = 1e-13 * max(maxc, 1e-300)
     parent = np.empty(N + 1, np.int64)
@@ -220,6 +222,9 @@ def network_simplex(M, a, b, max_iter, flow, pi, support, n_candidates, max_list
                 if in_arc >= 0:
                     break
                 full_scans += 1
+                shift = pi[root]  # the pass's minimum is taken at LEMON's potentials
+                for w in range(N + 1):
+                    pi[w] -= shift
                 n_new, rmin, cand_i, cand_j, cand_c, n_after = _price_all(
                     M, pi, state, eps, row_best, col_best, cand_i, cand_j, cand_c, n_cand)
                 if n_new == 0:
@@ -415,11 +420,30 @@ def network_simplex(M, a, b, max_iter, flow, pi, support, n_candidates, max_list
         else:
             sigma = pi[v_in] - pi[u_in] + M[first, second - n]
         end = thread[last_succ[u_in]]
-        w = u_in
-        while w != end:
-            pi[w] += sigma
-            w = thread[w]
+        if 2 * succ_num[u_in] <= N + 1:
+            w = u_in
+            while w != end:
+                pi[w] += sigma
+                w = thread[w]
+        else:
+            # the smaller side (added to LEMON): every other node, root included, moves
+            # by -sigma; reduced costs are differences, so they are LEMON's up to
+            # rounding (tree arcs' reduced costs: <= 3.4e-13 max|M| measured, 5.7e-14
+            # with the subtree alone; the certificate's tolerance is 1e-9)
+            w = end
+            while w != u_in:
+                pi[w] -= sigma
+                w = thread[w]
+            if abs(pi[root]) > rebase:
+                # the root's drift would grow every potential, and its rounding
+                shift = pi[root]
+                for w in range(N + 1):
+                    pi[w] -= shift
 
+    # potentials with pi[root] = 0, as LEMON's
+    shift = pi[root]
+    for w in range(N + 1):
+        pi[w] -= shift
     if not proven:
         # LEMON's search, which stops at the first improving block, ended the solve (or
         # the budget did): one pass of its own. Tracking the minimum inside that search
@@ -440,36 +464,79 @@ def network_simplex(M, a, b, max_iter, flow, pi, support, n_candidates, max_list
     return code, pivots, full_scans, list_pivots, maxc, rmin
 
 
-@njit(cache=True)
+#: numba fastmath flags of the block search: no NaN (``M`` is checked finite, the
+#: potentials stay finite) and no signed zeros let LLVM vectorize its minimum over a row
+#: segment; no reassociation, so every reduced cost is computed as in the scalar code.
+_SEARCH_FLAGS = {"nnan", "nsz"}
+#: Entries per chunk of the block search's minimum (the winning chunk is searched again
+#: for its entry, so it stays short).
+_CHUNK = 64
+
+
+@njit(cache=True, fastmath=_SEARCH_FLAGS)
 def _search_dense(M, pi, state, n, m, next_arc, block, eps):  # pragma: no cover - compiled
     """LEMON's block search: the most negative reduced cost of the first block
-    (of ``block`` entries, from ``next_arc`` on, cyclically) that has one."""
+    (of ``block`` entries, from ``next_arc`` on, cyclically) that has one.
+
+    Same blocks, same entering arc and same stopping place as LEMON's loop
+    (followed), organized by row segments and chunks of :data:`_CHUNK` entries
+    (added): a chunk's minimum of ``(M[i, j] + pi[i] - pi[n + j]) * state`` is a
+    branch-free loop (LEMON's multiplication by the arc state, 0 in the tree,
+    replaces the test), and only the winning chunk is searched again for its
+    entry. Measured on a 1000 x 1500 matrix: 4.4 ns per entry for the entry-by-entry
+    loop, 1.2-1.9 ns for this one (memory bound); on shifted 3-D clouds the search
+    was 62% of the solve's time, 55% after (see the module notes).
+    """
     nm = n * m
-    in_arc = -1
     best = -eps
-    e = next_arc
-    i = e // m
-    j = e - i * m
+    bi = -1
+    bj0 = 0
+    bj1 = 0
+    i = next_arc // m
+    j = next_arc - i * m
     cnt = block
-    for _ in range(nm):
-        c = M[i, j] + pi[i] - pi[n + j]
-        if c < best and state[e] != 0:
-            best = c
-            in_arc = e
-        e += 1
-        j += 1
-        if j == m:
+    left = nm
+    while left > 0:
+        j1 = min(m, j + min(cnt, left))
+        pii = pi[i]
+        base = i * m
+        for c0 in range(j, j1, _CHUNK):
+            c1 = min(c0 + _CHUNK, j1)
+            lo = 0.0
+            for jj in range(c0, c1):
+                c = (M[i, jj] + pii - pi[n + jj]) * state[base + jj]
+                lo = c if c < lo else lo
+            if lo < best:
+                best = lo
+                bi = i
+                bj0 = c0
+                bj1 = c1
+        k = j1 - j
+        left -= k
+        cnt -= k
+        if j1 == m:
             j = 0
             i += 1
-            if e == nm:
-                e = 0
+            if i == n:
                 i = 0
-        cnt -= 1
+        else:
+            j = j1
         if cnt == 0:
-            if in_arc >= 0:
+            if bi >= 0:
                 break
             cnt = block
-    return in_arc, e
+    if bi < 0:
+        return -1, i * m + j
+    # the entry of the winning chunk (the first of its minimum, as LEMON's loop)
+    in_arc = -1
+    best = -eps
+    pii = pi[bi]
+    for jj in range(bj0, bj1):
+        c = M[bi, jj] + pii - pi[n + jj]
+        if c < best and state[bi * m + jj] != 0:
+            best = c
+            in_arc = bi * m + jj
+    return in_arc, i * m + j
 
 
 @njit(cache=True)
