@@ -47,6 +47,12 @@ class NewtonOptions:
     max_backtracks: int = 30
     max_stall: int = 10  # steps at the rounding level without halving the error
     shift: float = 1e-3  # Tikhonov shift of the g-block, times min(err, 1) * mean(c)
+    # Largest change of one potential in one step, in units of reg (a scaling changes by at
+    # most e^8). Added to the paper: the Newton system is linear in the scalings, and on
+    # rows and columns of tiny mass (Gaussian tails 1e-17) it asks for e^2600; one step
+    # length for all coordinates then cut every step to 1/32 (grids of 100..600 points at
+    # reg 1e-4: 250 -> 76 steps, 10x faster; random and cloud problems: same steps).
+    max_log_step: float = 8.0
 
 
 @dataclass
@@ -98,16 +104,19 @@ def _newton_steps(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max
     if not math.isfinite(err):
         st.failed, st.message = True, "the starting plan overflows (non-finite marginals)"
         return st
-    f, g, r, c, total, counts, rebalanced = _rebalance(ws, a, b, f, g, r, c, total, counts,
-                                                       window)
-    if rebalanced:
-        err = _l1(xp, a, r) + _l1(xp, b, c)
-        dual = float(a @ f + b @ g) - reg * total
-        st = NewtonState(f, g, r, c, total, err)
     best, stall = err, 0
     # marginal sums of n or m terms are exact only to about this level
     rounding = 100 * _EPS * mass * math.sqrt(n + m)
     while err > tol and st.nit < max_steps:
+        # rows / columns far from their masses (tiny masses: after a reg decrease, or
+        # pushed there by a step) get exact scalings before the step (see MAX_LOG_RATIO)
+        f, g, r, c, total, counts, rebalanced = _rebalance(ws, a, b, f, g, r, c, total,
+                                                           counts, window)
+        if rebalanced:
+            err = _l1(xp, a, r) + _l1(xp, b, c)
+            dual = float(a @ f + b @ g) - reg * total
+            if err <= tol:
+                break
         thresh, est = choose_threshold(counts, window, ctrl.drop, min_nnz, max_nnz)
         Ps = select_entries(ws.P, thresh, ws.be, nnz_hint=est)
         g1, g2 = a - r, b - c
@@ -118,6 +127,11 @@ def _newton_steps(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max
         st.cg_iters += cgit
         df *= reg
         dg *= reg
+        # added to the paper: no potential moves by more than max_log_step * reg in one
+        # step (see NewtonOptions)
+        cap = opts.max_log_step * reg
+        xp.clip(df, -cap, cap, out=df)
+        xp.clip(dg, -cap, cap, out=dg)
         slope = float(g1 @ df + g2 @ dg)
         scale = abs(float(a @ f)) + abs(float(b @ g)) + reg * total
         t = 1.0
@@ -167,12 +181,13 @@ def _newton_steps(ws: Workspace, a: Any, b: Any, f: Any, g: Any, tol: float, max
 
 _EPS = float(np.finfo(np.float64).eps)
 
-#: Largest |log(a_i / r_i)| (or |log(b_j / c_j)|) Newton starts from. Added to the
-#: paper: after a reg decrease, rows of tiny mass (Gaussian tails, 1e-28) can carry
-#: plan sums many orders below their mass; the Newton system, linear in the scalings,
-#: then asks for steps of 1e20 that every line-search trial rejects. Exact log-domain
-#: scalings of those rows and columns (Sinkhorn half-steps restricted to them, each an
-#: exact maximization of the dual in those potentials) bring the ratios back first.
+#: Largest |log(a_i / r_i)| (or |log(b_j / c_j)|) a Newton step starts from. Added to
+#: the paper: after a reg decrease, or after a step, rows of tiny mass (Gaussian tails,
+#: 1e-17..1e-28) can carry plan sums many orders below their mass; the Newton system,
+#: linear in the scalings, then asks for steps of 1e20 that every line-search trial
+#: rejects. Exact log-domain scalings of those rows and columns (Sinkhorn half-steps
+#: restricted to them, each an exact maximization of the dual in those potentials)
+#: bring the ratios back before every step.
 MAX_LOG_RATIO = 8.0
 _REBALANCE_ROUNDS = 20
 

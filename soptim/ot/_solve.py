@@ -147,7 +147,8 @@ def solve(M: Any, a: Any = None, b: Any = None, reg: float | None = None, c: Any
         sweeps; ``switch_ratio`` (0.95), ``switch_tol`` (1e-3); ``drop0`` (1e-2),
         ``drop_min`` (1e-14), ``max_density`` (1.0), ``cg_maxiter`` (1000), ``armijo``
         (1e-4), ``backtrack`` (0.5), ``max_backtracks`` (30), ``shift`` (1e-3),
-        ``reg_scaling`` (True), ``scaling_start``, ``scaling_factor``, ``stage_tol``;
+        ``max_log_step`` (8: no potential moves by more than this times ``reg`` in one
+        Newton step), ``reg_scaling`` (True), ``scaling_start``, ``scaling_factor``, ``stage_tol``;
         for both methods ``kernel`` (True: the kernel-domain fast path, see Notes).
         Unknown options warn.
 
@@ -510,6 +511,7 @@ _OPTION_CHECKS = {
     "max_backtracks": _count(1),
     "max_stall": _count(1),
     "shift": lambda name, v: check_positive(name, v, allow_zero=True),
+    "max_log_step": lambda name, v: check_positive(name, v),
 }
 
 
