@@ -69,7 +69,8 @@ def test_network_simplex_pricing_rules_agree(n_candidates, list_passes):
         flow, pi = np.zeros(Ms.size), np.empty(Ms.shape[0] + Ms.shape[1] + 1)
         sup = np.empty(Ms.shape[0] + Ms.shape[1], np.int64)
         code, pivots, scans, warm, scale, rmin = _emd_kernels.network_simplex(
-            Ms, a[keep_a], b[keep_b], 10**6, flow, pi, sup, n_candidates, list_passes, 0.0)
+            Ms, a[keep_a], b[keep_b], 10**6, flow, pi, sup, n_candidates, list_passes, 0.0,
+            0.0)
         P = flow.reshape(Ms.shape)
         assert code == _emd_kernels.OPTIMAL and pivots + warm > 0
         assert (warm > 0) == (n_candidates > 0)
@@ -138,7 +139,7 @@ def test_potentials_on_the_smaller_side_keep_the_tree_tight():
         n, m = M.shape
         flow, pi, sup = np.zeros(M.size), np.empty(n + m + 1), np.empty(n + m, np.int64)
         code, pivots, _, warm, _, rmin = _emd_kernels.network_simplex(
-            M, a, b, 10**6, flow, pi, sup, 0, 0, 0.5)
+            M, a, b, 10**6, flow, pi, sup, 0, 0, 0.5, 0.0)
         assert code == _emd_kernels.OPTIMAL and pi[-1] == 0.0
         R = M + pi[:n, None] - pi[None, n:-1]
         tree = sup[sup >= 0]
@@ -234,7 +235,7 @@ def test_network_simplex_types_each_helper_kernel_once():
 
     n, m = 4, 3
     args = (np.zeros((n, m)), np.ones(n), np.ones(m), 5, np.zeros(n * m),
-            np.empty(n + m + 1), np.empty(n + m, np.int64), 5, 1, 0.5)
+            np.empty(n + m + 1), np.empty(n + m, np.int64), 5, 1, 0.5, 0.85)
     tctx, gctx = registry.cpu_target.typing_context, registry.cpu_target.target_context
     tctx.refresh()
     gctx.refresh()
@@ -348,7 +349,9 @@ def test_budget_as_effective_as_pot_on_shifted_clouds(d, masses, budget):
 
     POT needs 10,019 and 12,965 pivots on these; the list-only pricing needed 45,124
     and 31,780 and stopped at the budget (the defect); soptim counts its block-search
-    pivots (8,838 and 9,722) against numItermax, as POT counts its own.
+    pivots against numItermax, as POT counts its own: 9,214 and 12,016 from the start
+    (the list's coverage test skips the warm-up here), 8,838 and 9,722 after a forced
+    warm-up.
     """
     a, b, M = _shifted_clouds(d, 500, 500, masses)
     ref, log_pot = ot.emd2(a, b, M, numItermax=budget, log=True)
@@ -358,20 +361,52 @@ def test_budget_as_effective_as_pot_on_shifted_clouds(d, masses, budget):
         P, log = emd(a, b, M, numItermax=budget, log=True)
     _check_certificate(P, log, a, b, M)
     assert abs(log["cost"] - ref) <= 1e-12 * ref
-    assert 0 < log["warm_up_pivots"] < log["niter"]
+    assert log["warm_up_pivots"] == 0 and 0 < log["niter"] <= budget
+    Pk, pi, sup = np.zeros(M.size), np.empty(1001), np.empty(1000, np.int64)
+    # a forced warm-up hands over and stays within the budget
+    code, pivots, _, warm, _, _ = _emd_kernels.network_simplex(
+        M, a, b, budget, Pk, pi, sup, _emd.N_CANDIDATES, _emd.LIST_PASSES, _emd.HANDOVER,
+        0.0)
+    assert code == _emd_kernels.OPTIMAL and 0 < warm and 0 < pivots <= budget
     # the list alone exceeds this budget: its warm-up cap is reached, and it hands over
     # to the block search instead of stopping
-    Pk, pi, sup = np.zeros(M.size), np.empty(1001), np.empty(1000, np.int64)
+    Pk[:] = 0.0
     code, pivots, _, warm, _, _ = _emd_kernels.network_simplex(
-        M, a, b, budget, Pk, pi, sup, _emd.N_CANDIDATES, 10**6, 0.5)
+        M, a, b, budget, Pk, pi, sup, _emd.N_CANDIDATES, 10**6, 0.5, 0.0)
     assert warm == budget and pivots > 0 and code == _emd_kernels.OPTIMAL
+
+
+def test_warm_up_only_where_the_list_reaches_most_rows_and_columns():
+    """The coverage test: the candidate list's warm-up runs on random costs and
+    overlapping clouds (its cheapest entries reach every row and column), not on shifted
+    clouds (they reach half of them), unless forced (``min_coverage = 0``); POT's cost
+    either way."""
+    rng = np.random.default_rng(7)
+    x, y = rng.random((150, 2)), rng.random((180, 2))
+    overlapping = ((x[:, None] - y[None]) ** 2).sum(-1)
+    cases = [(_problem("random", 150, 180, 1), True),
+             ((np.full(150, 1 / 150), np.full(180, 1 / 180), overlapping), True),
+             (_shifted_clouds(3, 150, 180, "nonuniform", seed=1), False),
+             (_shifted_clouds(2, 180, 150, "uniform", seed=3), False)]
+    for (a, b, M), list_runs in cases:
+        ref = float(ot.emd2(a, b, M))
+        n, m = M.shape
+        for cov in (_emd_kernels.MIN_COVERAGE, 0.0):
+            flow, pi = np.zeros(M.size), np.empty(n + m + 1)
+            code, pivots, scans, warm, _, _ = _emd_kernels.network_simplex(
+                M, a, b, 10**6, flow, pi, np.empty(n + m, np.int64), _emd.N_CANDIDATES,
+                _emd.LIST_PASSES, _emd.HANDOVER, cov)
+            assert code == _emd_kernels.OPTIMAL
+            assert (warm > 0 and scans > 0) == (list_runs or cov == 0.0)
+            assert abs((flow * M.ravel()).sum() - ref) <= 1e-12 * ref
 
 
 def test_failed_certificate_is_never_reported_optimal(monkeypatch):
     """A solver that claims optimality for a feasible but suboptimal plan is caught."""
     a, b, M = _problem("random", 8, 8, 6)
 
-    def fake(Ms, As, Bs, max_iter, Ps, pi, support, n_candidates, list_passes, handover):
+    def fake(Ms, As, Bs, max_iter, Ps, pi, support, n_candidates, list_passes, handover,
+             min_coverage):
         i, j = _emd._northwest(As, Bs)  # a feasible tree plan, not optimal
         Ps = Ps.reshape(Ms.shape)
         Ps[i, j] = [min(As[:k + 1].sum(), Bs[:l + 1].sum())

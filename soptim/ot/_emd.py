@@ -52,6 +52,7 @@ from ._emd_kernels import (
     INFEASIBLE,
     LIST_PASSES,
     MAX_ITER_REACHED,
+    MIN_COVERAGE,
     NONFINITE,
     OPTIMAL,
     UNBOUNDED,
@@ -185,7 +186,7 @@ def _solve_one(a, b, M, max_iter, be):
         # one signature serves every call: float64 C-contiguous arrays, int64 counts
         code, niter, _, warm_up, scale, rmin = network_simplex(
             Ms, np.ascontiguousarray(As), np.ascontiguousarray(Bs), int(max_iter), flow,
-            pi, support, N_CANDIDATES, LIST_PASSES, float(HANDOVER))
+            pi, support, N_CANDIDATES, LIST_PASSES, float(HANDOVER), float(MIN_COVERAGE))
         Ps = flow.reshape(Ms.shape)
         if code == NONFINITE:
             raise ValueError("M contains NaN or inf")
