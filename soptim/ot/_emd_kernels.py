@@ -525,6 +525,7 @@ def _search_dense(M, pi, state, n, m, next_arc, block, eps):  # pragma: no cover
     was 62% of the solve's time, 55% after (see the module notes).
     """
     nm = n * m
+    nu = np.uint64(n)
     best = -eps
     bi = -1
     bj0 = 0
@@ -536,16 +537,15 @@ def _search_dense(M, pi, state, n, m, next_arc, block, eps):  # pragma: no cover
     while left > 0:
         j1 = min(m, j + min(cnt, left))
         pii = pi[i]
-        # row views indexed by unsigned integers: a signed index is wrapped around when
-        # negative, ~10 integer instructions per entry that halved the loop's speed
-        row = M[i]
-        pin = pi[n:]
-        st = state[i * m:(i + 1) * m]
+        # unsigned column indices (every operand unsigned: a mixed sum is a float): a
+        # signed index is wrapped around when negative, ~10 integer instructions per
+        # entry that halved the loop's speed
+        base = np.uint64(i * m)
         for c0 in range(j, j1, _CHUNK):
             c1 = min(c0 + _CHUNK, j1)
             lo = 0.0
             for jj in range(np.uint64(c0), np.uint64(c1)):
-                c = (row[jj] + pii - pin[jj]) * st[jj]
+                c = (M[i, jj] + pii - pi[nu + jj]) * state[base + jj]
                 lo = c if c < lo else lo
             if lo < best:
                 best = lo
