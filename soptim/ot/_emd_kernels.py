@@ -31,6 +31,38 @@ all pivots 0.41-1.29x; random costs and overlapping 3-D/10-D clouds never hand
 over. The list keeps its own copy of the costs, so its search reads memory in
 order.
 
+When the list cannot be the support, the warm-up is skipped (added in the third
+sitting): if the rows' cheapest entries reach fewer than :data:`MIN_COVERAGE` of
+the columns, or the columns' fewer than that of the rows (counted on the first
+list, O(list)), LEMON's block search starts from the artificial tree at once.
+On shifted 3-D clouds the warm-up's ~4k list pivots, its two full pricing passes
+and the list's start cost 10-13% of the solve and saved ~1% of the block-search
+pivots.
+
+Per-pivot cost (third sitting; cycle counters in an instrumented copy, shifted
+3-D clouds, non-uniform masses, 1000 x 1500 and 2000^2, 34k and 57k pivots,
+POT's count): before, the block search took 60-65% of the time, the potentials'
+update 19-24%, the tree update 9-10%, the join and leaving arc 7-8%; the search
+scanned 1.5 blocks (1.8k-3.2k entries) per pivot at 4.4 ns per entry -- a
+branch per entry, and numba's wraparound of signed indices (~10 integer
+instructions per access). Now (:func:`_search_dense`): row segments cut into
+64-entry chunks, a branch-free minimum of ``(M + pi_i - pi_j) * state``
+(LEMON's form) with unsigned indices, and only the winning chunk searched again
+for its entry: 1.1-1.8 ns per entry, the same entering arcs and pivots as
+LEMON's loop (tests compare it with an entry-by-entry reference). The potentials
+move on the smaller side of the tree (the complement by ``-sigma`` when the
+subtree holds more than half of the nodes: 312 instead of 432 nodes per pivot
+on 1000 x 1500; 4-8% of the time), with the root rebased to 0 when it drifts past
+``max |M|`` (0.1-0.5% of the pivots) and at the end; rounding on tree arcs' reduced
+costs grows from <= 5.7e-14 to <= 3.4e-13 of ``max |M|`` (measured on 18 problems,
+pivots unchanged; the certificate's tolerance is 1e-9). Kernel time on shifted
+3-D 1000 x 1500 / 2000^2: 0.35 / 0.97 s before, 0.20 / 0.55-0.60 s after (load 1.3-2).
+Not taken (measured): LEMON's block larger (x1.5 / 2 / 3: 3-50% slower), chunks of
+32 or 128 entries and four partial minima (within noise). LLVM vectorizes none of
+these minima (numba's select-based minimum is not recognized as a reduction); the
+loop runs at ~2.6 cycles per entry whether ``M`` sits in L2 or not, so SIMD
+minima are the next step, not a smaller cost type.
+
 Tuning measured on non-uniform clouds (2-core VM, load 6-8, best of 2-3,
 kernel only): LEMON's block of ``sqrt(n * m)`` entries stays (factor 0.5 / 1 /
 2 on shifted 3-D clouds 1000 x 1500: 40.6k / 34.0k / 29.4k block-search pivots
@@ -40,7 +72,7 @@ the warm-up's settings (5 candidates, one pass, hand-over at 50%) against 3 or
 load's noise (0.65-1.03x POT on shifted 3-D clouds 1000 x 1500 and 1500^2,
 1.2-2.2x on 2-D clouds 1500 x 2250), and on shifted clouds every variant makes
 33.9k-34.4k block-search pivots (POT's rule alone: 34.4k), so the time there is
-the pivot's cost, which is POT's.
+the pivot's cost (see the per-pivot notes above for what changed it).
 
 Work outside the pivots is fused into the kernel: the first pass over ``M``
 finds ``max |M|`` and rejects NaN/inf (no separate validation pass), the real
