@@ -63,6 +63,28 @@ def test_ot_solve_and_sinkhorn_methods(cp):
     assert abs(float(wg) - float(w)) <= 1e-9 * abs(float(w))
 
 
+def test_ot_kernel_domain_newton_on_device(cp, monkeypatch):
+    # SNS at small reg: the Newton plans are scaled from a reference kernel on the device
+    # (the array-module twin of the numba pass), same iterates as on the host
+    from soptim.ot import _problem as PR
+
+    a, b, M, _, _ = _ot_problem()
+    calls = []
+    scaled = PR.scaled_plan_marginals
+
+    def counting(K0, *args, **kw):
+        calls.append(type(K0))
+        return scaled(K0, *args, **kw)
+
+    monkeypatch.setattr(PR, "scaled_plan_marginals", counting)
+    ref = sot.solve(M, a, b, 2e-3, tol=1e-10)
+    res = sot.solve(cp.asarray(M), cp.asarray(a), cp.asarray(b), 2e-3, tol=1e-10)
+    assert res.success and res.n_newton > 0 and isinstance(res.plan, cp.ndarray)
+    assert cp.ndarray in calls  # scaled plans ran on the device
+    assert res.n_newton == ref.n_newton
+    np.testing.assert_allclose(_host(res.plan), ref.plan, atol=1e-12)
+
+
 def test_ot_batched_b_zero_masses_and_list_masses(cp):
     a, b, M, _, _ = _ot_problem(seed=1)
     B = np.random.default_rng(2).random((b.size, 3)) + 0.05
