@@ -56,7 +56,11 @@ on 1000 x 1500; 4-8% of the time), with the root rebased to 0 when it drifts pas
 ``max |M|`` (0.1-0.5% of the pivots) and at the end; rounding on tree arcs' reduced
 costs grows from <= 5.7e-14 to <= 3.4e-13 of ``max |M|`` (measured on 18 problems,
 pivots unchanged; the certificate's tolerance is 1e-9). Kernel time on shifted
-3-D 1000 x 1500 / 2000^2: 0.35 / 0.97 s before, 0.20 / 0.55-0.60 s after (load 1.3-2).
+3-D 1000 x 1500 / 2000^2: 0.35 / 0.97 s before, 0.20 / 0.55-0.62 s after (load 1.3-2);
+the split after: search 43-45%, potentials 25-27%, tree update 16-17%, join and
+leaving arc 13-14%. Interleaved against POT (load ~2, best of 3, shifted 3-D clouds,
+n = 1000-2000, n x n, n x 3n/2, n x 2n/3): POT / this kernel 1.62-2.68, against
+0.90-1.52 for the kernel before these changes in the same run.
 Not taken (measured): LEMON's block larger (x1.5 / 2 / 3: 3-50% slower), chunks of
 32 or 128 entries and four partial minima (within noise). LLVM vectorizes none of
 these minima (numba's select-based minimum is not recognized as a reduction); the
@@ -82,6 +86,11 @@ over all entries (the certificate's dual-feasibility number; a pass of its own
 only when LEMON's block search, which stops at the first improving block, or
 the budget ended the solve); the rest of the certificate is O(n + m) on the
 tree's support (:func:`support_certificate`).
+
+First-use compilation after the third sitting's per-pivot changes (same call,
+process CPU time, interleaved with the code before them, load ~2, best of 2-3):
+9.6-10.2 s against 8.6-9.4 s (single runs vary by 2-3 s at this load); the second
+process still compiles nothing (0.35 s). Earlier measurements:
 
 First-use compilation (numba, ``cache=True``; measured on the 2-core VM with an
 empty ``NUMBA_CACHE_DIR``, first ``emd2`` call on 30 x 30, load ~2, before and
