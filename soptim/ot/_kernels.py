@@ -661,24 +661,11 @@ def plan_marginals(M, f, g, reg, be, X, window, histogram: bool = True,
     xp = be.xp
     lo, scale = float(window[0]), float(window[1])
     inv_reg = 1.0 / reg
-    n, m = M.shape
-    rstride = hist_stride(M.shape) if histogram else n
+    rstride = hist_stride(M.shape) if histogram else M.shape[0]
     if be.use_numba:
-        f, g = _f64(f), _f64(g)
-        r = np.empty(n)
-        if use_parallel(be, M.size):
-            nch = _n_chunks(n)
-            counts = np.empty((nch, N_BINS), dtype=np.int64)
-            cpart = np.empty((nch, m))
-            _announce(_nb_plan_par)
-            _nb_plan_par(M, f, g, inv_reg, floor, X, r, cpart, lo, scale, rstride, counts)
-            counts = counts.sum(axis=0)
-        else:
-            counts = np.empty(N_BINS, dtype=np.int64)
-            cpart = np.empty((1, m))
-            _announce(_nb_plan)
-            _nb_plan(M, f, g, inv_reg, floor, X, r, cpart[0], lo, scale, rstride, counts, 0,
-                     n)
+        r, cpart, counts = _fused_pass(be, M.shape, _nb_plan, _nb_plan_par,
+                                       (M, _f64(f), _f64(g), inv_reg, float(floor), X),
+                                       (lo, scale, rstride))
         with np.errstate(over="ignore"):  # a rejected trial step may overflow: L = -inf
             c = cpart.sum(axis=0)
             total = float(r.sum())
@@ -695,6 +682,27 @@ def plan_marginals(M, f, g, reg, be, X, window, histogram: bool = True,
         c = X.sum(axis=0)
         total = float(r.sum())
     return r, c, total, counts
+
+
+def _fused_pass(be, shape, serial, parallel, head, tail):
+    """Run a fused plan kernel ``kernel(*head, r, c, *tail, counts[, i0, i1])``: the
+    parallel variant (column sums and histograms per row chunk) from
+    :data:`PARALLEL_MIN_SIZE` entries, else the serial one. Returns
+    ``(r, column sums per chunk, summed histogram)``."""
+    n, m = shape
+    r = np.empty(n)
+    if use_parallel(be, n * m):
+        nch = _n_chunks(n)
+        counts = np.empty((nch, N_BINS), dtype=np.int64)
+        cpart = np.empty((nch, m))
+        _announce(parallel)
+        parallel(*head, r, cpart, *tail, counts)
+        return r, cpart, counts.sum(axis=0)
+    counts = np.empty(N_BINS, dtype=np.int64)
+    cpart = np.empty((1, m))
+    _announce(serial)
+    serial(*head, r, cpart[0], *tail, counts, 0, n)
+    return r, cpart, counts
 
 
 def hist_stride(shape) -> int:
@@ -715,25 +723,12 @@ def scaled_plan_marginals(K0, L, lu, lv, be, X, window):
     """
     xp = be.xp
     lo, scale = float(window[0]), float(window[1])
-    n, m = K0.shape
     rstride = hist_stride(K0.shape)
     u, v = xp.exp(lu), xp.exp(lv)
     if be.use_numba:
-        u, v, lu, lv = _f64(u), _f64(v), _f64(lu), _f64(lv)
-        r = np.empty(n)
-        if use_parallel(be, K0.size):
-            nch = _n_chunks(n)
-            counts = np.empty((nch, N_BINS), dtype=np.int64)
-            cpart = np.empty((nch, m))
-            _announce(_nb_scaled_plan_par)
-            _nb_scaled_plan_par(K0, u, v, L, lu, lv, X, r, cpart, lo, scale, rstride, counts)
-            counts = counts.sum(axis=0)
-        else:
-            counts = np.empty(N_BINS, dtype=np.int64)
-            cpart = np.empty((1, m))
-            _announce(_nb_scaled_plan)
-            _nb_scaled_plan(K0, u, v, L, lu, lv, X, r, cpart[0], lo, scale, rstride, counts,
-                            0, n)
+        r, cpart, counts = _fused_pass(
+            be, K0.shape, _nb_scaled_plan, _nb_scaled_plan_par,
+            (K0, _f64(u), _f64(v), L, _f64(lu), _f64(lv), X), (lo, scale, rstride))
         c = cpart.sum(axis=0)
         return r, c, float(r.sum()), counts * rstride
     xp.multiply(K0, u[:, None], out=X)
