@@ -470,11 +470,32 @@ def backend_named(name: str | None) -> Backend:
 _ANNOUNCED: set = set()
 
 
+def numba_cached(kernel: Any) -> bool | None:
+    """Whether numba's disk cache holds a usable entry for ``kernel`` (``cache=True``).
+
+    False when the cache index is missing or stale -- written for another version of
+    the source file or of numba, which numba then recompiles silently -- and None when
+    the dispatcher has no disk cache in numba's usual layout (nothing can be said).
+    """
+    try:
+        cache_file = kernel._cache._cache_file  # numba's FunctionCache layout
+        index = cache_file._index_path
+    except AttributeError:
+        return None
+    if not os.path.exists(index):
+        return False
+    try:
+        return bool(cache_file._load_index())  # {} when the stamp or version differs
+    except Exception:  # an unreadable index: numba recompiles too
+        return False
+
+
 def announce_compilation(group: str, *kernels: Any) -> None:
     """Print one line before numba compiles ``kernels`` for the first time on this machine.
 
-    A kernel compiles when it has no signature in this process and no index
-    in numba's disk cache (``cache=True``); later processes load it from disk.
+    A kernel compiles when it has no signature in this process and no fresh index
+    in numba's disk cache (``cache=True``, see :func:`numba_cached`); later processes
+    load it from disk.
     Called with the kernels one call is about to use, so the user knows why a
     first call is slow. Printed once per ``group`` and process.
     """
@@ -483,12 +504,7 @@ def announce_compilation(group: str, *kernels: Any) -> None:
     for k in kernels:
         if getattr(k, "signatures", None):
             continue
-        cache = getattr(k, "_cache", None)
-        try:
-            index = cache._cache_file._index_path  # numba's FunctionCache layout
-        except AttributeError:
-            continue
-        if not os.path.exists(index):
+        if numba_cached(k) is False:
             _ANNOUNCED.add(group)
             print(f"soptim: compiling numba kernels for {group} (first use on this machine; "
                   "cached for later runs)", file=sys.stderr, flush=True)

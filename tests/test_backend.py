@@ -148,6 +148,43 @@ def test_announce_compilation_prints_once(tmp_path, capsys):
         assert err == ""
 
 
+def test_numba_cached_sees_a_stale_index(tmp_path, capsys):
+    # an index written for another version of the source file: numba recompiles, so the
+    # kernel is not cached and the compile is announced (an existing file alone said
+    # "cached" and the recompile after an upgrade went unannounced)
+    backend._ANNOUNCED.discard("stale-group")
+    index = tmp_path / "kernel.nbi"
+    index.write_bytes(b"stale")
+    loads = []
+
+    class FakeKernel:
+        signatures: list = []
+
+        class _cache:  # noqa: N801 - mimics numba's FunctionCache layout
+            class _cache_file:  # noqa: N801
+                _index_path = str(index)
+
+                @staticmethod
+                def _load_index():
+                    loads.append(1)
+                    return fresh[0]
+
+    fresh = [{}]  # what numba's loader returns for a stale stamp
+    assert backend.numba_cached(FakeKernel) is False and loads
+    backend.announce_compilation("stale-group", FakeKernel)
+    assert "compiling numba kernels for stale-group" in capsys.readouterr().err or \
+        not backend.HAS_NUMBA
+    fresh[0] = {"sig": "entry"}
+    assert backend.numba_cached(FakeKernel) is True
+    assert backend.numba_cached(object()) is None
+    if backend.HAS_NUMBA:  # a real kernel: its index is fresh once it has compiled
+        from soptim.ot import _kernels as K
+
+        assert backend.numba_cached(K._sum_range) in (True, False)
+        K._sum_range(np.arange(3), 0, 3)
+        assert backend.numba_cached(K._sum_range) is True
+
+
 # -- the GPU-side operations, their wiring checked on the host ---------------------------------
 
 def test_gpu_cholesky_runs_under_linalg_raise(monkeypatch):

@@ -17,11 +17,9 @@ meaningless: such entries are below ``1e-304``).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
-from ..backend import announce_compilation, njit, prange
+from ..backend import announce_compilation, njit, numba_cached, prange
 
 __all__ = [
     "LOG_FLOOR",
@@ -105,10 +103,8 @@ def _compiled(kernel) -> bool:
 
 
 def _on_disk(kernel) -> bool:
-    try:
-        return os.path.exists(kernel._cache._cache_file._index_path)  # numba's cache layout
-    except AttributeError:  # another layout: assume it must compile
-        return False
+    # a stale index (another version of this file) means a compile, not a load
+    return bool(numba_cached(kernel))  # None (another cache layout): assume it compiles
 
 
 def numba_worth(be, size: int, newton: bool) -> bool:
