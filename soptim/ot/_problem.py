@@ -134,16 +134,16 @@ class Workspace:
     def newton_plan(self, f: Any, g: Any, window: tuple[float, float]):
         """The plan at ``(f, g)`` for the Newton stage; returns what :meth:`plan` returns.
 
-        The kernel-domain Newton of issue 11 (POT's stabilized-kernel idea applied to the
-        SNS steps): the first plan of a stage, an exponential pass, is kept as the
-        reference kernel ``K0 = P(f0, g0)``; every later plan -- line-search trials, the
-        plan restored after a rejected step -- is ``diag(e^{(f-f0)/reg}) K0
-        diag(e^{(g-g0)/reg})``, products and sums only (about a third of the
-        exponential pass). The same plan up to a few ulps. When a scaling exponent exceeds
-        :data:`SCALED_MAX_LOG` (a long step, or a trial that will be rejected) the plan is
-        an exponential pass again and becomes the new reference. Two (n, m) buffers
-        alternate; above :data:`SCALED_MAX_ENTRIES` entries every plan is an exponential
-        pass into one buffer.
+        Kernel-domain Newton steps (POT's stabilized-kernel idea, applied here to the SNS
+        steps; an addition to the paper): the first plan of a stage, an exponential pass,
+        is kept as the reference kernel ``K0 = P(f0, g0)``; every later plan --
+        line-search trials, the plan restored after a rejected step -- is
+        ``diag(e^{(f-f0)/reg}) K0 diag(e^{(g-g0)/reg})``, products and sums only (about a
+        third of the exponential pass). The same plan up to a few ulps. When a scaling
+        exponent exceeds :data:`SCALED_MAX_LOG` (a long step, or a trial that will be
+        rejected) the plan is an exponential pass again and becomes the new reference.
+        Two (n, m) buffers alternate; above :data:`SCALED_MAX_ENTRIES` entries every plan
+        is an exponential pass into one buffer.
         """
         self._kept = None
         scaled = self.M.size <= SCALED_MAX_ENTRIES
